@@ -1,0 +1,123 @@
+//! The admin API (`/api/v1`): plugins, robots and run history, as JSON, behind the admin token.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::{ApiError, AppState};
+use crate::rules::{self, NewRobot};
+use crate::runtime::Plugin;
+use crate::scheduler::{self, RunFilter};
+
+/// Checks `Authorization: Bearer <admin token>`.
+pub async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<i64, ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(ApiError::unauthorized)?;
+    let user: Option<i64> = sqlx::query_scalar("SELECT user_id FROM tokens WHERE token = ? AND kind = 'admin'")
+        .bind(token.trim())
+        .fetch_optional(app.store.pool())
+        .await?;
+    user.ok_or_else(ApiError::unauthorized)
+}
+
+fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(ApiError::bad_json)
+}
+
+fn query<T: DeserializeOwned + Default>(raw: Option<&str>) -> Result<T, ApiError> {
+    match raw {
+        None | Some("") => Ok(T::default()),
+        Some(q) => serde_urlencoded::from_str(q).map_err(|e| ApiError::invalid(format!("bad query string: {e}"))),
+    }
+}
+
+fn plugin_json(plugin: &Plugin) -> Value {
+    json!({"manifest": &*plugin.manifest, "sha256": plugin.sha256, "builtin": plugin.builtin})
+}
+
+/// `GET /api/v1/plugins`: every installed plugin version with its manifest.
+pub async fn list_plugins(State(app): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+    authenticate(&app, &headers).await?;
+    let plugins: Vec<Value> = app.runtime.plugins().iter().map(|p| plugin_json(p)).collect();
+    Ok(Json(json!({"plugins": plugins})))
+}
+
+/// `POST /api/v1/plugins` with the component as the body: checks and installs it.
+pub async fn install_plugin(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    authenticate(&app, &headers).await?;
+    let plugin = app.runtime.install(&app.store, &body, false, app.clock.now()).await?;
+    Ok((StatusCode::CREATED, Json(plugin_json(&plugin))))
+}
+
+/// `GET /api/v1/robots?entity_type=deal&stage_id=WON`.
+pub async fn list_robots(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<impl IntoResponse, ApiError> {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    struct Filter {
+        entity_type: Option<String>,
+        stage_id: Option<String>,
+    }
+    authenticate(&app, &headers).await?;
+    let filter: Filter = query(raw.as_deref())?;
+    let mut conn = app.store.pool().acquire().await?;
+    let robots = rules::list(&mut conn, filter.entity_type.as_deref(), filter.stage_id.as_deref()).await?;
+    Ok(Json(json!({"robots": robots})))
+}
+
+/// `POST /api/v1/robots`: attaches a robot to a stage.
+pub async fn add_robot(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    authenticate(&app, &headers).await?;
+    let new: NewRobot = json_body(&body)?;
+    if app.runtime.plugin(&new.plugin_id).is_none() {
+        return Err(ApiError::invalid(format!("plugin {} is not installed", new.plugin_id)));
+    }
+    let mut tx = app.store.write().await?;
+    let robot = rules::add(&mut tx, new, app.clock.now()).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(robot)))
+}
+
+/// `DELETE /api/v1/robots/{id}`.
+pub async fn delete_robot(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    authenticate(&app, &headers).await?;
+    let mut tx = app.store.write().await?;
+    rules::delete(&mut tx, &id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/runs?entity_type=deal&item_id=1&status=failed`: run records, newest first.
+pub async fn list_runs(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<impl IntoResponse, ApiError> {
+    authenticate(&app, &headers).await?;
+    let filter: RunFilter = query(raw.as_deref())?;
+    let mut conn = app.store.pool().acquire().await?;
+    let runs = scheduler::list_runs(&mut conn, &filter).await?;
+    Ok(Json(json!({"runs": runs})))
+}

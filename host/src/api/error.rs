@@ -1,0 +1,101 @@
+//! The one error shape every endpoint answers with: Bitrix24's `{error, error_description}`.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::model::CrmError;
+use crate::runtime::PluginError;
+use crate::store::StoreError;
+
+/// An error on its way to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    description: String,
+}
+
+impl ApiError {
+    /// An error with an explicit status and code.
+    pub fn new(status: StatusCode, code: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            description: description.into(),
+        }
+    }
+
+    /// A request whose arguments are wrong.
+    pub fn invalid(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "INVALID_ARG_VALUE", description)
+    }
+
+    /// A body that is not the JSON the endpoint takes.
+    pub fn bad_json(e: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            format!("malformed request body: {e}"),
+        )
+    }
+
+    /// Missing or wrong credentials.
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_CREDENTIALS",
+            "Invalid request credentials",
+        )
+    }
+
+    fn internal(e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_SERVER_ERROR",
+            "Internal server error",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": self.code, "error_description": self.description});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<CrmError> for ApiError {
+    fn from(e: CrmError) -> Self {
+        match e {
+            CrmError::NotFound(what) => Self::new(StatusCode::BAD_REQUEST, "NOT_FOUND", format!("Not found: {what}")),
+            CrmError::Invalid(why) => Self::invalid(why),
+            CrmError::Store(e) => Self::internal(e),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl From<PluginError> for ApiError {
+    fn from(e: PluginError) -> Self {
+        match e {
+            PluginError::Store(e) => Self::internal(e),
+            PluginError::Engine(e) => Self::internal(e),
+            PluginError::VersionConflict { .. } => Self::new(StatusCode::CONFLICT, "VERSION_CONFLICT", e.to_string()),
+            other => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_PLUGIN", other.to_string()),
+        }
+    }
+}

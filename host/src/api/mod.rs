@@ -1,0 +1,53 @@
+//! The HTTP edge: the Bitrix24-style REST API under `/rest`, the admin API under `/api/v1`, and
+//! the one place internal errors become HTTP answers.
+
+mod admin;
+mod error;
+mod params;
+mod rest;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{any, delete, get};
+
+pub use error::ApiError;
+
+use crate::clock::Clock;
+use crate::runtime::Runtime;
+use crate::scheduler::Scheduler;
+use crate::store::Store;
+
+/// Largest REST request body (Bitrix24 batch calls included).
+pub const MAX_REQUEST_BYTES: usize = 2 << 20;
+/// Largest plugin component an admin may upload.
+pub const MAX_PLUGIN_BYTES: usize = 32 << 20;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// Plugins and sandboxes.
+    pub runtime: Arc<Runtime>,
+    /// The scheduler, woken after writes that schedule runs.
+    pub scheduler: Arc<Scheduler>,
+    /// The host's clock.
+    pub clock: Clock,
+}
+
+/// The whole HTTP API.
+pub fn router(state: AppState) -> Router {
+    let plugins = Router::new()
+        .route("/api/v1/plugins", get(admin::list_plugins).post(admin::install_plugin))
+        .layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES));
+    Router::new()
+        .route("/rest/{user}/{token}/{method}", any(rest::call))
+        .route("/api/v1/robots", get(admin::list_robots).post(admin::add_robot))
+        .route("/api/v1/robots/{id}", delete(admin::delete_robot))
+        .route("/api/v1/runs", get(admin::list_runs))
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .merge(plugins)
+        .with_state(state)
+}

@@ -1,0 +1,267 @@
+//! The Bitrix24 REST dialect: `/rest/{user}/{token}/{method}` with Bitrix24's parameter and
+//! response shapes, so existing Bitrix24 client libraries work unchanged.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use super::{ApiError, AppState, params};
+use crate::crm::{self, ListQuery};
+use crate::model::{EntityType, ItemRef, check_fields, rest_datetime};
+
+/// Items per page of a `*.list` answer, as in Bitrix24.
+const PAGE_SIZE: i64 = 50;
+
+/// What a method answers besides `result`: paging for lists.
+struct Answer {
+    result: Value,
+    total: Option<i64>,
+    next: Option<i64>,
+}
+
+impl From<Value> for Answer {
+    fn from(result: Value) -> Self {
+        Self {
+            result,
+            total: None,
+            next: None,
+        }
+    }
+}
+
+/// Handles every REST call: authenticates the webhook token, parses parameters, dispatches.
+pub async fn call(
+    State(app): State<AppState>,
+    Path((user, token, method)): Path<(i64, String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let started_at = app.clock.now();
+    let method = method.strip_suffix(".json").unwrap_or(&method).to_ascii_lowercase();
+    let answer = async {
+        authenticate(&app, user, &token).await?;
+        let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        let params = params::parse(query.as_deref(), content_type, &body)?;
+        dispatch(&app, user, &method, &params).await
+    }
+    .await;
+    match answer {
+        Ok(answer) => {
+            let finished_at = app.clock.now();
+            let duration = started.elapsed().as_secs_f64();
+            let mut body = json!({
+                "result": answer.result,
+                "time": {
+                    "start": started_at as f64 / 1000.0,
+                    "finish": finished_at as f64 / 1000.0,
+                    "duration": duration,
+                    "processing": duration,
+                    "date_start": rest_datetime(started_at),
+                    "date_finish": rest_datetime(finished_at),
+                }
+            });
+            if let Some(total) = answer.total {
+                body["total"] = json!(total);
+            }
+            if let Some(next) = answer.next {
+                body["next"] = json!(next);
+            }
+            (StatusCode::OK, Json(body)).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn authenticate(app: &AppState, user: i64, token: &str) -> Result<(), ApiError> {
+    let owner: Option<i64> = sqlx::query_scalar("SELECT user_id FROM tokens WHERE token = ? AND kind = 'webhook'")
+        .bind(token)
+        .fetch_optional(app.store.pool())
+        .await?;
+    match owner {
+        Some(owner) if owner == user => Ok(()),
+        _ => Err(ApiError::unauthorized()),
+    }
+}
+
+async fn dispatch(app: &AppState, user: i64, method: &str, p: &Map<String, Value>) -> Result<Answer, ApiError> {
+    let item_call = method.strip_prefix("crm.").and_then(|m| m.split_once('.'));
+    if let Some((entity_type, action)) = item_call.and_then(|(e, a)| EntityType::parse(e).ok().map(|t| (t, a))) {
+        return item_method(app, user, entity_type, action, p).await;
+    }
+    match method {
+        "crm.timeline.comment.add" => comment_add(app, user, p).await,
+        "crm.timeline.comment.list" => comment_list(app, p).await,
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "ERROR_METHOD_NOT_FOUND",
+            "Method not found!",
+        )),
+    }
+}
+
+async fn item_method(
+    app: &AppState,
+    user: i64,
+    entity_type: EntityType,
+    action: &str,
+    p: &Map<String, Value>,
+) -> Result<Answer, ApiError> {
+    let now = app.clock.now();
+    match action {
+        "add" => {
+            let changes = check_fields(entity_type, &params::object(p, "fields")?)?;
+            let mut tx = app.store.write().await?;
+            let created = crm::create(&mut tx, entity_type, None, changes, user, now).await?;
+            tx.commit().await?;
+            app.scheduler.wake();
+            Ok(json!(created.id).into())
+        }
+        "get" => {
+            let item_ref = ItemRef {
+                entity_type,
+                id: params::id(p, "id")?,
+            };
+            let mut conn = app.store.pool().acquire().await?;
+            let item = crm::get(&mut conn, item_ref).await?;
+            Ok(Value::Object(item.to_rest()).into())
+        }
+        "update" => {
+            let item_ref = ItemRef {
+                entity_type,
+                id: params::id(p, "id")?,
+            };
+            let changes = check_fields(entity_type, &params::object(p, "fields")?)?;
+            let mut tx = app.store.write().await?;
+            crm::update(&mut tx, item_ref, changes, now).await?;
+            tx.commit().await?;
+            app.scheduler.wake();
+            Ok(json!(true).into())
+        }
+        "delete" => {
+            let item_ref = ItemRef {
+                entity_type,
+                id: params::id(p, "id")?,
+            };
+            let mut tx = app.store.write().await?;
+            crm::delete(&mut tx, item_ref, now).await?;
+            tx.commit().await?;
+            Ok(json!(true).into())
+        }
+        "list" => item_list(app, entity_type, p).await,
+        "fields" => Ok(fields_description(entity_type).into()),
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "ERROR_METHOD_NOT_FOUND",
+            "Method not found!",
+        )),
+    }
+}
+
+async fn item_list(app: &AppState, entity_type: EntityType, p: &Map<String, Value>) -> Result<Answer, ApiError> {
+    let start = params::offset(p, "start")?;
+    let query = ListQuery {
+        filter: params::object(p, "filter")?,
+        order: params::object(p, "order")?,
+        start,
+        limit: PAGE_SIZE,
+    };
+    let select = params::strings(p, "select")?;
+    let mut conn = app.store.pool().acquire().await?;
+    let (items, total) = crm::list(&mut conn, entity_type, &query).await?;
+    let rows = items
+        .iter()
+        .map(|item| Value::Object(project(item.to_rest(), &select)))
+        .collect();
+    let next = (start + PAGE_SIZE < total).then_some(start + PAGE_SIZE);
+    Ok(Answer {
+        result: Value::Array(rows),
+        total: Some(total),
+        next,
+    })
+}
+
+/// Keeps the selected fields; an empty select or `*` keeps all. ID is always kept.
+fn project(mut row: Map<String, Value>, select: &[String]) -> Map<String, Value> {
+    if select.is_empty() || select.iter().any(|s| s == "*") {
+        return row;
+    }
+    row.retain(|k, _| k == "ID" || select.iter().any(|s| s == k));
+    row
+}
+
+fn fields_description(entity_type: EntityType) -> Value {
+    let mut out = Map::new();
+    let read_only = |kind: &str, title: &str| json!({"type": kind, "isRequired": false, "isReadOnly": true, "isImmutable": false, "isMultiple": false, "isDynamic": false, "title": title});
+    out.insert("ID".into(), read_only("integer", "ID"));
+    for spec in entity_type.fields() {
+        out.insert(
+            spec.name.into(),
+            json!({"type": spec.kind.rest_type(), "isRequired": false, "isReadOnly": false, "isImmutable": false, "isMultiple": false, "isDynamic": false, "title": spec.title}),
+        );
+    }
+    if entity_type.has_stages() {
+        out.insert(entity_type.stage_field().into(), json!({"type": "crm_status", "isRequired": false, "isReadOnly": false, "isImmutable": false, "isMultiple": false, "isDynamic": false, "title": "Stage"}));
+    }
+    if entity_type == EntityType::Deal {
+        out.insert("CATEGORY_ID".into(), json!({"type": "crm_category", "isRequired": false, "isReadOnly": false, "isImmutable": true, "isMultiple": false, "isDynamic": false, "title": "Pipeline"}));
+    }
+    out.insert("CREATED_BY_ID".into(), read_only("user", "Created by"));
+    out.insert("DATE_CREATE".into(), read_only("datetime", "Created"));
+    out.insert("DATE_MODIFY".into(), read_only("datetime", "Modified"));
+    Value::Object(out)
+}
+
+fn comment_target(fields: &Map<String, Value>) -> Result<ItemRef, ApiError> {
+    let entity = params::get(fields, "ENTITY_TYPE")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::invalid("ENTITY_TYPE is not defined or invalid."))?;
+    let entity_type = EntityType::parse(&entity.to_ascii_lowercase())?;
+    Ok(ItemRef {
+        entity_type,
+        id: params::id(fields, "ENTITY_ID")?,
+    })
+}
+
+async fn comment_add(app: &AppState, user: i64, p: &Map<String, Value>) -> Result<Answer, ApiError> {
+    let fields = params::object(p, "fields")?;
+    let item_ref = comment_target(&fields)?;
+    let text = params::get(&fields, "COMMENT")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::invalid("COMMENT is not defined or invalid."))?;
+    let mut tx = app.store.write().await?;
+    let id = crm::add_comment(&mut tx, item_ref, None, user, text, app.clock.now()).await?;
+    tx.commit().await?;
+    Ok(json!(id).into())
+}
+
+async fn comment_list(app: &AppState, p: &Map<String, Value>) -> Result<Answer, ApiError> {
+    let item_ref = comment_target(&params::object(p, "filter")?)?;
+    let mut conn = app.store.pool().acquire().await?;
+    let comments = crm::comments(&mut conn, item_ref).await?;
+    let rows: Vec<Value> = comments
+        .iter()
+        .map(|c| {
+            json!({
+                "ID": c.id.to_string(),
+                "ENTITY_ID": item_ref.id.to_string(),
+                "ENTITY_TYPE": item_ref.entity_type.as_str(),
+                "AUTHOR_ID": c.author_id.to_string(),
+                "COMMENT": c.text,
+                "CREATED": rest_datetime(c.created_at),
+            })
+        })
+        .collect();
+    let total = rows.len() as i64;
+    Ok(Answer {
+        result: Value::Array(rows),
+        total: Some(total),
+        next: None,
+    })
+}

@@ -1,0 +1,318 @@
+//! CRM operations on items: the one place items are created, changed, moved and deleted, used by
+//! the REST API and by plugins' staged writes alike. Each change writes its event in the same
+//! transaction, and entering a stage schedules that stage's robots there too.
+
+mod query;
+
+use serde_json::{Map, Value, json};
+use sqlx::{Row, SqliteConnection};
+
+use crate::clock::Millis;
+use crate::model::{CrmError, EntityType, FieldChanges, Item, ItemRef};
+use crate::rules;
+use crate::store::{Store, Tx};
+
+pub use query::{ListQuery, list};
+
+/// A stage of a pipeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stage {
+    /// Bitrix24's stage id ("WON", "C2:NEW").
+    pub status_id: String,
+    /// The pipeline it belongs to.
+    pub category_id: i64,
+    /// Its display name.
+    pub name: String,
+    /// Its position in the pipeline.
+    pub sort: i64,
+    /// "P" in progress, "S" success, "F" failure.
+    pub semantics: String,
+}
+
+/// A timeline comment.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Comment {
+    /// Its id.
+    pub id: i64,
+    /// Who wrote it.
+    pub author_id: i64,
+    /// Its text.
+    pub text: String,
+    /// When.
+    pub created_at: Millis,
+}
+
+fn item_from_row(row: &sqlx::sqlite::SqliteRow, entity_type: EntityType) -> Result<Item, CrmError> {
+    let fields: String = row.try_get("fields")?;
+    let fields: Map<String, Value> =
+        serde_json::from_str(&fields).map_err(|e| CrmError::Invalid(format!("stored fields are corrupt: {e}")))?;
+    Ok(Item {
+        item_ref: ItemRef {
+            entity_type,
+            id: row.try_get("id")?,
+        },
+        category_id: row.try_get("category_id")?,
+        stage_id: row.try_get("stage_id")?,
+        fields,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// Reads one item.
+pub async fn get(conn: &mut SqliteConnection, item: ItemRef) -> Result<Item, CrmError> {
+    let row = sqlx::query("SELECT * FROM items WHERE entity_type = ? AND id = ?")
+        .bind(item.entity_type.as_str())
+        .bind(item.id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| CrmError::NotFound(item.to_string()))?;
+    item_from_row(&row, item.entity_type)
+}
+
+/// Looks up a stage of an entity type.
+pub async fn stage(conn: &mut SqliteConnection, entity_type: EntityType, status_id: &str) -> Result<Stage, CrmError> {
+    let row = sqlx::query("SELECT * FROM stages WHERE entity_type = ? AND status_id = ?")
+        .bind(entity_type.as_str())
+        .bind(status_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| CrmError::Invalid(format!("unknown stage {status_id} for {entity_type}")))?;
+    Ok(Stage {
+        status_id: row.try_get("status_id")?,
+        category_id: row.try_get("category_id")?,
+        name: row.try_get("name")?,
+        sort: row.try_get("sort")?,
+        semantics: row.try_get("semantics")?,
+    })
+}
+
+/// The stages of one pipeline in order.
+pub async fn stages(
+    conn: &mut SqliteConnection,
+    entity_type: EntityType,
+    category_id: i64,
+) -> Result<Vec<Stage>, CrmError> {
+    let rows = sqlx::query("SELECT * FROM stages WHERE entity_type = ? AND category_id = ? ORDER BY sort, status_id")
+        .bind(entity_type.as_str())
+        .bind(category_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Stage {
+                status_id: row.try_get("status_id")?,
+                category_id: row.try_get("category_id")?,
+                name: row.try_get("name")?,
+                sort: row.try_get("sort")?,
+                semantics: row.try_get("semantics")?,
+            })
+        })
+        .collect()
+}
+
+/// Decides the pipeline and stage an item ends up in, refusing a stage outside its pipeline.
+async fn placement(
+    conn: &mut SqliteConnection,
+    entity_type: EntityType,
+    category_id: i64,
+    stage_id: Option<&str>,
+) -> Result<Stage, CrmError> {
+    match stage_id {
+        Some(id) => {
+            let stage = stage(conn, entity_type, id).await?;
+            if stage.category_id != category_id {
+                return Err(CrmError::Invalid(format!(
+                    "stage {id} belongs to pipeline {}, not {category_id}",
+                    stage.category_id
+                )));
+            }
+            Ok(stage)
+        }
+        None => stages(conn, entity_type, category_id)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| CrmError::Invalid(format!("unknown pipeline {category_id} for {entity_type}"))),
+    }
+}
+
+async fn record_event(tx: &mut Tx, item: ItemRef, kind: &str, payload: Value, now: Millis) -> Result<(), CrmError> {
+    sqlx::query("INSERT INTO events (entity_type, item_id, kind, payload, created_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(item.entity_type.as_str())
+        .bind(item.id)
+        .bind(kind)
+        .bind(payload.to_string())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Creates an item with the given id (taken from [`Store::next_id`] earlier, so a plugin can know
+/// it before its writes commit) or a fresh one; runs the first stage's robots.
+pub async fn create(
+    tx: &mut Tx,
+    entity_type: EntityType,
+    id: Option<i64>,
+    changes: FieldChanges,
+    user: i64,
+    now: Millis,
+) -> Result<ItemRef, CrmError> {
+    let (category_id, stage) = if entity_type.has_stages() {
+        let category = changes.category_id.unwrap_or(0);
+        let stage = placement(tx, entity_type, category, changes.stage_id.as_deref()).await?;
+        (Some(category), Some(stage))
+    } else {
+        (None, None)
+    };
+    let id = match id {
+        Some(id) => id,
+        None => Store::next_id(tx, entity_type.as_str()).await?,
+    };
+    let item_ref = ItemRef { entity_type, id };
+    sqlx::query(
+        "INSERT INTO items (entity_type, id, category_id, stage_id, fields, created_by, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(entity_type.as_str())
+    .bind(id)
+    .bind(category_id)
+    .bind(stage.as_ref().map(|s| s.status_id.clone()))
+    .bind(Value::Object(changes.fields.clone()).to_string())
+    .bind(user)
+    .bind(now)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    record_event(tx, item_ref, "item_added", Value::Object(changes.fields), now).await?;
+    if let Some(stage) = stage {
+        let item = get(tx, item_ref).await?;
+        rules::enter_stage(tx, &item, &stage.status_id, now).await?;
+    }
+    Ok(item_ref)
+}
+
+/// Sets fields of an item and moves it if a new stage or pipeline was asked for; entering a stage
+/// cancels the old stage's pending robots and schedules the new stage's.
+pub async fn update(tx: &mut Tx, item_ref: ItemRef, changes: FieldChanges, now: Millis) -> Result<(), CrmError> {
+    let before = get(tx, item_ref).await?;
+    let mut fields = before.fields.clone();
+    let mut changed = Map::new();
+    for (name, value) in changes.fields {
+        let old = fields.get(&name).cloned().unwrap_or(Value::Null);
+        if old != value {
+            changed.insert(name.clone(), json!({"old": old, "new": value}));
+            fields.insert(name, value);
+        }
+    }
+    let target = if item_ref.entity_type.has_stages() && (changes.stage_id.is_some() || changes.category_id.is_some()) {
+        let category = changes.category_id.or(before.category_id).unwrap_or(0);
+        let switching_pipeline = Some(category) != before.category_id;
+        let kept_stage = if switching_pipeline {
+            None
+        } else {
+            before.stage_id.as_deref()
+        };
+        let stage_id = changes.stage_id.as_deref().or(kept_stage);
+        Some(placement(tx, item_ref.entity_type, category, stage_id).await?)
+    } else {
+        None
+    };
+    let moved = target
+        .as_ref()
+        .filter(|s| Some(&s.status_id) != before.stage_id.as_ref());
+    sqlx::query(
+        "UPDATE items SET fields = ?, category_id = ?, stage_id = ?, updated_at = ? WHERE entity_type = ? AND id = ?",
+    )
+    .bind(Value::Object(fields).to_string())
+    .bind(target.as_ref().map(|s| s.category_id).or(before.category_id))
+    .bind(target.as_ref().map(|s| s.status_id.clone()).or(before.stage_id.clone()))
+    .bind(now)
+    .bind(item_ref.entity_type.as_str())
+    .bind(item_ref.id)
+    .execute(&mut **tx)
+    .await?;
+    if !changed.is_empty() {
+        record_event(tx, item_ref, "fields_changed", Value::Object(changed), now).await?;
+    }
+    if let Some(stage) = moved {
+        let payload = json!({"old": before.stage_id, "new": stage.status_id});
+        record_event(tx, item_ref, "stage_changed", payload, now).await?;
+        let item = get(tx, item_ref).await?;
+        rules::enter_stage(tx, &item, &stage.status_id, now).await?;
+    }
+    Ok(())
+}
+
+/// Deletes an item and cancels its pending robots.
+pub async fn delete(tx: &mut Tx, item_ref: ItemRef, now: Millis) -> Result<(), CrmError> {
+    let deleted = sqlx::query("DELETE FROM items WHERE entity_type = ? AND id = ?")
+        .bind(item_ref.entity_type.as_str())
+        .bind(item_ref.id)
+        .execute(&mut **tx)
+        .await?;
+    if deleted.rows_affected() == 0 {
+        return Err(CrmError::NotFound(item_ref.to_string()));
+    }
+    record_event(tx, item_ref, "item_deleted", json!({}), now).await?;
+    rules::leave_stage(tx, item_ref, now).await?;
+    Ok(())
+}
+
+/// The sequence timeline comment ids come from.
+pub const COMMENT_SEQUENCE: &str = "timeline_comment";
+
+/// Adds a timeline comment with the given id (taken earlier from [`COMMENT_SEQUENCE`]) or a fresh
+/// one; returns its id.
+pub async fn add_comment(
+    tx: &mut Tx,
+    item_ref: ItemRef,
+    id: Option<i64>,
+    author: i64,
+    text: &str,
+    now: Millis,
+) -> Result<i64, CrmError> {
+    get(tx, item_ref).await?;
+    if text.trim().is_empty() {
+        return Err(CrmError::Invalid("comment text is empty".into()));
+    }
+    let id = match id {
+        Some(id) => id,
+        None => Store::next_id(tx, COMMENT_SEQUENCE).await?,
+    };
+    sqlx::query(
+        "INSERT INTO timeline_comments (id, entity_type, item_id, author_id, text, created_at)
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(id)
+    .bind(item_ref.entity_type.as_str())
+    .bind(item_ref.id)
+    .bind(author)
+    .bind(text)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    record_event(tx, item_ref, "comment_added", json!({"comment_id": id}), now).await?;
+    Ok(id)
+}
+
+/// The item's timeline comments, oldest first.
+pub async fn comments(conn: &mut SqliteConnection, item_ref: ItemRef) -> Result<Vec<Comment>, CrmError> {
+    let rows = sqlx::query("SELECT * FROM timeline_comments WHERE entity_type = ? AND item_id = ? ORDER BY id")
+        .bind(item_ref.entity_type.as_str())
+        .bind(item_ref.id)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Comment {
+                id: row.try_get("id")?,
+                author_id: row.try_get("author_id")?,
+                text: row.try_get("text")?,
+                created_at: row.try_get("created_at")?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,21 @@
+//! Stagewright: a CRM automation host. It keeps CRM items in pipelines of stages, runs the
+//! robots attached to a stage when an item enters it, and runs every robot action as a
+//! sandboxed WebAssembly component.
+//!
+//! The modules follow the data flow: [`api`] takes HTTP requests, [`crm`] changes items in the
+//! [`store`] and writes events, [`rules`] schedules the robots of an entered stage, the
+//! [`scheduler`] claims due runs and the [`runtime`] runs them in a sandbox.
+
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod clock;
+pub mod crm;
+pub mod model;
+pub mod rules;
+pub mod runtime;
+pub mod scheduler;
+pub mod server;
+pub mod store;
+
+pub use server::{Server, Settings};

@@ -1,0 +1,58 @@
+//! The `stagewright` command.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use stagewright::{Server, Settings};
+
+/// Stagewright: CRM automation with sandboxed WebAssembly actions.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the host: HTTP API, scheduler and plugin runtime.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "STAGEWRIGHT_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Directory for the SQLite database and the compiled-plugin cache.
+        #[arg(long, env = "STAGEWRIGHT_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+        /// Scheduler workers in this process.
+        #[arg(long, env = "STAGEWRIGHT_WORKERS", default_value_t = 2)]
+        workers: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Serve {
+            listen,
+            data_dir,
+            workers,
+        } => {
+            let mut settings = Settings::new(data_dir);
+            settings.listen = listen;
+            settings.scheduler.workers = workers.max(1);
+            let server = Server::start(settings).await?;
+            println!("Stagewright is listening on {}", server.base_url());
+            println!(
+                "Admin token:  {}  (send as: Authorization: Bearer <token>)",
+                server.admin_token
+            );
+            println!("Webhook URL:  {}", server.webhook_url());
+            server.run_until_interrupted().await
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! The CRM's shapes: entity types, item references, items, and the field catalogue that decides
+//! which fields an item may have and what values they take.
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+use crate::clock::Millis;
+
+/// Why a CRM request cannot be done as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum CrmError {
+    /// The item (or stage, category, comment) does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A field name, value, stage or filter is wrong.
+    #[error("{0}")]
+    Invalid(String),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+impl From<sqlx::Error> for CrmError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Store(e.into())
+    }
+}
+
+/// A kind of CRM item, with Bitrix24's names and numeric ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EntityType {
+    /// Bitrix24 entityTypeId 1.
+    Lead,
+    /// Bitrix24 entityTypeId 2.
+    Deal,
+    /// Bitrix24 entityTypeId 3.
+    Contact,
+    /// Bitrix24 entityTypeId 4.
+    Company,
+}
+
+impl EntityType {
+    /// The name used in storage, robots and the plugin contract ("deal").
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Lead => "lead",
+            Self::Deal => "deal",
+            Self::Contact => "contact",
+            Self::Company => "company",
+        }
+    }
+
+    /// Parses the name used in storage and the plugin contract.
+    pub fn parse(name: &str) -> Result<Self, CrmError> {
+        match name {
+            "lead" => Ok(Self::Lead),
+            "deal" => Ok(Self::Deal),
+            "contact" => Ok(Self::Contact),
+            "company" => Ok(Self::Company),
+            other => Err(CrmError::Invalid(format!("unknown entity type '{other}'"))),
+        }
+    }
+
+    /// Whether items of this type sit in a pipeline of stages.
+    pub fn has_stages(self) -> bool {
+        matches!(self, Self::Lead | Self::Deal)
+    }
+
+    /// The name of the field that holds the stage ("STATUS_ID" for leads, as in Bitrix24).
+    pub fn stage_field(self) -> &'static str {
+        match self {
+            Self::Lead => "STATUS_ID",
+            _ => "STAGE_ID",
+        }
+    }
+
+    /// The fields an integration may set, and how their values are checked.
+    pub fn fields(self) -> &'static [FieldSpec] {
+        match self {
+            Self::Deal => DEAL_FIELDS,
+            Self::Lead => LEAD_FIELDS,
+            Self::Contact => CONTACT_FIELDS,
+            Self::Company => COMPANY_FIELDS,
+        }
+    }
+}
+
+impl fmt::Display for EntityType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Names one item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ItemRef {
+    /// Its entity type.
+    pub entity_type: EntityType,
+    /// Its id within that type.
+    pub id: i64,
+}
+
+impl fmt::Display for ItemRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.entity_type, self.id)
+    }
+}
+
+/// A stored item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    /// Which item.
+    pub item_ref: ItemRef,
+    /// Its pipeline, for types with stages.
+    pub category_id: Option<i64>,
+    /// Its stage, for types with stages.
+    pub stage_id: Option<String>,
+    /// The settable fields, values in canonical JSON types.
+    pub fields: Map<String, Value>,
+    /// Who created it.
+    pub created_by: i64,
+    /// When it was created.
+    pub created_at: Millis,
+    /// When it last changed.
+    pub updated_at: Millis,
+}
+
+impl Item {
+    /// The item as Bitrix24's REST API shows it: every value a string, system fields included.
+    pub fn to_rest(&self) -> Map<String, Value> {
+        let mut out = Map::new();
+        out.insert("ID".into(), Value::String(self.item_ref.id.to_string()));
+        for spec in self.item_ref.entity_type.fields() {
+            let value = self.fields.get(spec.name).cloned().unwrap_or(Value::Null);
+            out.insert(spec.name.into(), spec.kind.to_rest(&value));
+        }
+        if let Some(category) = self.category_id {
+            out.insert("CATEGORY_ID".into(), Value::String(category.to_string()));
+        }
+        if let Some(stage) = &self.stage_id {
+            out.insert(
+                self.item_ref.entity_type.stage_field().into(),
+                Value::String(stage.clone()),
+            );
+        }
+        out.insert("CREATED_BY_ID".into(), Value::String(self.created_by.to_string()));
+        out.insert("DATE_CREATE".into(), Value::String(rest_datetime(self.created_at)));
+        out.insert("DATE_MODIFY".into(), Value::String(rest_datetime(self.updated_at)));
+        out
+    }
+}
+
+/// Formats a time as Bitrix24 does in REST responses ("2024-05-01T10:00:00+00:00").
+pub fn rest_datetime(at: Millis) -> String {
+    chrono::DateTime::from_timestamp_millis(at)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S+00:00")
+        .to_string()
+}
+
+/// How a field's values are checked on the way in and shown on the way out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// Text.
+    String,
+    /// Whole number; numeric strings are accepted.
+    Integer,
+    /// Decimal number (money, probability); numeric strings are accepted.
+    Double,
+    /// "Y" or "N" (Bitrix24's char flag); booleans are accepted.
+    Flag,
+}
+
+impl FieldKind {
+    pub(crate) fn canonical(self, name: &str, value: &Value) -> Result<Value, CrmError> {
+        let wrong = || CrmError::Invalid(format!("field {name}: expected {self:?}, got {value}"));
+        match (self, value) {
+            (_, Value::Null) => Ok(Value::Null),
+            (Self::String, Value::String(_)) => Ok(value.clone()),
+            (Self::String, Value::Number(n)) => Ok(Value::String(n.to_string())),
+            (Self::Integer, Value::Number(n)) => n.as_i64().map(Value::from).ok_or_else(wrong),
+            (Self::Integer, Value::String(s)) => s.trim().parse::<i64>().map(Value::from).map_err(|_| wrong()),
+            (Self::Double, Value::Number(n)) => n.as_f64().map(Value::from).ok_or_else(wrong),
+            (Self::Double, Value::String(s)) => s
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .map(Value::from)
+                .ok_or_else(wrong),
+            (Self::Flag, Value::Bool(b)) => Ok(Value::from(if *b { "Y" } else { "N" })),
+            (Self::Flag, Value::String(s)) if s == "Y" || s == "N" => Ok(value.clone()),
+            _ => Err(wrong()),
+        }
+    }
+
+    fn to_rest(self, value: &Value) -> Value {
+        match (self, value) {
+            (_, Value::Null) => Value::Null,
+            (Self::Double, Value::Number(n)) => Value::String(format!("{:.2}", n.as_f64().unwrap_or(0.0))),
+            (_, Value::String(_)) => value.clone(),
+            (_, other) => Value::String(other.to_string()),
+        }
+    }
+
+    /// Bitrix24's name for the type in `*.fields` answers.
+    pub fn rest_type(self) -> &'static str {
+        match self {
+            Self::String => "string",
+            Self::Integer => "integer",
+            Self::Double => "double",
+            Self::Flag => "char",
+        }
+    }
+}
+
+/// One settable field of an entity type.
+#[derive(Debug)]
+pub struct FieldSpec {
+    /// Bitrix24's field name.
+    pub name: &'static str,
+    /// Its value type.
+    pub kind: FieldKind,
+    /// Its title for `*.fields`.
+    pub title: &'static str,
+}
+
+const fn field(name: &'static str, kind: FieldKind, title: &'static str) -> FieldSpec {
+    FieldSpec { name, kind, title }
+}
+
+const DEAL_FIELDS: &[FieldSpec] = &[
+    field("TITLE", FieldKind::String, "Name"),
+    field("TYPE_ID", FieldKind::String, "Type"),
+    field("PROBABILITY", FieldKind::Integer, "Probability"),
+    field("CURRENCY_ID", FieldKind::String, "Currency"),
+    field("OPPORTUNITY", FieldKind::Double, "Amount"),
+    field("COMPANY_ID", FieldKind::Integer, "Company"),
+    field("CONTACT_ID", FieldKind::Integer, "Contact"),
+    field("ASSIGNED_BY_ID", FieldKind::Integer, "Responsible person"),
+    field("SOURCE_ID", FieldKind::String, "Source"),
+    field("COMMENTS", FieldKind::String, "Comment"),
+    field("OPENED", FieldKind::Flag, "Available to everyone"),
+];
+
+const LEAD_FIELDS: &[FieldSpec] = &[
+    field("TITLE", FieldKind::String, "Lead name"),
+    field("NAME", FieldKind::String, "First name"),
+    field("LAST_NAME", FieldKind::String, "Last name"),
+    field("COMPANY_TITLE", FieldKind::String, "Company name"),
+    field("CURRENCY_ID", FieldKind::String, "Currency"),
+    field("OPPORTUNITY", FieldKind::Double, "Amount"),
+    field("ASSIGNED_BY_ID", FieldKind::Integer, "Responsible person"),
+    field("SOURCE_ID", FieldKind::String, "Source"),
+    field("COMMENTS", FieldKind::String, "Comment"),
+];
+
+const CONTACT_FIELDS: &[FieldSpec] = &[
+    field("NAME", FieldKind::String, "First name"),
+    field("LAST_NAME", FieldKind::String, "Last name"),
+    field("COMPANY_ID", FieldKind::Integer, "Company"),
+    field("ASSIGNED_BY_ID", FieldKind::Integer, "Responsible person"),
+    field("COMMENTS", FieldKind::String, "Comment"),
+];
+
+const COMPANY_FIELDS: &[FieldSpec] = &[
+    field("TITLE", FieldKind::String, "Company name"),
+    field("ASSIGNED_BY_ID", FieldKind::Integer, "Responsible person"),
+    field("COMMENTS", FieldKind::String, "Comment"),
+];
+
+/// Fields an integration sends, split into the stage/pipeline it asks for and the rest, checked.
+#[derive(Debug, Default, Clone)]
+pub struct FieldChanges {
+    /// The requested stage, if the stage field was given.
+    pub stage_id: Option<String>,
+    /// The requested pipeline, if CATEGORY_ID was given.
+    pub category_id: Option<i64>,
+    /// The other fields, values canonical.
+    pub fields: Map<String, Value>,
+}
+
+/// Checks fields sent for an item of `entity_type`: unknown and read-only fields and wrong
+/// types are refused, so nothing half-valid is ever written.
+pub fn check_fields(entity_type: EntityType, input: &Map<String, Value>) -> Result<FieldChanges, CrmError> {
+    let mut changes = FieldChanges::default();
+    for (name, value) in input {
+        if name == entity_type.stage_field() && entity_type.has_stages() {
+            let stage = value
+                .as_str()
+                .ok_or_else(|| CrmError::Invalid(format!("field {name}: expected a stage id string")))?;
+            changes.stage_id = Some(stage.to_string());
+        } else if name == "CATEGORY_ID" && entity_type == EntityType::Deal {
+            let id = FieldKind::Integer.canonical(name, value)?;
+            changes.category_id = id.as_i64();
+        } else if let Some(spec) = entity_type.fields().iter().find(|f| f.name == name) {
+            changes.fields.insert(name.clone(), spec.kind.canonical(name, value)?);
+        } else if READ_ONLY.contains(&name.as_str()) {
+            return Err(CrmError::Invalid(format!("field {name} is read-only")));
+        } else {
+            return Err(CrmError::Invalid(format!("unknown field {name} for {entity_type}")));
+        }
+    }
+    Ok(changes)
+}
+
+const READ_ONLY: &[&str] = &["ID", "DATE_CREATE", "DATE_MODIFY", "CREATED_BY_ID", "STAGE_SEMANTIC_ID"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn input(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn numeric_strings_become_numbers_and_stage_is_split_out() {
+        let c = check_fields(
+            EntityType::Deal,
+            &input(json!({"TITLE": "A", "OPPORTUNITY": "12.5", "STAGE_ID": "WON", "OPENED": true})),
+        )
+        .unwrap();
+        assert_eq!(c.stage_id.as_deref(), Some("WON"));
+        assert_eq!(c.fields["OPPORTUNITY"], json!(12.5));
+        assert_eq!(c.fields["OPENED"], json!("Y"));
+    }
+
+    #[test]
+    fn unknown_read_only_and_mistyped_fields_are_refused() {
+        for bad in [
+            json!({"NOPE": 1}),
+            json!({"ID": 4}),
+            json!({"OPPORTUNITY": "lots"}),
+            json!({"STAGE_ID": 3}),
+        ] {
+            let err = check_fields(EntityType::Deal, &input(bad.clone())).unwrap_err();
+            assert!(matches!(err, CrmError::Invalid(_)), "{bad} gave {err:?}");
+        }
+    }
+}

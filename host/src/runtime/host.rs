@@ -1,0 +1,440 @@
+//! What a plugin can reach from inside its sandbox: the `crm` and `log` imports.
+//!
+//! Reads go to the database (through this run's staged writes); writes are checked against the
+//! manifest and the CRM's rules at once, so the plugin sees errors where it made them, but only
+//! staged. The scheduler applies the staged changes in the transaction that records the run.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use wasmtime::component::ResourceTable;
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::bindings::stagewright::action::crm::{self, CrmError as WitCrmError};
+use super::bindings::stagewright::action::log::{self, Level};
+use super::bindings::stagewright::action::types::{self as wit, Item as WitItem, ItemRef as WitRef};
+use super::manifest::Manifest;
+use crate::clock::Millis;
+use crate::crm as ops;
+use crate::model::{CrmError, EntityType, FieldChanges, Item, ItemRef, check_fields};
+use crate::store::Store;
+
+/// Most log lines and bytes one run keeps; the rest is counted, not stored.
+const MAX_LOG_LINES: usize = 200;
+const MAX_LOG_BYTES: usize = 64 * 1024;
+
+/// The user id robots act as.
+pub const AUTOMATION_USER: i64 = 0;
+
+/// A write a plugin made, applied when its run commits.
+#[derive(Debug, Clone)]
+pub enum StagedChange {
+    /// A new item, with the id the plugin was told.
+    Create {
+        /// Its reference.
+        item_ref: ItemRef,
+        /// Its fields.
+        changes: FieldChanges,
+    },
+    /// Changed fields and/or a stage move.
+    Update {
+        /// Which item.
+        item_ref: ItemRef,
+        /// The change.
+        changes: FieldChanges,
+    },
+    /// A deleted item.
+    Delete(ItemRef),
+    /// A timeline comment.
+    Comment {
+        /// Which item.
+        item_ref: ItemRef,
+        /// The comment id the plugin was told.
+        id: i64,
+        /// Its text.
+        text: String,
+    },
+}
+
+/// One line a plugin logged.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct LogLine {
+    /// "debug", "info", "warn" or "error".
+    pub level: String,
+    /// What it said.
+    pub message: String,
+}
+
+/// The store data of one sandboxed run.
+pub struct RunState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(super) limits: StoreLimits,
+    store: Store,
+    manifest: Arc<Manifest>,
+    now: Millis,
+    staged: Vec<StagedChange>,
+    overlay: HashMap<ItemRef, Option<Item>>,
+    logs: Vec<LogLine>,
+    log_bytes: usize,
+    dropped_lines: usize,
+}
+
+/// What a run left behind besides its result.
+pub struct RunEffects {
+    /// Writes to apply on success.
+    pub staged: Vec<StagedChange>,
+    /// Its log, capped.
+    pub logs: Vec<LogLine>,
+}
+
+impl RunState {
+    /// A sandbox with no files, no environment, no sockets and a memory cap.
+    pub fn new(store: Store, manifest: Arc<Manifest>, now: Millis, memory_bytes: usize) -> Self {
+        Self {
+            wasi: WasiCtxBuilder::new().build(),
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(memory_bytes)
+                .trap_on_grow_failure(true)
+                .build(),
+            store,
+            manifest,
+            now,
+            staged: Vec::new(),
+            overlay: HashMap::new(),
+            logs: Vec::new(),
+            log_bytes: 0,
+            dropped_lines: 0,
+        }
+    }
+
+    /// Takes what the run staged and logged.
+    pub fn into_effects(mut self) -> RunEffects {
+        if self.dropped_lines > 0 {
+            self.logs.push(LogLine {
+                level: "warn".into(),
+                message: format!(
+                    "{} more log lines were dropped (limit {MAX_LOG_LINES} lines, {MAX_LOG_BYTES} bytes)",
+                    self.dropped_lines
+                ),
+            });
+        }
+        RunEffects {
+            staged: self.staged,
+            logs: self.logs,
+        }
+    }
+
+    fn push_log(&mut self, level: &str, message: String) {
+        if self.logs.len() >= MAX_LOG_LINES || self.log_bytes + message.len() > MAX_LOG_BYTES {
+            self.dropped_lines += 1;
+            return;
+        }
+        self.log_bytes += message.len();
+        self.logs.push(LogLine {
+            level: level.into(),
+            message,
+        });
+    }
+
+    fn deny(&mut self, what: String) -> WitCrmError {
+        self.push_log(
+            "error",
+            format!("denied: {what} is not among the plugin's capabilities"),
+        );
+        WitCrmError::Denied(what)
+    }
+
+    fn check_read(&mut self, entity_type: &str) -> Result<EntityType, WitCrmError> {
+        if !self.manifest.may_read(entity_type) {
+            return Err(self.deny(format!("read:{entity_type}")));
+        }
+        EntityType::parse(entity_type).map_err(|e| WitCrmError::Invalid(e.to_string()))
+    }
+
+    fn check_write(&mut self, entity_type: &str) -> Result<EntityType, WitCrmError> {
+        if !self.manifest.may_write(entity_type) {
+            return Err(self.deny(format!("write:{entity_type}")));
+        }
+        EntityType::parse(entity_type).map_err(|e| WitCrmError::Invalid(e.to_string()))
+    }
+
+    async fn read(&mut self, item_ref: ItemRef) -> Result<Item, HostError> {
+        match self.overlay.get(&item_ref) {
+            Some(Some(item)) => Ok(item.clone()),
+            Some(None) => Err(WitCrmError::NotFound(to_wit_ref(item_ref)).into()),
+            None => {
+                let mut conn = self.store.pool().acquire().await.map_err(host_failure)?;
+                Ok(ops::get(&mut conn, item_ref)
+                    .await
+                    .map_err(|e| crm_error(e, item_ref))?)
+            }
+        }
+    }
+
+    async fn writable(&mut self, r: &WitRef) -> Result<Item, HostError> {
+        let entity_type = self.check_write(&r.entity_type)?;
+        let item_ref = ItemRef {
+            entity_type,
+            id: id_of(r)?,
+        };
+        self.read(item_ref).await
+    }
+
+    async fn next_id(&mut self, sequence: &str) -> Result<i64, HostError> {
+        let mut tx = self.store.write().await.map_err(host_failure)?;
+        let id = Store::next_id(&mut tx, sequence).await.map_err(host_failure)?;
+        tx.commit().await.map_err(host_failure)?;
+        Ok(id)
+    }
+
+    async fn stage_update(&mut self, mut item: Item, changes: FieldChanges) -> Result<(), HostError> {
+        if let Some(stage_id) = &changes.stage_id {
+            let mut conn = self.store.pool().acquire().await.map_err(host_failure)?;
+            let stage = ops::stage(&mut conn, item.item_ref.entity_type, stage_id)
+                .await
+                .map_err(|e| crm_error(e, item.item_ref))?;
+            if Some(stage.category_id) != item.category_id {
+                return Err(WitCrmError::Invalid(format!("stage {stage_id} is not in the item's pipeline")).into());
+            }
+            item.stage_id = Some(stage_id.clone());
+        }
+        item.fields.extend(changes.fields.clone());
+        let item_ref = item.item_ref;
+        self.overlay.insert(item_ref, Some(item));
+        self.staged.push(StagedChange::Update { item_ref, changes });
+        Ok(())
+    }
+}
+
+impl WasiView for RunState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+fn id_of(r: &WitRef) -> Result<i64, WitCrmError> {
+    i64::try_from(r.id).map_err(|_| WitCrmError::Invalid(format!("id {} is out of range", r.id)))
+}
+
+fn to_wit_ref(r: ItemRef) -> WitRef {
+    WitRef {
+        entity_type: r.entity_type.as_str().into(),
+        id: r.id as u64,
+    }
+}
+
+/// The item as a plugin sees it: the REST shape, so templates and plugins use one set of names.
+pub fn to_wit_item(item: &Item) -> WitItem {
+    WitItem {
+        ref_: to_wit_ref(item.item_ref),
+        category_id: item.category_id.map(|c| c as u64),
+        stage_id: item.stage_id.clone(),
+        fields: Value::Object(item.to_rest()).to_string(),
+    }
+}
+
+fn crm_error(e: CrmError, item_ref: ItemRef) -> WitCrmError {
+    match e {
+        CrmError::NotFound(_) => WitCrmError::NotFound(to_wit_ref(item_ref)),
+        other => WitCrmError::Invalid(other.to_string()),
+    }
+}
+
+/// Why a host call did not give the plugin what it asked for.
+enum HostError {
+    /// The plugin's request was refused; it gets the error and may go on.
+    Crm(WitCrmError),
+    /// The host's storage failed: not the plugin's fault, so the run traps and the scheduler
+    /// records a transient failure.
+    Storage(String),
+}
+
+impl From<WitCrmError> for HostError {
+    fn from(e: WitCrmError) -> Self {
+        Self::Crm(e)
+    }
+}
+
+fn host_failure(e: impl std::fmt::Display) -> HostError {
+    HostError::Storage(format!("host storage error: {e}"))
+}
+
+fn settle<T>(result: Result<T, HostError>) -> wasmtime::Result<Result<T, WitCrmError>> {
+    match result {
+        Ok(value) => Ok(Ok(value)),
+        Err(HostError::Crm(e)) => Ok(Err(e)),
+        Err(HostError::Storage(message)) => Err(wasmtime::Error::msg(message)),
+    }
+}
+
+fn parse_fields(json: &str) -> Result<Map<String, Value>, WitCrmError> {
+    match serde_json::from_str(json) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(WitCrmError::Invalid("fields must be a JSON object".into())),
+    }
+}
+
+fn parse_object(name: &str, json: &str) -> Result<Map<String, Value>, WitCrmError> {
+    match serde_json::from_str(json) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(WitCrmError::Invalid(format!("{name} must be a JSON object"))),
+    }
+}
+
+impl wit::Host for RunState {}
+
+impl crm::Host for RunState {
+    async fn get(&mut self, r: WitRef) -> wasmtime::Result<Result<WitItem, WitCrmError>> {
+        settle(
+            async {
+                let entity_type = self.check_read(&r.entity_type)?;
+                let item = self
+                    .read(ItemRef {
+                        entity_type,
+                        id: id_of(&r)?,
+                    })
+                    .await?;
+                Ok(to_wit_item(&item))
+            }
+            .await,
+        )
+    }
+
+    async fn list(
+        &mut self,
+        entity_type: String,
+        filter: String,
+        order: String,
+        _select: String,
+        limit: u32,
+    ) -> wasmtime::Result<Result<Vec<WitItem>, WitCrmError>> {
+        settle(
+            async {
+                let et = self.check_read(&entity_type)?;
+                let query = ops::ListQuery {
+                    filter: parse_object("filter", &filter)?,
+                    order: parse_object("order", &order)?,
+                    start: 0,
+                    limit: i64::from(limit.min(500)),
+                };
+                let mut conn = self.store.pool().acquire().await.map_err(host_failure)?;
+                let (items, _) = ops::list(&mut conn, et, &query).await.map_err(|e| match e {
+                    CrmError::Store(e) => host_failure(e),
+                    other => WitCrmError::Invalid(other.to_string()).into(),
+                })?;
+                Ok(items
+                    .into_iter()
+                    .filter_map(|item| match self.overlay.get(&item.item_ref) {
+                        Some(staged) => staged.clone(),
+                        None => Some(item),
+                    })
+                    .map(|item| to_wit_item(&item))
+                    .collect())
+            }
+            .await,
+        )
+    }
+
+    async fn create(&mut self, entity_type: String, fields: String) -> wasmtime::Result<Result<WitRef, WitCrmError>> {
+        settle(
+            async {
+                let et = self.check_write(&entity_type)?;
+                let changes =
+                    check_fields(et, &parse_fields(&fields)?).map_err(|e| WitCrmError::Invalid(e.to_string()))?;
+                let id = self.next_id(et.as_str()).await?;
+                let item_ref = ItemRef { entity_type: et, id };
+                let item = Item {
+                    item_ref,
+                    category_id: et.has_stages().then(|| changes.category_id.unwrap_or(0)),
+                    stage_id: changes.stage_id.clone(),
+                    fields: changes.fields.clone(),
+                    created_by: AUTOMATION_USER,
+                    created_at: self.now,
+                    updated_at: self.now,
+                };
+                self.overlay.insert(item_ref, Some(item));
+                self.staged.push(StagedChange::Create { item_ref, changes });
+                Ok(to_wit_ref(item_ref))
+            }
+            .await,
+        )
+    }
+
+    async fn update(&mut self, r: WitRef, fields: String) -> wasmtime::Result<Result<(), WitCrmError>> {
+        settle(
+            async {
+                let item = self.writable(&r).await?;
+                let changes = check_fields(item.item_ref.entity_type, &parse_fields(&fields)?)
+                    .map_err(|e| WitCrmError::Invalid(e.to_string()))?;
+                self.stage_update(item, changes).await
+            }
+            .await,
+        )
+    }
+
+    async fn delete(&mut self, r: WitRef) -> wasmtime::Result<Result<(), WitCrmError>> {
+        settle(
+            async {
+                let item = self.writable(&r).await?;
+                self.overlay.insert(item.item_ref, None);
+                self.staged.push(StagedChange::Delete(item.item_ref));
+                Ok(())
+            }
+            .await,
+        )
+    }
+
+    async fn move_to_stage(&mut self, r: WitRef, stage_id: String) -> wasmtime::Result<Result<(), WitCrmError>> {
+        settle(
+            async {
+                let item = self.writable(&r).await?;
+                let changes = FieldChanges {
+                    stage_id: Some(stage_id),
+                    ..FieldChanges::default()
+                };
+                self.stage_update(item, changes).await
+            }
+            .await,
+        )
+    }
+
+    async fn add_comment(&mut self, r: WitRef, text: String) -> wasmtime::Result<Result<u64, WitCrmError>> {
+        settle(
+            async {
+                let item = self.writable(&r).await?;
+                if text.trim().is_empty() {
+                    return Err(WitCrmError::Invalid("comment text is empty".into()).into());
+                }
+                let id = self.next_id(ops::COMMENT_SEQUENCE).await?;
+                self.staged.push(StagedChange::Comment {
+                    item_ref: item.item_ref,
+                    id,
+                    text,
+                });
+                Ok(id as u64)
+            }
+            .await,
+        )
+    }
+}
+
+impl log::Host for RunState {
+    async fn write(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        let level = match level {
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        };
+        self.push_log(level, message);
+        Ok(())
+    }
+}

@@ -1,0 +1,109 @@
+//! A plugin's manifest as the host keeps it, checked when the plugin is installed.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::PluginError;
+use super::bindings::stagewright::action::types as wit;
+
+/// What a plugin is and needs, as returned by its `describe` export.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    /// Stable id robots refer to.
+    pub id: String,
+    /// Name for admin screens.
+    pub name: String,
+    /// The plugin's semver version.
+    pub version: String,
+    /// Description for admin screens.
+    pub description: String,
+    /// JSON Schema of the robot config.
+    pub config_schema: Value,
+    /// JSON Schema of the return values.
+    pub returns_schema: Value,
+    /// The capabilities the plugin asked for and was granted by installing it.
+    pub capabilities: Vec<Capability>,
+}
+
+/// One capability, as stored and shown by the admin API.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", content = "target", rename_all = "lowercase")]
+pub enum Capability {
+    /// Read items of an entity type.
+    Read(String),
+    /// Write items of an entity type (implies read).
+    Write(String),
+    /// Queue email.
+    Email,
+    /// Notify users.
+    Notify,
+    /// Outbound HTTP to a host.
+    Http(String),
+}
+
+impl Manifest {
+    /// Checks what `describe` returned: id shape, semver version, JSON schemas, known entity types.
+    pub(super) fn from_wit(m: wit::Manifest) -> Result<Self, PluginError> {
+        let bad = |why: String| PluginError::BadManifest(why);
+        let id_ok = !m.id.is_empty()
+            && m.id.len() <= 64
+            && m.id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !m.id.starts_with('-');
+        if !id_ok {
+            return Err(bad(format!(
+                "id '{}' must be 1-64 lowercase letters, digits and dashes",
+                m.id
+            )));
+        }
+        semver::Version::parse(&m.version).map_err(|e| bad(format!("version '{}' is not semver: {e}", m.version)))?;
+        let schema = |name: &str, text: &str| -> Result<Value, PluginError> {
+            let value: Value = serde_json::from_str(text).map_err(|e| bad(format!("{name} is not JSON: {e}")))?;
+            if !value.is_object() {
+                return Err(bad(format!("{name} must be a JSON Schema object")));
+            }
+            Ok(value)
+        };
+        let capabilities = m
+            .capabilities
+            .into_iter()
+            .map(|c| match c {
+                wit::Capability::Read(t) => check_entity(&t).map(|_| Capability::Read(t)),
+                wit::Capability::Write(t) => check_entity(&t).map(|_| Capability::Write(t)),
+                wit::Capability::Email => Ok(Capability::Email),
+                wit::Capability::Notify => Ok(Capability::Notify),
+                wit::Capability::Http(h) => Ok(Capability::Http(h)),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            config_schema: schema("config-schema", &m.config_schema)?,
+            returns_schema: schema("returns-schema", &m.returns_schema)?,
+            id: m.id,
+            name: m.name,
+            version: m.version,
+            description: m.description,
+            capabilities,
+        })
+    }
+
+    /// Whether the plugin may read items of `entity_type`.
+    pub fn may_read(&self, entity_type: &str) -> bool {
+        self.capabilities
+            .iter()
+            .any(|c| matches!(c, Capability::Read(t) | Capability::Write(t) if t == entity_type))
+    }
+
+    /// Whether the plugin may change items of `entity_type`.
+    pub fn may_write(&self, entity_type: &str) -> bool {
+        self.capabilities
+            .iter()
+            .any(|c| matches!(c, Capability::Write(t) if t == entity_type))
+    }
+}
+
+fn check_entity(name: &str) -> Result<(), PluginError> {
+    crate::model::EntityType::parse(name)
+        .map(|_| ())
+        .map_err(|e| PluginError::BadManifest(format!("capability names {e}")))
+}

@@ -1,0 +1,438 @@
+//! The Wasm runtime: compiling, checking and installing plugin components, and running one robot
+//! in a fresh sandbox.
+//!
+//! One engine per host, with the pooling allocator and fuel metering. Compiled code is cached on
+//! disk, keyed by the component's hash and the engine's configuration, so a restart does not
+//! recompile. Each plugin version keeps an `InstancePre` (imports resolved once); each run
+//! instantiates from it, with its own fuel budget and memory cap, and drops the instance after.
+
+mod host;
+mod manifest;
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use cap_std::fs::Dir;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Trap};
+
+pub use host::{AUTOMATION_USER, LogLine, RunEffects, RunState, StagedChange, to_wit_item};
+pub use manifest::{Capability, Manifest};
+
+use crate::clock::Millis;
+use crate::store::{Store, StoreError};
+
+/// Bindings generated from wit/: the host side of the `stagewright:action` world.
+#[allow(missing_docs)]
+pub mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "action",
+        imports: { default: async | trappable },
+        exports: { default: async },
+    });
+}
+
+use bindings::stagewright::action::types as wit;
+
+/// Why a component could not be installed or loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// The bytes are not WebAssembly at all.
+    #[error("not a WebAssembly binary: {0}")]
+    NotWasm(String),
+    /// A core module where a component is needed.
+    #[error(
+        "this is a core WebAssembly module, not a component; build the plugin with `cargo build --target wasm32-wasip2`"
+    )]
+    CoreModule,
+    /// The component does not compile or validate.
+    #[error("invalid component: {0}")]
+    Invalid(String),
+    /// The component imports or exports something other than the stagewright:action world.
+    #[error("the component does not implement the stagewright:action world: {0}")]
+    WrongWorld(String),
+    /// `describe` trapped, ran out of its budget or returned a bad manifest.
+    #[error("describe() failed: {0}")]
+    Describe(String),
+    /// The manifest breaks the rules for ids, versions, schemas or capabilities.
+    #[error("bad manifest: {0}")]
+    BadManifest(String),
+    /// The same id and version is installed with different code.
+    #[error("plugin {id} {version} is already installed with different code; give the new build a new version")]
+    VersionConflict {
+        /// Plugin id.
+        id: String,
+        /// Plugin version.
+        version: String,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The engine could not be set up.
+    #[error("wasm engine: {0}")]
+    Engine(String),
+}
+
+impl From<sqlx::Error> for PluginError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Store(e.into())
+    }
+}
+
+/// Per-run bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Fuel (roughly, Wasm instructions) one run may burn.
+    pub fuel: u64,
+    /// Linear memory one run may grow to.
+    pub memory_bytes: usize,
+    /// Wall-clock time one run may take, host calls included.
+    pub wall_time: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            fuel: 200_000_000,
+            memory_bytes: 64 << 20,
+            wall_time: Duration::from_secs(10),
+        }
+    }
+}
+
+/// How often a long-running guest yields to the async runtime, in fuel.
+const FUEL_YIELD_INTERVAL: u64 = 1_000_000;
+
+/// An installed, compiled, pre-linked plugin version.
+pub struct Plugin {
+    /// Its manifest.
+    pub manifest: Arc<Manifest>,
+    /// SHA-256 of its component, hex.
+    pub sha256: String,
+    /// Whether it ships with the host.
+    pub builtin: bool,
+    pre: bindings::ActionPre<RunState>,
+}
+
+/// How one run ended.
+pub enum RunResult {
+    /// `run` returned return values (a JSON object as text).
+    Succeeded(serde_json::Value),
+    /// `run` returned an error, trapped or ran out of a bound.
+    Failed {
+        /// What to show in the run record.
+        error: String,
+        /// Whether trying again may help.
+        transient: bool,
+    },
+}
+
+/// A finished sandboxed run.
+pub struct RunOutcome {
+    /// Success or failure.
+    pub result: RunResult,
+    /// Fuel burned.
+    pub fuel_used: u64,
+    /// Time taken.
+    pub duration: Duration,
+    /// Staged writes and log lines.
+    pub effects: RunEffects,
+}
+
+/// The engine, the compiled-code cache and the installed plugins.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<RunState>,
+    engine_key: u64,
+    cache: Dir,
+    limits: Limits,
+    plugins: RwLock<HashMap<String, BTreeMap<semver::Version, Arc<Plugin>>>>,
+}
+
+impl Runtime {
+    /// Sets up the engine; compiled code is cached in `cache`.
+    pub fn new(cache: Dir, limits: Limits) -> Result<Self, PluginError> {
+        let engine_error = |e: wasmtime::Error| PluginError::Engine(format!("{e:#}"));
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(256)
+            .total_core_instances(1024)
+            .total_memories(256)
+            .total_tables(1024)
+            .max_memory_size(limits.memory_bytes);
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .concurrency_support(false)
+            .consume_fuel(true)
+            .memory_reservation(1 << 30)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(engine_error)?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
+        bindings::Action::add_to_linker::<RunState, HasSelf<RunState>>(&mut linker, |s| s).map_err(engine_error)?;
+        Ok(Self {
+            engine,
+            linker,
+            engine_key: hasher.finish(),
+            cache,
+            limits,
+            plugins: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// The newest installed version of a plugin.
+    pub fn plugin(&self, id: &str) -> Option<Arc<Plugin>> {
+        let plugins = self.plugins.read().expect("plugin registry lock");
+        plugins
+            .get(id)
+            .and_then(|versions| versions.values().next_back().cloned())
+    }
+
+    /// Every installed plugin version, by id then version.
+    pub fn plugins(&self) -> Vec<Arc<Plugin>> {
+        let plugins = self.plugins.read().expect("plugin registry lock");
+        let mut all: Vec<_> = plugins.values().flat_map(|v| v.values().cloned()).collect();
+        all.sort_by(|a, b| a.manifest.id.cmp(&b.manifest.id));
+        all
+    }
+
+    /// Loads every plugin recorded in the database (at start-up).
+    pub async fn load_installed(&self, store: &Store) -> Result<(), PluginError> {
+        let rows = sqlx::query("SELECT wasm, builtin FROM plugins")
+            .fetch_all(store.pool())
+            .await?;
+        for row in rows {
+            let wasm: Vec<u8> = row.try_get("wasm")?;
+            let plugin = self.prepare(store, &wasm, row.try_get("builtin")?).await?;
+            self.register(plugin);
+        }
+        Ok(())
+    }
+
+    /// Checks a component and installs it: it must be a component of the stagewright:action world
+    /// whose `describe` returns a valid manifest. Installing the same build again is a no-op.
+    pub async fn install(
+        &self,
+        store: &Store,
+        wasm: &[u8],
+        builtin: bool,
+        now: Millis,
+    ) -> Result<Arc<Plugin>, PluginError> {
+        let plugin = self.prepare(store, wasm, builtin).await?;
+        let m = &plugin.manifest;
+        let mut tx = store.write().await?;
+        let existing: Option<String> = sqlx::query_scalar("SELECT sha256 FROM plugins WHERE id = ? AND version = ?")
+            .bind(&m.id)
+            .bind(&m.version)
+            .fetch_optional(&mut *tx)
+            .await?;
+        match existing {
+            Some(sha) if sha == plugin.sha256 => {}
+            Some(_) => {
+                return Err(PluginError::VersionConflict {
+                    id: m.id.clone(),
+                    version: m.version.clone(),
+                });
+            }
+            None => {
+                sqlx::query(
+                    "INSERT INTO plugins (id, version, sha256, manifest, wasm, builtin, installed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&m.id)
+                .bind(&m.version)
+                .bind(&plugin.sha256)
+                .bind(serde_json::to_string(&**m).expect("manifest serializes"))
+                .bind(wasm)
+                .bind(builtin)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(self.register(plugin))
+    }
+
+    fn register(&self, plugin: Plugin) -> Arc<Plugin> {
+        let version = semver::Version::parse(&plugin.manifest.version).expect("checked in Manifest::from_wit");
+        let plugin = Arc::new(plugin);
+        let mut plugins = self.plugins.write().expect("plugin registry lock");
+        plugins
+            .entry(plugin.manifest.id.clone())
+            .or_default()
+            .insert(version, plugin.clone());
+        plugin
+    }
+
+    async fn prepare(&self, store: &Store, wasm: &[u8], builtin: bool) -> Result<Plugin, PluginError> {
+        check_header(wasm)?;
+        let sha256 = hex::encode(Sha256::digest(wasm));
+        let component = self.compile(wasm, &sha256).await?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| PluginError::WrongWorld(format!("{e:#}")))?;
+        let pre = bindings::ActionPre::new(instance_pre).map_err(|e| PluginError::WrongWorld(format!("{e:#}")))?;
+        // describe() runs with no capabilities: a manifest is not yet granted.
+        let describing = Arc::new(Manifest::default());
+        let mut sandbox = self.sandbox(store, describing, 0)?;
+        let call = async {
+            let instance = pre.instantiate_async(&mut sandbox).await?;
+            instance.call_describe(&mut sandbox).await
+        };
+        let described = tokio::time::timeout(self.limits.wall_time, call)
+            .await
+            .map_err(|_| PluginError::Describe(format!("took longer than {:?}", self.limits.wall_time)))?
+            .map_err(|e| PluginError::Describe(self.explain_trap(&e)))?;
+        let manifest = Manifest::from_wit(described)?;
+        Ok(Plugin {
+            manifest: Arc::new(manifest),
+            sha256,
+            builtin,
+            pre,
+        })
+    }
+
+    /// Compiles a component, or loads its compiled code from the cache.
+    async fn compile(&self, wasm: &[u8], sha256: &str) -> Result<Component, PluginError> {
+        let key = format!("{sha256}-{:016x}.cwasm", self.engine_key);
+        if let Ok(bytes) = self.cache.read(&key) {
+            // SAFETY: the cache directory is the host's own and only ever holds code this engine
+            // configuration serialized (the key includes its compatibility hash).
+            if let Ok(component) = unsafe { Component::deserialize(&self.engine, &bytes) } {
+                return Ok(component);
+            }
+        }
+        let engine = self.engine.clone();
+        let wasm = wasm.to_vec();
+        let component = tokio::task::spawn_blocking(move || Component::new(&engine, &wasm))
+            .await
+            .map_err(|e| PluginError::Engine(e.to_string()))?
+            .map_err(|e| PluginError::Invalid(format!("{e:#}")))?;
+        if let Ok(bytes) = component.serialize() {
+            let tmp = format!("{key}.{}.tmp", rand::random::<u64>());
+            if self.cache.write(&tmp, &bytes).is_ok() && self.cache.rename(&tmp, &self.cache, &key).is_err() {
+                let _ = self.cache.remove_file(&tmp);
+            }
+        }
+        Ok(component)
+    }
+
+    fn sandbox(
+        &self,
+        store: &Store,
+        manifest: Arc<Manifest>,
+        now: Millis,
+    ) -> Result<wasmtime::Store<RunState>, PluginError> {
+        let state = RunState::new(store.clone(), manifest, now, self.limits.memory_bytes);
+        let mut sandbox = wasmtime::Store::new(&self.engine, state);
+        sandbox.limiter(|s| &mut s.limits);
+        let engine_error = |e: wasmtime::Error| PluginError::Engine(format!("{e:#}"));
+        sandbox.set_fuel(self.limits.fuel).map_err(engine_error)?;
+        sandbox
+            .fuel_async_yield_interval(Some(FUEL_YIELD_INTERVAL))
+            .map_err(engine_error)?;
+        Ok(sandbox)
+    }
+
+    /// Runs a plugin once, in a fresh instance, within the run bounds.
+    pub async fn run(
+        &self,
+        store: &Store,
+        plugin: &Plugin,
+        invocation: &wit::Invocation,
+        now: Millis,
+    ) -> Result<RunOutcome, PluginError> {
+        let mut sandbox = self.sandbox(store, plugin.manifest.clone(), now)?;
+        let started = Instant::now();
+        let call = async {
+            let instance = plugin.pre.instantiate_async(&mut sandbox).await?;
+            instance.call_run(&mut sandbox, invocation).await
+        };
+        let result = match tokio::time::timeout(self.limits.wall_time, call).await {
+            Err(_) => RunResult::Failed {
+                error: format!("exceeded its wall-clock limit of {:?}", self.limits.wall_time),
+                transient: true,
+            },
+            Ok(Err(trap)) => RunResult::Failed {
+                error: self.explain_trap(&trap),
+                transient: is_host_failure(&trap),
+            },
+            Ok(Ok(Err(error))) => action_error(error),
+            Ok(Ok(Ok(values))) => match serde_json::from_str::<serde_json::Value>(&values) {
+                Ok(v) if v.is_object() => RunResult::Succeeded(v),
+                _ => RunResult::Failed {
+                    error: "returned values that are not a JSON object".into(),
+                    transient: false,
+                },
+            },
+        };
+        let duration = started.elapsed();
+        let fuel_used = self.limits.fuel.saturating_sub(sandbox.get_fuel().unwrap_or(0));
+        let effects = sandbox.into_data().into_effects();
+        Ok(RunOutcome {
+            result,
+            fuel_used,
+            duration,
+            effects,
+        })
+    }
+
+    /// Says why a call trapped in words an admin can act on.
+    fn explain_trap(&self, error: &wasmtime::Error) -> String {
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::OutOfFuel) => format!("ran out of its CPU budget of {} fuel", self.limits.fuel),
+            Some(trap) => format!("trapped: {trap}"),
+            None if format!("{error:#}").contains("forcing trap when growing memory") => {
+                format!("exceeded its memory limit of {} MiB", self.limits.memory_bytes >> 20)
+            }
+            None => format!("trapped: {error:#}"),
+        }
+    }
+}
+
+fn is_host_failure(error: &wasmtime::Error) -> bool {
+    error.downcast_ref::<Trap>().is_none() && format!("{error}").starts_with("host storage error")
+}
+
+fn action_error(error: wit::ActionError) -> RunResult {
+    match error {
+        wit::ActionError::InvalidConfig(m) => RunResult::Failed {
+            error: format!("invalid config: {m}"),
+            transient: false,
+        },
+        wit::ActionError::Transient(m) => RunResult::Failed {
+            error: format!("transient: {m}"),
+            transient: true,
+        },
+        wit::ActionError::Failed(m) => RunResult::Failed {
+            error: format!("failed: {m}"),
+            transient: false,
+        },
+    }
+}
+
+/// Tells random bytes and core modules apart from components before the compiler does, so the
+/// error names the real problem.
+fn check_header(wasm: &[u8]) -> Result<(), PluginError> {
+    if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
+        return Err(PluginError::NotWasm(
+            "it does not start with the \\0asm magic number".into(),
+        ));
+    }
+    match wasm[4..8] {
+        [1, 0, 0, 0] => Err(PluginError::CoreModule),
+        [_, _, 1, 0] => Ok(()),
+        _ => Err(PluginError::NotWasm(format!(
+            "unknown version/layer bytes {:02x?}",
+            &wasm[4..8]
+        ))),
+    }
+}

@@ -1,0 +1,499 @@
+//! The durable scheduler. A robot run is a row in `runs`: pending until due, then claimed with a
+//! lease by a worker, run in the sandbox, and finished in one transaction with the plugin's
+//! staged writes. A host that dies mid-run leaves a lease that expires, and another worker takes
+//! the run over; the attempt number fences out the stale holder's commit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::{Row, SqliteConnection};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::clock::{Clock, Millis};
+use crate::crm;
+use crate::model::{CrmError, EntityType, ItemRef};
+use crate::rules::{self, Robot};
+use crate::runtime::bindings::stagewright::action::types::Invocation;
+use crate::runtime::{AUTOMATION_USER, LogLine, Plugin, RunOutcome, RunResult, Runtime, StagedChange, to_wit_item};
+use crate::store::{Store, Tx};
+
+/// How the scheduler paces itself.
+#[derive(Debug, Clone, Copy)]
+pub struct SchedulerSettings {
+    /// Concurrent workers in this host.
+    pub workers: usize,
+    /// How long a claim holds a run before another worker may take it over.
+    pub lease: Duration,
+    /// How often an idle worker looks for runs that came due without a wake-up.
+    pub poll: Duration,
+    /// Attempts before a run that keeps failing transiently is left failed.
+    pub max_attempts: i64,
+    /// Delay before the first retry; doubles per attempt, with jitter, up to an hour.
+    pub retry_base: Duration,
+}
+
+impl Default for SchedulerSettings {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            lease: Duration::from_secs(60),
+            poll: Duration::from_millis(500),
+            max_attempts: 5,
+            retry_base: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A robot run: the job while pending, the record once finished.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RunRecord {
+    /// The run id, also the idempotency key plugins get.
+    pub id: String,
+    /// The robot.
+    pub robot_id: String,
+    /// The item's entity type.
+    pub entity_type: String,
+    /// The item's id.
+    pub item_id: i64,
+    /// The stage whose entry scheduled the run.
+    pub stage_id: String,
+    /// The plugin.
+    pub plugin_id: String,
+    /// The plugin version that ran (set when it runs).
+    pub plugin_version: Option<String>,
+    /// pending, running, succeeded, failed or cancelled.
+    pub status: String,
+    /// Attempts so far.
+    pub attempt: i64,
+    /// When it is (or was) due.
+    pub due_at: Millis,
+    /// When the last attempt started.
+    pub started_at: Option<Millis>,
+    /// When it finished.
+    pub finished_at: Option<Millis>,
+    /// How long the last attempt's sandboxed call took.
+    pub duration_us: Option<i64>,
+    /// Fuel the last attempt burned.
+    pub fuel_used: Option<i64>,
+    /// The plugin's log lines and the host's notes.
+    pub logs: Vec<LogLine>,
+    /// The return values, on success.
+    pub return_values: Option<Value>,
+    /// Why it failed or was cancelled.
+    pub error: Option<String>,
+}
+
+fn run_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RunRecord, CrmError> {
+    let logs: String = row.try_get("logs")?;
+    let values: Option<String> = row.try_get("return_values")?;
+    Ok(RunRecord {
+        id: row.try_get("id")?,
+        robot_id: row.try_get("robot_id")?,
+        entity_type: row.try_get("entity_type")?,
+        item_id: row.try_get("item_id")?,
+        stage_id: row.try_get("stage_id")?,
+        plugin_id: row.try_get("plugin_id")?,
+        plugin_version: row.try_get("plugin_version")?,
+        status: row.try_get("status")?,
+        attempt: row.try_get("attempt")?,
+        due_at: row.try_get("due_at")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        duration_us: row.try_get("duration_us")?,
+        fuel_used: row.try_get("fuel_used")?,
+        logs: serde_json::from_str(&logs).unwrap_or_default(),
+        return_values: values.and_then(|v| serde_json::from_str(&v).ok()),
+        error: row.try_get("error")?,
+    })
+}
+
+/// Schedules one run of `robot` for `item`, due at `due_at`.
+pub async fn enqueue(
+    tx: &mut Tx,
+    robot: &Robot,
+    item: ItemRef,
+    due_at: Millis,
+    now: Millis,
+) -> Result<String, CrmError> {
+    let id = format!("run_{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>());
+    sqlx::query(
+        "INSERT INTO runs (id, robot_id, entity_type, item_id, stage_id, plugin_id, status, due_at, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+    )
+    .bind(&id)
+    .bind(&robot.id)
+    .bind(item.entity_type.as_str())
+    .bind(item.id)
+    .bind(&robot.stage_id)
+    .bind(&robot.plugin_id)
+    .bind(due_at)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
+/// Cancels every pending run of an item, recording why.
+pub async fn cancel_pending(tx: &mut Tx, item: ItemRef, now: Millis) -> Result<(), CrmError> {
+    sqlx::query(
+        "UPDATE runs SET status = 'cancelled', finished_at = ?, error = 'the item left the stage'
+         WHERE entity_type = ? AND item_id = ? AND status = 'pending'",
+    )
+    .bind(now)
+    .bind(item.entity_type.as_str())
+    .bind(item.id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Which runs to list; every part optional.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunFilter {
+    /// Runs of items of this entity type.
+    pub entity_type: Option<String>,
+    /// Runs of this item (with `entity_type`).
+    pub item_id: Option<i64>,
+    /// Runs of this robot.
+    pub robot_id: Option<String>,
+    /// Runs of this plugin.
+    pub plugin_id: Option<String>,
+    /// Runs in this status.
+    pub status: Option<String>,
+    /// At most this many, newest first (default 100, at most 1000).
+    pub limit: Option<i64>,
+}
+
+/// Lists run records, newest first.
+pub async fn list_runs(conn: &mut SqliteConnection, filter: &RunFilter) -> Result<Vec<RunRecord>, CrmError> {
+    let rows = sqlx::query(
+        "SELECT * FROM runs
+         WHERE (?1 IS NULL OR entity_type = ?1) AND (?2 IS NULL OR item_id = ?2) AND (?3 IS NULL OR robot_id = ?3)
+           AND (?4 IS NULL OR plugin_id = ?4) AND (?5 IS NULL OR status = ?5)
+         ORDER BY created_at DESC, rowid DESC LIMIT ?6",
+    )
+    .bind(&filter.entity_type)
+    .bind(filter.item_id)
+    .bind(&filter.robot_id)
+    .bind(&filter.plugin_id)
+    .bind(&filter.status)
+    .bind(filter.limit.unwrap_or(100).clamp(1, 1000))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(run_from_row).collect()
+}
+
+/// A run this worker holds the lease of.
+struct Claimed {
+    record: RunRecord,
+}
+
+/// How a claimed run ends, as written to its row.
+struct Finish {
+    status: &'static str,
+    due_at: Millis,
+    plugin_version: Option<String>,
+    outcome: Option<RunOutcome>,
+    return_values: Option<Value>,
+    error: Option<String>,
+}
+
+/// Claims due runs and runs them.
+pub struct Scheduler {
+    store: Store,
+    runtime: Arc<Runtime>,
+    clock: Clock,
+    settings: SchedulerSettings,
+    wake: Notify,
+}
+
+impl Scheduler {
+    /// A scheduler over the given store and runtime.
+    pub fn new(store: Store, runtime: Arc<Runtime>, clock: Clock, settings: SchedulerSettings) -> Self {
+        Self {
+            store,
+            runtime,
+            clock,
+            settings,
+            wake: Notify::new(),
+        }
+    }
+
+    /// Tells idle workers that runs may have come due (after a commit that scheduled some, or a
+    /// move of the manual clock).
+    pub fn wake(&self) {
+        self.wake.notify_waiters();
+    }
+
+    /// Starts the workers; they stop when their handles are aborted.
+    pub fn spawn_workers(self: &Arc<Self>) -> Vec<JoinHandle<()>> {
+        (0..self.settings.workers)
+            .map(|_| {
+                let scheduler = self.clone();
+                tokio::spawn(async move { scheduler.work().await })
+            })
+            .collect()
+    }
+
+    async fn work(&self) {
+        loop {
+            let woken = self.wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            if let Err(e) = self.run_due().await {
+                tracing::error!(error = %e, "scheduler worker failed; retrying shortly");
+            }
+            tokio::select! {
+                () = woken => {}
+                () = tokio::time::sleep(self.settings.poll) => {}
+            }
+        }
+    }
+
+    /// Runs due runs until none is left; returns how many ran.
+    pub async fn run_due(&self) -> Result<usize, CrmError> {
+        let mut ran = 0;
+        while let Some(claimed) = self.claim().await? {
+            self.execute(claimed).await?;
+            ran += 1;
+        }
+        Ok(ran)
+    }
+
+    async fn claim(&self) -> Result<Option<Claimed>, CrmError> {
+        let now = self.clock.now();
+        let lease_until = now + self.settings.lease.as_millis() as i64;
+        let row = sqlx::query(
+            "UPDATE runs SET status = 'running', attempt = attempt + 1, lease_until = ?1, started_at = ?2
+             WHERE id = (SELECT id FROM runs
+                         WHERE (status = 'pending' AND due_at <= ?2) OR (status = 'running' AND lease_until < ?2)
+                         ORDER BY due_at LIMIT 1)
+             RETURNING *",
+        )
+        .bind(lease_until)
+        .bind(now)
+        .fetch_optional(self.store.pool())
+        .await?;
+        row.map(|r| run_from_row(&r).map(|record| Claimed { record }))
+            .transpose()
+    }
+
+    async fn execute(&self, claimed: Claimed) -> Result<(), CrmError> {
+        let now = self.clock.now();
+        let (plugin, invocation) = match self.prepare(&claimed.record, now).await? {
+            Ok(ready) => ready,
+            Err(finish) => return self.finish_alone(&claimed, finish).await,
+        };
+        let version = Some(plugin.manifest.version.clone());
+        let outcome = match self.runtime.run(&self.store, &plugin, &invocation, now).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                return self
+                    .finish_alone(&claimed, self.failure(&claimed, version, None, e.to_string(), true))
+                    .await;
+            }
+        };
+        match &outcome.result {
+            RunResult::Succeeded(values) => {
+                let values = values.clone();
+                let mut tx = self.store.write().await?;
+                match apply(&mut tx, &outcome.effects.staged, now).await {
+                    Ok(()) => {
+                        let changed = !outcome.effects.staged.is_empty();
+                        let finish = Finish {
+                            status: "succeeded",
+                            due_at: claimed.record.due_at,
+                            plugin_version: version,
+                            outcome: Some(outcome),
+                            return_values: Some(values),
+                            error: None,
+                        };
+                        if write_finish(&mut tx, &claimed, finish, now).await? {
+                            tx.commit().await?;
+                            if changed {
+                                self.wake();
+                            }
+                        }
+                        Ok(())
+                    }
+                    Err(e) => {
+                        drop(tx);
+                        let error = format!("its changes could not be applied: {e}");
+                        let transient = matches!(e, CrmError::Store(_));
+                        self.finish_alone(
+                            &claimed,
+                            self.failure(&claimed, version, Some(outcome), error, transient),
+                        )
+                        .await
+                    }
+                }
+            }
+            RunResult::Failed { error, transient } => {
+                let (error, transient) = (error.clone(), *transient);
+                self.finish_alone(
+                    &claimed,
+                    self.failure(&claimed, version, Some(outcome), error, transient),
+                )
+                .await
+            }
+        }
+    }
+
+    /// Looks up what the run needs; a run that can no longer run gets its final state instead.
+    async fn prepare(
+        &self,
+        run: &RunRecord,
+        now: Millis,
+    ) -> Result<Result<(Arc<Plugin>, Invocation), Finish>, CrmError> {
+        let ends = |status: &'static str, error: String| Finish {
+            status,
+            due_at: run.due_at,
+            plugin_version: None,
+            outcome: None,
+            return_values: None,
+            error: Some(error),
+        };
+        let mut conn = self.store.pool().acquire().await?;
+        let robot = match rules::get(&mut conn, &run.robot_id).await {
+            Ok(robot) => robot,
+            Err(CrmError::NotFound(_)) => return Ok(Err(ends("cancelled", "the robot was deleted".into()))),
+            Err(e) => return Err(e),
+        };
+        let item_ref = ItemRef {
+            entity_type: EntityType::parse(&run.entity_type)?,
+            id: run.item_id,
+        };
+        let item = match crm::get(&mut conn, item_ref).await {
+            Ok(item) => item,
+            Err(CrmError::NotFound(_)) => return Ok(Err(ends("cancelled", "the item was deleted".into()))),
+            Err(e) => return Err(e),
+        };
+        if item.stage_id.as_deref() != Some(run.stage_id.as_str()) {
+            return Ok(Err(ends("cancelled", "the item left the stage".into())));
+        }
+        let Some(plugin) = self.runtime.plugin(&robot.plugin_id) else {
+            return Ok(Err(ends(
+                "failed",
+                format!("plugin {} is not installed", robot.plugin_id),
+            )));
+        };
+        let invocation = Invocation {
+            run_id: run.id.clone(),
+            rule_id: robot.id.clone(),
+            item: to_wit_item(&item),
+            config: robot.config.to_string(),
+            previous: "{}".into(),
+            attempt: u32::try_from(run.attempt).unwrap_or(u32::MAX),
+            now_ms: u64::try_from(now).unwrap_or_default(),
+        };
+        Ok(Ok((plugin, invocation)))
+    }
+
+    /// A failed attempt: retried later with backoff if worth it and attempts remain.
+    fn failure(
+        &self,
+        claimed: &Claimed,
+        version: Option<String>,
+        outcome: Option<RunOutcome>,
+        error: String,
+        transient: bool,
+    ) -> Finish {
+        let attempt = claimed.record.attempt;
+        let retry = transient && attempt < self.settings.max_attempts;
+        let due_at = if retry {
+            self.clock.now() + backoff(self.settings.retry_base, attempt).as_millis() as i64
+        } else {
+            claimed.record.due_at
+        };
+        Finish {
+            status: if retry { "pending" } else { "failed" },
+            due_at,
+            plugin_version: version,
+            outcome,
+            return_values: None,
+            error: Some(error),
+        }
+    }
+
+    async fn finish_alone(&self, claimed: &Claimed, finish: Finish) -> Result<(), CrmError> {
+        let now = self.clock.now();
+        let mut tx = self.store.write().await?;
+        if write_finish(&mut tx, claimed, finish, now).await? {
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Exponential backoff with up to 20% jitter, capped at an hour.
+fn backoff(base: Duration, attempt: i64) -> Duration {
+    let exponent = u32::try_from(attempt.saturating_sub(1)).unwrap_or(0).min(16);
+    let delay = base.saturating_mul(1 << exponent).min(Duration::from_secs(3600));
+    delay.mul_f64(1.0 + rand::random::<f64>() * 0.2)
+}
+
+/// Applies a run's staged writes through the same CRM operations the REST API uses.
+async fn apply(tx: &mut Tx, staged: &[StagedChange], now: Millis) -> Result<(), CrmError> {
+    for change in staged {
+        match change {
+            StagedChange::Create { item_ref, changes } => {
+                crm::create(
+                    tx,
+                    item_ref.entity_type,
+                    Some(item_ref.id),
+                    changes.clone(),
+                    AUTOMATION_USER,
+                    now,
+                )
+                .await?;
+            }
+            StagedChange::Update { item_ref, changes } => crm::update(tx, *item_ref, changes.clone(), now).await?,
+            StagedChange::Delete(item_ref) => crm::delete(tx, *item_ref, now).await?,
+            StagedChange::Comment { item_ref, id, text } => {
+                crm::add_comment(tx, *item_ref, Some(*id), AUTOMATION_USER, text, now).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes a claimed run's end, fenced by its attempt: returns false (and writes nothing) if the
+/// lease was lost to another worker meanwhile.
+async fn write_finish(tx: &mut Tx, claimed: &Claimed, finish: Finish, now: Millis) -> Result<bool, CrmError> {
+    let (duration_us, fuel_used, logs) = match finish.outcome {
+        Some(o) => (
+            Some(i64::try_from(o.duration.as_micros()).unwrap_or(i64::MAX)),
+            Some(i64::try_from(o.fuel_used).unwrap_or(i64::MAX)),
+            o.effects.logs,
+        ),
+        None => (None, None, Vec::new()),
+    };
+    let finished_at = (finish.status != "pending").then_some(now);
+    let updated = sqlx::query(
+        "UPDATE runs SET status = ?, due_at = ?, plugin_version = ?, lease_until = NULL, finished_at = ?,
+                duration_us = ?, fuel_used = ?, logs = ?, return_values = ?, error = ?
+         WHERE id = ? AND attempt = ? AND status = 'running'",
+    )
+    .bind(finish.status)
+    .bind(finish.due_at)
+    .bind(finish.plugin_version)
+    .bind(finished_at)
+    .bind(duration_us)
+    .bind(fuel_used)
+    .bind(serde_json::to_string(&logs).expect("log lines serialize"))
+    .bind(finish.return_values.map(|v| v.to_string()))
+    .bind(finish.error)
+    .bind(&claimed.record.id)
+    .bind(claimed.record.attempt)
+    .execute(&mut **tx)
+    .await?;
+    if updated.rows_affected() == 0 {
+        tracing::warn!(run = %claimed.record.id, "lease lost before the run finished; its result is discarded");
+        return Ok(false);
+    }
+    Ok(true)
+}

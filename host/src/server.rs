@@ -1,0 +1,176 @@
+//! Wiring: opens the store, sets up the runtime with the built-in plugins, starts the scheduler's
+//! workers and the HTTP server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+use tokio::task::JoinHandle;
+
+use crate::api::{self, AppState};
+use crate::clock::Clock;
+use crate::runtime::{Limits, Runtime};
+use crate::scheduler::{Scheduler, SchedulerSettings};
+use crate::store::Store;
+
+include!(concat!(env!("OUT_DIR"), "/builtin_plugins.rs"));
+
+/// How to run a host.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where to listen; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Where the SQLite database lives.
+    pub data_dir: PathBuf,
+    /// Where compiled plugin code is cached; `<data_dir>/cache` when unset.
+    pub cache_dir: Option<PathBuf>,
+    /// Run on a manual clock that only moves when told.
+    pub manual_clock: bool,
+    /// Per-run sandbox bounds.
+    pub limits: Limits,
+    /// Scheduler pacing.
+    pub scheduler: SchedulerSettings,
+}
+
+impl Settings {
+    /// Defaults for a data directory: listen on 127.0.0.1:8080, wall clock.
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir,
+            cache_dir: None,
+            manual_clock: false,
+            limits: Limits::default(),
+            scheduler: SchedulerSettings::default(),
+        }
+    }
+}
+
+/// A running host; dropping it stops it.
+pub struct Server {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// The admin API token of user 1.
+    pub admin_token: String,
+    /// The inbound-webhook token of user 1.
+    pub webhook_token: String,
+    /// The shared state, for embedding and benchmarks.
+    pub state: AppState,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// `http://addr`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The ready-to-use inbound webhook URL, ending in `/`.
+    pub fn webhook_url(&self) -> String {
+        format!("{}/rest/1/{}/", self.base_url(), self.webhook_token)
+    }
+
+    /// Starts a host: migrations, plugins, scheduler workers, HTTP.
+    pub async fn start(settings: Settings) -> anyhow::Result<Self> {
+        let store = Store::open_sqlite(&settings.data_dir).await?;
+        let clock = if settings.manual_clock {
+            Clock::manual()
+        } else {
+            Clock::System
+        };
+        let cache_dir = settings
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| settings.data_dir.join("cache"));
+        std::fs::create_dir_all(&cache_dir)?;
+        let cache = Dir::open_ambient_dir(&cache_dir, ambient_authority())?;
+        let runtime = Arc::new(Runtime::new(cache, settings.limits)?);
+        runtime.load_installed(&store).await?;
+        for (name, wasm) in BUILTIN_PLUGINS {
+            runtime
+                .install(&store, wasm, true, clock.now())
+                .await
+                .map_err(|e| anyhow::anyhow!("built-in plugin {name}: {e}"))?;
+        }
+        let (admin_token, webhook_token) = ensure_tokens(&store, clock.now()).await?;
+        let scheduler = Arc::new(Scheduler::new(
+            store.clone(),
+            runtime.clone(),
+            clock.clone(),
+            settings.scheduler,
+        ));
+        let mut tasks = scheduler.spawn_workers();
+        let state = AppState {
+            store,
+            runtime,
+            scheduler,
+            clock,
+        };
+        let listener = tokio::net::TcpListener::bind(settings.listen).await?;
+        let addr = listener.local_addr()?;
+        let app = api::router(state.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "HTTP server stopped");
+            }
+        }));
+        Ok(Self {
+            addr,
+            admin_token,
+            webhook_token,
+            state,
+            tasks,
+        })
+    }
+
+    /// Serves until the process is interrupted.
+    pub async fn run_until_interrupted(self) -> anyhow::Result<()> {
+        tokio::signal::ctrl_c().await?;
+        tracing::info!("interrupted; stopping");
+        Ok(())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// User 1's admin and webhook tokens, created on first start.
+async fn ensure_tokens(store: &Store, now: i64) -> anyhow::Result<(String, String)> {
+    let mut tx = store.write().await?;
+    let token = |kind: &'static str, len: usize| {
+        let value: String = (0..len)
+            .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rand::random_range(0..36)]))
+            .collect();
+        (kind, value)
+    };
+    let mut tokens = Vec::new();
+    for (kind, fresh) in [token("admin", 32), token("webhook", 16)] {
+        let existing: Option<String> =
+            sqlx::query_scalar("SELECT token FROM tokens WHERE user_id = 1 AND kind = ? ORDER BY created_at LIMIT 1")
+                .bind(kind)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let value = match existing {
+            Some(value) => value,
+            None => {
+                sqlx::query("INSERT INTO tokens (token, user_id, kind, created_at) VALUES (?, 1, ?, ?)")
+                    .bind(&fresh)
+                    .bind(kind)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                fresh
+            }
+        };
+        tokens.push(value);
+    }
+    tx.commit().await?;
+    Ok((tokens[0].clone(), tokens[1].clone()))
+}

@@ -1,0 +1,99 @@
+use crate::bindings::stagewright::action::{crm, log, types as wit};
+use crate::{ActionError, Item, ItemRef};
+use serde_json::Value;
+
+/// One run's view of the world: the item it runs for, and the host's CRM and log.
+pub struct Context {
+    invocation: wit::Invocation,
+    fields: Value,
+}
+
+impl Context {
+    pub(crate) fn new(invocation: wit::Invocation) -> Self {
+        let fields = serde_json::from_str(&invocation.item.fields).unwrap_or(Value::Null);
+        Self { invocation, fields }
+    }
+
+    /// The run's unique id, also the idempotency key for outside effects.
+    pub fn run_id(&self) -> &str {
+        &self.invocation.run_id
+    }
+
+    /// The item this run is for.
+    pub fn item(&self) -> &Item {
+        &self.invocation.item
+    }
+
+    /// A field of the item, by its Bitrix24 name ("TITLE"); `None` when absent.
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        self.fields.get(name)
+    }
+
+    /// The attempt number, 1 for the first.
+    pub fn attempt(&self) -> u32 {
+        self.invocation.attempt
+    }
+
+    /// The scheduler's clock in milliseconds since the Unix epoch.
+    pub fn now_ms(&self) -> u64 {
+        self.invocation.now_ms
+    }
+
+    /// Return values of earlier robots of the same stage run, keyed by robot id.
+    pub fn previous(&self) -> Value {
+        serde_json::from_str(&self.invocation.previous).unwrap_or(Value::Null)
+    }
+
+    /// Reads an item (seeing this run's own staged writes).
+    pub fn get(&self, item: &ItemRef) -> Result<Item, ActionError> {
+        Ok(crm::get(item)?)
+    }
+
+    /// Creates an item; `fields` is a JSON object.
+    pub fn create(&self, entity_type: &str, fields: &Value) -> Result<ItemRef, ActionError> {
+        Ok(crm::create(entity_type, &fields.to_string())?)
+    }
+
+    /// Sets fields of an item; `fields` is a JSON object.
+    pub fn update(&self, item: &ItemRef, fields: &Value) -> Result<(), ActionError> {
+        Ok(crm::update(item, &fields.to_string())?)
+    }
+
+    /// Deletes an item.
+    pub fn delete(&self, item: &ItemRef) -> Result<(), ActionError> {
+        Ok(crm::delete(item)?)
+    }
+
+    /// Moves an item to a stage of its pipeline.
+    pub fn move_to_stage(&self, item: &ItemRef, stage_id: &str) -> Result<(), ActionError> {
+        Ok(crm::move_to_stage(item, stage_id)?)
+    }
+
+    /// Adds a timeline comment; returns its id.
+    pub fn add_comment(&self, item: &ItemRef, text: &str) -> Result<u64, ActionError> {
+        Ok(crm::add_comment(item, text)?)
+    }
+
+    /// Lists items with Bitrix24-style `filter`, `order` and `select` objects.
+    pub fn list(
+        &self,
+        entity_type: &str,
+        filter: &Value,
+        order: &Value,
+        select: &Value,
+        limit: u32,
+    ) -> Result<Vec<Item>, ActionError> {
+        Ok(crm::list(
+            entity_type,
+            &filter.to_string(),
+            &order.to_string(),
+            &select.to_string(),
+            limit,
+        )?)
+    }
+
+    /// Appends a line to the run record.
+    pub fn log(&self, level: log::Level, message: &str) {
+        log::write(level, message);
+    }
+}

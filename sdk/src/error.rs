@@ -1,0 +1,46 @@
+use crate::bindings::stagewright::action::crm::CrmError;
+use crate::bindings::stagewright::action::types as wit;
+
+/// Why an action did not succeed; the host retries only [`ActionError::Transient`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionError {
+    /// The robot's configuration cannot be used; an admin must fix it.
+    InvalidConfig(String),
+    /// Worth another attempt later.
+    Transient(String),
+    /// Failed for good.
+    Failed(String),
+}
+
+impl ActionError {
+    pub(crate) fn into_wit(self) -> wit::ActionError {
+        match self {
+            Self::InvalidConfig(m) => wit::ActionError::InvalidConfig(m),
+            Self::Transient(m) => wit::ActionError::Transient(m),
+            Self::Failed(m) => wit::ActionError::Failed(m),
+        }
+    }
+}
+
+/// A refused CRM call fails the run: the host has already recorded why.
+impl From<CrmError> for ActionError {
+    fn from(err: CrmError) -> Self {
+        match err {
+            CrmError::NotFound(r) => Self::Failed(format!("{} {} not found", r.entity_type, r.id)),
+            CrmError::Denied(what) => Self::Failed(format!("denied: {what}")),
+            CrmError::Invalid(why) => Self::Failed(format!("invalid CRM call: {why}")),
+        }
+    }
+}
+
+impl std::fmt::Display for ActionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::InvalidConfig(m) => write!(f, "invalid config: {m}"),
+            Self::Transient(m) => write!(f, "transient: {m}"),
+            Self::Failed(m) => write!(f, "failed: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for ActionError {}

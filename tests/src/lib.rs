@@ -1,0 +1,173 @@
+//! The end-to-end test kit: a real host on a temporary SQLite file, listening on a free loopback
+//! port, and an HTTP client that talks to it the way integrations and admins do.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use stagewright::{Server, Settings};
+
+include!(concat!(env!("OUT_DIR"), "/test_plugins.rs"));
+
+/// A test plugin's component, built from tests/plugins/NAME.
+pub fn test_plugin(name: &str) -> &'static [u8] {
+    TEST_PLUGINS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, wasm)| *wasm)
+        .unwrap_or_else(|| panic!("no test plugin {name}"))
+}
+
+/// A host under test.
+pub struct TestHost {
+    /// The running server.
+    pub server: Server,
+    /// Its data directory (removed when the host is dropped).
+    pub data_dir: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+/// Compiled plugin code is shared by every test host of a run, so each test does not recompile.
+fn shared_cache() -> PathBuf {
+    std::env::temp_dir().join("stagewright-test-compile-cache")
+}
+
+impl TestHost {
+    /// Starts a host with default settings.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a host after `adjust` has changed its settings.
+    pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = Settings::new(data_dir.path().to_path_buf());
+        settings.listen = "127.0.0.1:0".parse().expect("address");
+        settings.cache_dir = Some(shared_cache());
+        settings.scheduler.poll = Duration::from_millis(50);
+        adjust(&mut settings);
+        let server = Server::start(settings).await.expect("host starts");
+        Self {
+            server,
+            data_dir,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Calls a REST method with a JSON body; returns the HTTP status and the JSON answer.
+    pub async fn rest(&self, method: &str, params: Value) -> (u16, Value) {
+        let url = format!("{}{method}", self.server.webhook_url());
+        let response = self.http.post(url).json(&params).send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON answer"))
+    }
+
+    /// Calls a REST method that must succeed; returns its `result`.
+    pub async fn ok(&self, method: &str, params: Value) -> Value {
+        let (status, body) = self.rest(method, params).await;
+        assert_eq!(status, 200, "{method} failed: {body}");
+        body["result"].clone()
+    }
+
+    /// Sends an admin API request with the admin token.
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let url = format!("{}{path}", self.server.base_url());
+        let mut request = self.http.request(method, url).bearer_auth(&self.server.admin_token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (
+            status,
+            if text.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).expect("JSON answer")
+            },
+        )
+    }
+
+    /// Uploads a component as an admin would.
+    pub async fn install(&self, wasm: &[u8]) -> (u16, Value) {
+        let url = format!("{}/api/v1/plugins", self.server.base_url());
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(&self.server.admin_token)
+            .header("content-type", "application/wasm")
+            .body(wasm.to_vec())
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON answer"))
+    }
+
+    /// Attaches a robot to a deal stage; returns its id.
+    pub async fn add_robot(&self, stage_id: &str, plugin_id: &str, config: Value) -> String {
+        let robot = json!({"entity_type": "deal", "stage_id": stage_id, "plugin_id": plugin_id, "config": config});
+        let (status, body) = self.admin(reqwest::Method::POST, "/api/v1/robots", Some(robot)).await;
+        assert_eq!(status, 201, "adding robot failed: {body}");
+        body["id"].as_str().expect("robot id").to_string()
+    }
+
+    /// The run records of a deal, newest first.
+    pub async fn runs(&self, deal_id: i64) -> Vec<Value> {
+        let path = format!("/api/v1/runs?entity_type=deal&item_id={deal_id}");
+        let (status, body) = self.admin(reqwest::Method::GET, &path, None).await;
+        assert_eq!(status, 200, "{body}");
+        body["runs"].as_array().expect("runs").clone()
+    }
+
+    /// Waits (up to 30 s) until the deal has `count` runs that are finished; returns them.
+    pub async fn finished_runs(&self, deal_id: i64, count: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let runs = self.runs(deal_id).await;
+            let finished = runs
+                .iter()
+                .filter(|r| !matches!(r["status"].as_str(), Some("pending" | "running")))
+                .count();
+            if finished >= count {
+                return runs;
+            }
+            assert!(Instant::now() < deadline, "runs did not finish in time: {runs:#?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Creates a deal with a title; returns its id.
+    pub async fn add_deal(&self, title: &str) -> i64 {
+        let id = self.ok("crm.deal.add", json!({"fields": {"TITLE": title}})).await;
+        id.as_i64().expect("deal id")
+    }
+
+    /// Reads a deal.
+    pub async fn deal(&self, id: i64) -> Value {
+        self.ok("crm.deal.get", json!({"id": id})).await
+    }
+
+    /// Moves a deal to a stage.
+    pub async fn move_deal(&self, id: i64, stage_id: &str) {
+        self.ok("crm.deal.update", json!({"id": id, "fields": {"STAGE_ID": stage_id}}))
+            .await;
+    }
+
+    /// The deal's timeline comments' texts, oldest first.
+    pub async fn comments(&self, id: i64) -> Vec<String> {
+        let result = self
+            .ok(
+                "crm.timeline.comment.list",
+                json!({"filter": {"ENTITY_ID": id, "ENTITY_TYPE": "deal"}}),
+            )
+            .await;
+        result
+            .as_array()
+            .expect("comments")
+            .iter()
+            .map(|c| c["COMMENT"].as_str().expect("text").to_string())
+            .collect()
+    }
+}

@@ -1,0 +1,201 @@
+//! A robot firing end to end, and the sandbox holding against hostile plugins.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use stagewright_tests::{TestHost, test_plugin};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moving_a_deal_runs_the_stage_robots_and_records_the_runs() {
+    let host = TestHost::start().await;
+    host.add_robot("PREPARATION", "add-comment", json!({"text": "Documents requested"}))
+        .await;
+    host.add_robot("PREPARATION", "change-stage", json!({"stage_id": "EXECUTING"}))
+        .await;
+    let deal = host.add_deal("Office chairs").await;
+
+    host.move_deal(deal, "PREPARATION").await;
+    let runs = host.finished_runs(deal, 2).await;
+
+    assert_eq!(host.deal(deal).await["STAGE_ID"], "EXECUTING");
+    assert_eq!(host.comments(deal).await, vec!["Documents requested"]);
+    for run in &runs {
+        assert_eq!(run["status"], "succeeded", "{run}");
+        assert_eq!(run["plugin_version"], "0.1.0");
+        assert!(run["fuel_used"].as_i64().unwrap() > 0, "{run}");
+        assert!(run["duration_us"].as_i64().is_some(), "{run}");
+    }
+    let change = runs.iter().find(|r| r["plugin_id"] == "change-stage").unwrap();
+    assert_eq!(change["return_values"], json!({"previous_stage_id": "PREPARATION"}));
+    assert!(
+        change["logs"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("moved from PREPARATION to EXECUTING")
+    );
+    let comment = runs.iter().find(|r| r["plugin_id"] == "add-comment").unwrap();
+    assert!(comment["return_values"]["comment_id"].as_i64().is_some(), "{comment}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_robot_moving_the_deal_runs_the_next_stage_robots() {
+    let host = TestHost::start().await;
+    host.add_robot("PREPARATION", "change-stage", json!({"stage_id": "FINAL_INVOICE"}))
+        .await;
+    host.add_robot("FINAL_INVOICE", "add-comment", json!({"text": "Invoice sent"}))
+        .await;
+    let deal = host.add_deal("Chain").await;
+
+    host.move_deal(deal, "PREPARATION").await;
+    host.finished_runs(deal, 2).await;
+
+    assert_eq!(host.deal(deal).await["STAGE_ID"], "FINAL_INVOICE");
+    assert_eq!(host.comments(deal).await, vec!["Invoice sent"]);
+}
+
+/// Installs the misbehaving plugin, runs it on a fresh deal in `mode`, and returns the deal's id
+/// and the finished run.
+async fn misbehave(host: &TestHost, mode: &str) -> (i64, Value) {
+    let (status, body) = host.install(test_plugin("misbehave")).await;
+    assert!(status == 201, "{body}");
+    host.add_robot("EXECUTING", "misbehave", json!({"mode": mode})).await;
+    let deal = host.add_deal("Untouchable").await;
+    host.move_deal(deal, "EXECUTING").await;
+    let runs = host.finished_runs(deal, 1).await;
+    (deal, runs[0].clone())
+}
+
+async fn assert_deal_untouched(host: &TestHost, deal: i64) {
+    let after = host.deal(deal).await;
+    assert_eq!(after["TITLE"], "Untouchable");
+    assert_eq!(after["STAGE_ID"], "EXECUTING");
+    assert!(host.comments(deal).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_that_loops_forever_is_cut_off_and_the_host_keeps_serving() {
+    let host = TestHost::start_with(|s| s.limits.fuel = 20_000_000).await;
+    let (deal, run) = misbehave(&host, "loop").await;
+
+    assert_eq!(run["status"], "failed");
+    assert!(
+        run["error"].as_str().unwrap().contains("ran out of its CPU budget"),
+        "{run}"
+    );
+    assert!(run["fuel_used"].as_i64().unwrap() >= 20_000_000, "{run}");
+    assert_deal_untouched(&host, deal).await;
+    let next = host.add_deal("Still serving").await;
+    assert_eq!(host.deal(next).await["TITLE"], "Still serving");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_that_writes_then_fails_leaves_the_deal_as_it_was() {
+    let host = TestHost::start().await;
+    let (deal, run) = misbehave(&host, "error").await;
+
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["error"], "failed: refusing on purpose");
+    assert_deal_untouched(&host, deal).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_that_traps_after_writing_leaves_the_deal_as_it_was() {
+    let host = TestHost::start().await;
+    let (deal, run) = misbehave(&host, "trap").await;
+
+    assert_eq!(run["status"], "failed");
+    assert!(run["error"].as_str().unwrap().starts_with("trapped"), "{run}");
+    assert_deal_untouched(&host, deal).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_that_exhausts_memory_fails_alone() {
+    let host = TestHost::start_with(|s| s.limits.memory_bytes = 16 << 20).await;
+    let (deal, run) = misbehave(&host, "memory").await;
+
+    assert_eq!(run["status"], "failed");
+    assert!(run["error"].as_str().unwrap().contains("memory"), "{run}");
+    assert_deal_untouched(&host, deal).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_touching_an_undeclared_entity_type_is_refused() {
+    let host = TestHost::start().await;
+    let (deal, run) = misbehave(&host, "undeclared").await;
+
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["error"], "failed: denied: write:contact");
+    let logs = run["logs"].to_string();
+    assert!(
+        logs.contains("denied: write:contact is not among the plugin's capabilities"),
+        "{logs}"
+    );
+    assert_deal_untouched(&host, deal).await;
+    let contacts = host.ok("crm.contact.list", json!({})).await;
+    assert_eq!(contacts, json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installing_something_that_is_not_an_action_component_is_refused_and_installs_nothing() {
+    let host = TestHost::start().await;
+    let (_, before) = host.admin(Method::GET, "/api/v1/plugins", None).await;
+
+    let cases: [(&[u8], &str); 4] = [
+        (b"definitely not wasm, just text", "not a WebAssembly binary"),
+        (b"\0asm\x01\0\0\0", "core WebAssembly module, not a component"),
+        (b"\0asm\x0d\0\x01\0\x01\x02\x03", "invalid component"),
+        (
+            test_plugin("other-world"),
+            "does not implement the stagewright:action world",
+        ),
+    ];
+    for (bytes, expected) in cases {
+        let (status, body) = host.install(bytes).await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["error"], "INVALID_PLUGIN");
+        let description = body["error_description"].as_str().unwrap();
+        assert!(
+            description.contains(expected),
+            "{description} should mention {expected}"
+        );
+    }
+
+    let (_, after) = host.admin(Method::GET, "/api/v1/plugins", None).await;
+    assert_eq!(before, after);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_built_in_plugins_are_installed_on_first_start() {
+    let host = TestHost::start().await;
+    let (status, body) = host.admin(Method::GET, "/api/v1/plugins", None).await;
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = body["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["manifest"]["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"change-stage") && ids.contains(&"add-comment"), "{ids:?}");
+    let change = body["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["manifest"]["id"] == "change-stage")
+        .unwrap();
+    assert_eq!(change["builtin"], true);
+    assert_eq!(change["manifest"]["config_schema"]["required"], json!(["stage_id"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_needs_the_admin_token() {
+    let host = TestHost::start().await;
+    let url = format!("{}/api/v1/plugins", host.server.base_url());
+    let response = reqwest::Client::new()
+        .get(url)
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "INVALID_CREDENTIALS");
+}
