@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
@@ -53,10 +54,10 @@ pub async fn list_plugins(State(app): State<AppState>, headers: HeaderMap) -> Re
 pub async fn install_plugin(
     State(app): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     authenticate(&app, &headers).await?;
-    let plugin = app.runtime.install(&app.store, &body, false, app.clock.now()).await?;
+    let plugin = app.runtime.install(&app.store, &body?, false, app.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(plugin_json(&plugin))))
 }
 
@@ -83,10 +84,10 @@ pub async fn list_robots(
 pub async fn add_robot(
     State(app): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     authenticate(&app, &headers).await?;
-    let new: NewRobot = json_body(&body)?;
+    let new: NewRobot = json_body(&body?)?;
     if app.runtime.plugin(&new.plugin_id).is_none() {
         return Err(ApiError::invalid(format!("plugin {} is not installed", new.plugin_id)));
     }

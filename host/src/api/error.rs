@@ -1,6 +1,7 @@
 //! The one error shape every endpoint answers with: Bitrix24's `{error, error_description}`.
 
 use axum::Json;
+use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -64,6 +65,18 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({"error": self.code, "error_description": self.description});
         (self.status, Json(body)).into_response()
+    }
+}
+
+/// A body that could not be read: over the size limit, or cut off.
+impl From<BytesRejection> for ApiError {
+    fn from(e: BytesRejection) -> Self {
+        match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "REQUEST_TOO_LARGE", e.body_text())
+            }
+            status => Self::new(status, "INVALID_REQUEST", e.body_text()),
+        }
     }
 }
 

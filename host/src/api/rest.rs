@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -40,7 +41,7 @@ pub async fn call(
     Path((user, token, method)): Path<(i64, String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
     let started_at = app.clock.now();
@@ -48,7 +49,7 @@ pub async fn call(
     let answer = async {
         authenticate(&app, user, &token).await?;
         let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-        let params = params::parse(query.as_deref(), content_type, &body)?;
+        let params = params::parse(query.as_deref(), content_type, &body?)?;
         dispatch(&app, user, &method, &params).await
     }
     .await;

@@ -1,0 +1,202 @@
+//! The Bitrix24-style REST API as an integration uses it: CRUD, lists, and clear errors for bad
+//! input that change nothing.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use stagewright_tests::TestHost;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deals_are_added_read_updated_and_deleted() {
+    let host = TestHost::start().await;
+    let id = host
+        .ok(
+            "crm.deal.add",
+            json!({"fields": {"TITLE": "Boxes", "OPPORTUNITY": "1500.5", "CURRENCY_ID": "EUR"}}),
+        )
+        .await;
+    let deal = host.deal(id.as_i64().unwrap()).await;
+    assert_eq!(deal["ID"], id.as_i64().unwrap().to_string());
+    assert_eq!(deal["TITLE"], "Boxes");
+    assert_eq!(deal["OPPORTUNITY"], "1500.50");
+    assert_eq!(deal["STAGE_ID"], "NEW");
+    assert_eq!(deal["CATEGORY_ID"], "0");
+
+    let updated = host
+        .ok("crm.deal.update", json!({"id": id, "fields": {"TITLE": "Crates"}}))
+        .await;
+    assert_eq!(updated, true);
+    assert_eq!(host.deal(id.as_i64().unwrap()).await["TITLE"], "Crates");
+
+    assert_eq!(host.ok("crm.deal.delete", json!({"id": id})).await, true);
+    let (status, body) = host.rest("crm.deal.get", json!({"id": id})).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "NOT_FOUND");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_filter_order_and_page_fifty_at_a_time() {
+    let host = TestHost::start().await;
+    for n in 1..=120 {
+        host.ok(
+            "crm.deal.add",
+            json!({"fields": {"TITLE": format!("Deal {n}"), "OPPORTUNITY": n * 10}}),
+        )
+        .await;
+    }
+    let filter = json!({">=OPPORTUNITY": 200, "%TITLE": "Deal"});
+    let order = json!({"OPPORTUNITY": "DESC"});
+    let page = |start: i64| json!({"filter": filter, "order": order, "select": ["TITLE"], "start": start});
+
+    let (status, first) = host.rest("crm.deal.list", page(0)).await;
+    assert_eq!(status, 200);
+    assert_eq!(first["total"], 101);
+    assert_eq!(first["next"], 50);
+    assert_eq!(first["result"].as_array().unwrap().len(), 50);
+    assert_eq!(first["result"][0], json!({"ID": "120", "TITLE": "Deal 120"}));
+
+    let (_, last) = host.rest("crm.deal.list", page(100)).await;
+    assert_eq!(last["result"].as_array().unwrap().len(), 1);
+    assert_eq!(last["result"][0]["TITLE"], "Deal 20");
+    assert!(last.get("next").is_none(), "{last}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn form_encoded_php_style_parameters_work_like_json() {
+    let host = TestHost::start().await;
+    let url = format!("{}crm.deal.add", host.server.webhook_url());
+    let body: Value = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("fields[TITLE]=Form%20deal&fields[OPPORTUNITY]=42")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let deal = host.deal(body["result"].as_i64().unwrap()).await;
+    assert_eq!(deal["TITLE"], "Form deal");
+    assert_eq!(deal["OPPORTUNITY"], "42.00");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_clear_error_and_changes_nothing() {
+    let host = TestHost::start().await;
+    let deal = host.add_deal("Stable").await;
+
+    let cases = [
+        (
+            "crm.deal.add",
+            json!({"fields": {"TITLE": "x", "NO_SUCH_FIELD": 1}}),
+            "unknown field NO_SUCH_FIELD",
+        ),
+        (
+            "crm.deal.add",
+            json!({"fields": {"TITLE": "x", "OPPORTUNITY": "a lot"}}),
+            "field OPPORTUNITY",
+        ),
+        ("crm.deal.add", json!({"fields": {"TITLE": "x", "ID": 99}}), "read-only"),
+        (
+            "crm.deal.update",
+            json!({"id": deal, "fields": {"STAGE_ID": "NOWHERE"}}),
+            "unknown stage NOWHERE",
+        ),
+        (
+            "crm.deal.update",
+            json!({"id": deal, "fields": "TITLE"}),
+            "must be array",
+        ),
+        ("crm.deal.get", json!({"id": "abc"}), "ID is not defined or invalid"),
+        (
+            "crm.deal.list",
+            json!({"filter": {"NO_SUCH_FIELD": 1}}),
+            "unknown field NO_SUCH_FIELD",
+        ),
+    ];
+    for (method, params, expected) in cases {
+        let (status, body) = host.rest(method, params.clone()).await;
+        assert_eq!(status, 400, "{method} {params}: {body}");
+        let description = body["error_description"].as_str().unwrap();
+        assert!(description.contains(expected), "{method} {params}: {description}");
+    }
+
+    let deals = host.ok("crm.deal.list", json!({})).await;
+    assert_eq!(deals.as_array().unwrap().len(), 1);
+    let after = host.deal(deal).await;
+    assert_eq!(
+        (after["TITLE"].as_str(), after["STAGE_ID"].as_str()),
+        (Some("Stable"), Some("NEW"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transport_errors_use_the_bitrix24_error_shape() {
+    let host = TestHost::start().await;
+    let client = reqwest::Client::new();
+    let hook = host.server.webhook_url();
+
+    let malformed = client
+        .post(format!("{hook}crm.deal.add"))
+        .header("content-type", "application/json");
+    let response = malformed.body("{\"fields\": ").send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"], "INVALID_REQUEST");
+
+    let response = client.post(format!("{hook}crm.nothing.here")).send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"],
+        "ERROR_METHOD_NOT_FOUND"
+    );
+
+    let bad_token = hook.replace(&host.server.webhook_token, "wrongtoken");
+    let response = client.post(format!("{bad_token}crm.deal.list")).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"], "INVALID_CREDENTIALS");
+
+    let huge = format!("{{\"fields\": {{\"TITLE\": \"{}\"}}}}", "x".repeat(3 << 20));
+    let response = client
+        .post(format!("{hook}crm.deal.add"))
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"], "REQUEST_TOO_LARGE");
+
+    assert_eq!(host.ok("crm.deal.list", json!({})).await, json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn robots_with_bad_definitions_are_refused() {
+    let host = TestHost::start().await;
+    let cases = [
+        (
+            json!({"entity_type": "deal", "stage_id": "WON", "plugin_id": "no-such-plugin"}),
+            "not installed",
+        ),
+        (
+            json!({"entity_type": "deal", "stage_id": "NOWHERE", "plugin_id": "add-comment", "config": {"text": "x"}}),
+            "unknown stage",
+        ),
+        (
+            json!({"entity_type": "deal", "stage_id": "WON", "plugin_id": "add-comment", "colour": "red"}),
+            "unknown field `colour`",
+        ),
+        (
+            json!({"entity_type": "deal", "stage_id": "WON", "plugin_id": "add-comment", "config": [1]}),
+            "config must be a JSON object",
+        ),
+    ];
+    for (robot, expected) in cases {
+        let (status, body) = host.admin(Method::POST, "/api/v1/robots", Some(robot.clone())).await;
+        assert_eq!(status, 400, "{robot}: {body}");
+        assert!(
+            body["error_description"].as_str().unwrap().contains(expected),
+            "{robot}: {body}"
+        );
+    }
+    let (_, robots) = host.admin(Method::GET, "/api/v1/robots", None).await;
+    assert_eq!(robots["robots"], json!([]));
+}
