@@ -199,3 +199,49 @@ async fn the_admin_api_needs_the_admin_token() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "INVALID_CREDENTIALS");
 }
+
+/// The component with an extra custom section: a different build with the same manifest.
+fn rebuilt(wasm: &[u8]) -> Vec<u8> {
+    let name = b"rebuild";
+    let payload = b"1";
+    let mut out = wasm.to_vec();
+    out.push(0);
+    out.push(u8::try_from(1 + name.len() + payload.len()).unwrap());
+    out.push(u8::try_from(name.len()).unwrap());
+    out.extend_from_slice(name);
+    out.extend_from_slice(payload);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reinstalling_a_build_is_a_no_op_but_new_code_needs_a_new_version() {
+    let host = TestHost::start().await;
+    let wasm = test_plugin("noop");
+    let (first, body) = host.install(wasm).await;
+    assert_eq!(first, 201, "{body}");
+    let (again, _) = host.install(wasm).await;
+    assert_eq!(again, 201);
+
+    let (status, body) = host.install(&rebuilt(wasm)).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"], "VERSION_CONFLICT");
+    assert!(
+        body["error_description"].as_str().unwrap().contains("noop 1.0.0"),
+        "{body}"
+    );
+
+    let (_, plugins) = host.admin(Method::GET, "/api/v1/plugins", None).await;
+    let noops: Vec<&Value> = plugins["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["manifest"]["id"] == "noop")
+        .collect();
+    assert_eq!(noops.len(), 1);
+    assert_eq!(noops[0]["sha256"], sha256_hex(wasm));
+}
+
+fn sha256_hex(wasm: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(wasm))
+}

@@ -235,15 +235,21 @@ impl Runtime {
             .await?;
         match existing {
             Some(sha) if sha == plugin.sha256 => {}
-            Some(_) => {
+            // A user's build must bump its version; a built-in one belongs to the host binary, which
+            // replaces it (a development build can change a plugin without a new version).
+            Some(_) if !builtin => {
                 return Err(PluginError::VersionConflict {
                     id: m.id.clone(),
                     version: m.version.clone(),
                 });
             }
-            None => {
+            _ => {
                 sqlx::query(
-                    "INSERT INTO plugins (id, version, sha256, manifest, wasm, builtin, installed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO plugins (id, version, sha256, manifest, wasm, builtin, installed_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?)
+                     ON CONFLICT (id, version) DO UPDATE
+                     SET sha256 = excluded.sha256, manifest = excluded.manifest, wasm = excluded.wasm,
+                         installed_at = excluded.installed_at",
                 )
                 .bind(&m.id)
                 .bind(&m.version)
