@@ -27,6 +27,10 @@ enum Command {
         /// Scheduler workers in this process.
         #[arg(long, env = "STAGEWRIGHT_WORKERS", default_value_t = 2)]
         workers: usize,
+        /// Run on a clock that only moves through `POST /api/v1/clock/advance` (for trying out
+        /// delayed robots; never in production).
+        #[arg(long, env = "STAGEWRIGHT_MANUAL_CLOCK")]
+        manual_clock: bool,
     },
 }
 
@@ -41,10 +45,12 @@ async fn main() -> anyhow::Result<()> {
             listen,
             data_dir,
             workers,
+            manual_clock,
         } => {
             let mut settings = Settings::new(data_dir);
             settings.listen = listen;
             settings.scheduler.workers = workers.max(1);
+            settings.manual_clock = manual_clock;
             let server = Server::start(settings).await?;
             println!("Stagewright is listening on {}", server.base_url());
             println!(

@@ -149,6 +149,16 @@ impl Item {
         out.insert("DATE_MODIFY".into(), Value::String(rest_datetime(self.updated_at)));
         out
     }
+
+    /// [`Item::to_rest`] with only the selected fields; empty or `*` selects all, and ID is
+    /// always kept, as in Bitrix24's `select`.
+    pub fn to_rest_selected(&self, select: &[String]) -> Map<String, Value> {
+        let mut row = self.to_rest();
+        if !select.is_empty() && !select.iter().any(|s| s == "*") {
+            row.retain(|k, _| k == "ID" || select.iter().any(|s| s == k));
+        }
+        row
+    }
 }
 
 /// Formats a time as Bitrix24 does in REST responses ("2024-05-01T10:00:00+00:00").

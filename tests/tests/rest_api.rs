@@ -200,3 +200,71 @@ async fn robots_with_bad_definitions_are_refused() {
     let (_, robots) = host.admin(Method::GET, "/api/v1/robots", None).await;
     assert_eq!(robots["robots"], json!([]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_clock_moves_only_when_an_admin_advances_it() {
+    let host = TestHost::start_with(|s| s.manual_clock = true).await;
+    let deal = host.add_deal("Timed").await;
+    let created = host.deal(deal).await["DATE_CREATE"].clone();
+
+    let (status, body) = host
+        .admin(Method::POST, "/api/v1/clock/advance", Some(json!({"ms": 86_400_000})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    host.ok(
+        "crm.deal.update",
+        json!({"id": deal, "fields": {"TITLE": "Timed, a day later"}}),
+    )
+    .await;
+    let after = host.deal(deal).await;
+
+    assert_eq!(after["DATE_CREATE"], created);
+    assert_eq!(seconds(&after["DATE_MODIFY"]) - seconds(&created), 86_400, "{after}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_system_clock_cannot_be_advanced() {
+    let host = TestHost::start().await;
+    let (status, body) = host
+        .admin(Method::POST, "/api/v1/clock/advance", Some(json!({"ms": 1000})))
+        .await;
+    assert_eq!(status, 409);
+    assert_eq!(body["error"], "CLOCK_NOT_MANUAL");
+}
+
+/// Seconds since the epoch of a REST datetime ("2024-05-01T10:00:00+00:00").
+fn seconds(value: &Value) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(value.as_str().unwrap())
+        .unwrap()
+        .timestamp()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_runs_commands_in_order_with_references_to_earlier_results() {
+    let host = TestHost::start().await;
+    let cmd = json!({
+        "a": "crm.deal.add?fields[TITLE]=First",
+        "b": "crm.deal.get?id=$result[a]",
+        "c": "crm.deal.update?id=$result[a]&fields[TITLE]=$result[b][TITLE] again",
+        "missing": "crm.deal.get?id=999",
+        "d": "crm.deal.list?filter[ID]=$result[a]",
+    });
+    let result = host.ok("batch", json!({"halt": 0, "cmd": cmd})).await;
+
+    assert_eq!(result["result"]["a"], 1);
+    assert_eq!(result["result"]["b"]["TITLE"], "First");
+    assert_eq!(result["result"]["c"], true);
+    assert_eq!(result["result_error"]["missing"]["error"], "NOT_FOUND");
+    assert_eq!(result["result_total"]["d"], 1);
+    assert_eq!(host.deal(1).await["TITLE"], "First again");
+
+    let halted = host
+        .ok(
+            "batch",
+            json!({"halt": 1, "cmd": {"bad": "crm.deal.get?id=999", "never": "crm.deal.add?fields[TITLE]=Never"}}),
+        )
+        .await;
+    assert_eq!(halted["result_error"]["bad"]["error"], "NOT_FOUND");
+    assert!(halted["result"].get("never").is_none(), "{halted}");
+    assert_eq!(host.ok("crm.deal.list", json!({})).await.as_array().unwrap().len(), 1);
+}

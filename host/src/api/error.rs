@@ -61,10 +61,16 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The JSON body, also used for one command's error inside a `batch` answer.
+    pub fn body(&self) -> serde_json::Value {
+        json!({"error": self.code, "error_description": self.description})
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": self.code, "error_description": self.description});
-        (self.status, Json(body)).into_response()
+        (self.status, Json(self.body())).into_response()
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{any, delete, get};
+use axum::routing::{any, delete, get, post};
 
 pub use error::ApiError;
 
@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/robots", get(admin::list_robots).post(admin::add_robot))
         .route("/api/v1/robots/{id}", delete(admin::delete_robot))
         .route("/api/v1/runs", get(admin::list_runs))
+        .route("/api/v1/clock/advance", post(admin::advance_clock))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .merge(plugins)
         .with_state(state)

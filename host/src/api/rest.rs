@@ -97,6 +97,7 @@ async fn dispatch(app: &AppState, user: i64, method: &str, p: &Map<String, Value
         return item_method(app, user, entity_type, action, p).await;
     }
     match method {
+        "batch" => batch(app, user, p).await,
         "crm.timeline.comment.add" => comment_add(app, user, p).await,
         "crm.timeline.comment.list" => comment_list(app, p).await,
         _ => Err(ApiError::new(
@@ -178,7 +179,7 @@ async fn item_list(app: &AppState, entity_type: EntityType, p: &Map<String, Valu
     let (items, total) = crm::list(&mut conn, entity_type, &query).await?;
     let rows = items
         .iter()
-        .map(|item| Value::Object(project(item.to_rest(), &select)))
+        .map(|item| Value::Object(item.to_rest_selected(&select)))
         .collect();
     let next = (start + PAGE_SIZE < total).then_some(start + PAGE_SIZE);
     Ok(Answer {
@@ -186,15 +187,6 @@ async fn item_list(app: &AppState, entity_type: EntityType, p: &Map<String, Valu
         total: Some(total),
         next,
     })
-}
-
-/// Keeps the selected fields; an empty select or `*` keeps all. ID is always kept.
-fn project(mut row: Map<String, Value>, select: &[String]) -> Map<String, Value> {
-    if select.is_empty() || select.iter().any(|s| s == "*") {
-        return row;
-    }
-    row.retain(|k, _| k == "ID" || select.iter().any(|s| s == k));
-    row
 }
 
 fn fields_description(entity_type: EntityType) -> Value {
@@ -265,4 +257,91 @@ async fn comment_list(app: &AppState, p: &Map<String, Value>) -> Result<Answer, 
         total: Some(total),
         next: None,
     })
+}
+
+/// Most commands one `batch` call may hold, as in Bitrix24.
+const MAX_BATCH: usize = 50;
+
+/// `batch`: runs up to 50 calls given as `cmd: {name: "method?query"}` in order. A later command
+/// may use an earlier one's result as `$result[name]` or `$result[name][KEY]`; with `halt` set,
+/// the first error stops the batch.
+async fn batch(app: &AppState, user: i64, p: &Map<String, Value>) -> Result<Answer, ApiError> {
+    let commands = params::object(p, "cmd")?;
+    if commands.len() > MAX_BATCH {
+        return Err(ApiError::invalid(format!("Max batch length exceeded ({MAX_BATCH})")));
+    }
+    let halt =
+        params::get(p, "halt").is_some_and(|v| matches!(v.as_str().unwrap_or(&v.to_string()), "1" | "true" | "Y"));
+    let (mut results, mut errors, mut totals, mut nexts) = (Map::new(), Map::new(), Map::new(), Map::new());
+    for (name, command) in commands {
+        let command = command
+            .as_str()
+            .ok_or_else(|| ApiError::invalid(format!("command {name} must be a string")))?;
+        let command = substitute_results(command, &results);
+        let (method, query) = command.split_once('?').unwrap_or((&command, ""));
+        let method = method.trim_matches('/').to_ascii_lowercase();
+        let outcome = if method == "batch" {
+            Err(ApiError::invalid("batch calls cannot be nested"))
+        } else {
+            Box::pin(dispatch(app, user, &method, &params::parse_form(query.as_bytes()))).await
+        };
+        match outcome {
+            Ok(answer) => {
+                results.insert(name.clone(), answer.result);
+                if let Some(total) = answer.total {
+                    totals.insert(name.clone(), json!(total));
+                }
+                if let Some(next) = answer.next {
+                    nexts.insert(name, json!(next));
+                }
+            }
+            Err(e) => {
+                errors.insert(name, e.body());
+                if halt {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(json!({
+        "result": results,
+        "result_error": errors,
+        "result_total": totals,
+        "result_next": nexts,
+    })
+    .into())
+}
+
+/// Replaces `$result[name]` and `$result[name][KEY]...` with the earlier result's value,
+/// URL-encoded for the command's query string.
+fn substitute_results(command: &str, results: &Map<String, Value>) -> String {
+    const MARK: &str = "$result[";
+    let mut out = String::with_capacity(command.len());
+    let mut rest = command;
+    while let Some(at) = rest.find(MARK) {
+        out.push_str(&rest[..at]);
+        let mut cursor = &rest[at + MARK.len() - 1..];
+        let mut value: Option<&Value> = None;
+        let mut first = true;
+        while let Some(inner) = cursor.strip_prefix('[') {
+            let Some(close) = inner.find(']') else { break };
+            let key = &inner[..close];
+            value = if first {
+                results.get(key)
+            } else {
+                value.and_then(|v| v.get(key).or_else(|| key.parse::<usize>().ok().and_then(|i| v.get(i))))
+            };
+            first = false;
+            cursor = &inner[close + 1..];
+        }
+        let text = match value {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Null) | None => String::new(),
+            Some(other) => other.to_string(),
+        };
+        out.extend(form_urlencoded::byte_serialize(text.as_bytes()));
+        rest = cursor;
+    }
+    out.push_str(rest);
+    out
 }

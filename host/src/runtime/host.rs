@@ -95,7 +95,13 @@ impl RunState {
     /// A sandbox with no files, no environment, no sockets and a memory cap.
     pub fn new(store: Store, manifest: Arc<Manifest>, now: Millis, memory_bytes: usize) -> Self {
         Self {
-            wasi: WasiCtxBuilder::new().build(),
+            // No preopened directories, no environment, no arguments, and no network: say so here
+            // rather than rely on the library's defaults.
+            wasi: WasiCtxBuilder::new()
+                .allow_tcp(false)
+                .allow_udp(false)
+                .allow_ip_name_lookup(false)
+                .build(),
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(memory_bytes)
@@ -233,11 +239,16 @@ fn to_wit_ref(r: ItemRef) -> WitRef {
 
 /// The item as a plugin sees it: the REST shape, so templates and plugins use one set of names.
 pub fn to_wit_item(item: &Item) -> WitItem {
+    selected_wit_item(item, &[])
+}
+
+/// The item with only the selected fields (all when `select` is empty or holds `*`).
+fn selected_wit_item(item: &Item, select: &[String]) -> WitItem {
     WitItem {
         ref_: to_wit_ref(item.item_ref),
         category_id: item.category_id.map(|c| c as u64),
         stage_id: item.stage_id.clone(),
-        fields: Value::Object(item.to_rest()).to_string(),
+        fields: Value::Object(item.to_rest_selected(select)).to_string(),
     }
 }
 
@@ -275,13 +286,6 @@ fn settle<T>(result: Result<T, HostError>) -> wasmtime::Result<Result<T, WitCrmE
     }
 }
 
-fn parse_fields(json: &str) -> Result<Map<String, Value>, WitCrmError> {
-    match serde_json::from_str(json) {
-        Ok(Value::Object(map)) => Ok(map),
-        _ => Err(WitCrmError::Invalid("fields must be a JSON object".into())),
-    }
-}
-
 fn parse_object(name: &str, json: &str) -> Result<Map<String, Value>, WitCrmError> {
     match serde_json::from_str(json) {
         Ok(Value::Object(map)) => Ok(map),
@@ -313,12 +317,17 @@ impl crm::Host for RunState {
         entity_type: String,
         filter: String,
         order: String,
-        _select: String,
+        select: String,
         limit: u32,
     ) -> wasmtime::Result<Result<Vec<WitItem>, WitCrmError>> {
         settle(
             async {
                 let et = self.check_read(&entity_type)?;
+                let select: Vec<String> = match serde_json::from_str(&select) {
+                    Ok(Value::Array(names)) => names.iter().filter_map(|n| n.as_str().map(str::to_string)).collect(),
+                    Ok(Value::Object(map)) if map.is_empty() => Vec::new(),
+                    _ => return Err(WitCrmError::Invalid("select must be a JSON array of field names".into()).into()),
+                };
                 let query = ops::ListQuery {
                     filter: parse_object("filter", &filter)?,
                     order: parse_object("order", &order)?,
@@ -336,7 +345,7 @@ impl crm::Host for RunState {
                         Some(staged) => staged.clone(),
                         None => Some(item),
                     })
-                    .map(|item| to_wit_item(&item))
+                    .map(|item| selected_wit_item(&item, &select))
                     .collect())
             }
             .await,
@@ -347,8 +356,8 @@ impl crm::Host for RunState {
         settle(
             async {
                 let et = self.check_write(&entity_type)?;
-                let changes =
-                    check_fields(et, &parse_fields(&fields)?).map_err(|e| WitCrmError::Invalid(e.to_string()))?;
+                let changes = check_fields(et, &parse_object("fields", &fields)?)
+                    .map_err(|e| WitCrmError::Invalid(e.to_string()))?;
                 let id = self.next_id(et.as_str()).await?;
                 let item_ref = ItemRef { entity_type: et, id };
                 let item = Item {
@@ -372,7 +381,7 @@ impl crm::Host for RunState {
         settle(
             async {
                 let item = self.writable(&r).await?;
-                let changes = check_fields(item.item_ref.entity_type, &parse_fields(&fields)?)
+                let changes = check_fields(item.item_ref.entity_type, &parse_object("fields", &fields)?)
                     .map_err(|e| WitCrmError::Invalid(e.to_string()))?;
                 self.stage_update(item, changes).await
             }
