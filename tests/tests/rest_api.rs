@@ -268,3 +268,52 @@ async fn batch_runs_commands_in_order_with_references_to_earlier_results() {
     assert!(halted["result"].get("never").is_none(), "{halted}");
     assert_eq!(host.ok("crm.deal.list", json!({})).await.as_array().unwrap().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_install_has_bitrix24_default_pipelines() {
+    let host = TestHost::start().await;
+    let stages = host
+        .ok("crm.status.list", json!({"filter": {"ENTITY_ID": "DEAL_STAGE"}}))
+        .await;
+    let ids: Vec<&str> = stages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["STATUS_ID"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "NEW",
+            "PREPARATION",
+            "PREPAYMENT_INVOICE",
+            "EXECUTING",
+            "FINAL_INVOICE",
+            "WON",
+            "LOSE",
+            "APOLOGY"
+        ]
+    );
+    let won = stages
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["STATUS_ID"] == "WON")
+        .unwrap();
+    assert_eq!(won["SEMANTICS"], "S");
+
+    let statuses = host
+        .ok("crm.status.list", json!({"filter": {"ENTITY_ID": "STATUS"}}))
+        .await;
+    let ids: Vec<&str> = statuses
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["STATUS_ID"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["NEW", "IN_PROCESS", "PROCESSED", "JUNK", "CONVERTED"]);
+
+    let pipelines = host.ok("crm.category.list", json!({"entityTypeId": 2})).await;
+    assert_eq!(pipelines["categories"][0]["id"], 0);
+    assert_eq!(pipelines["categories"][0]["isDefault"], "Y");
+}
