@@ -41,6 +41,10 @@ impl TestHost {
     /// Starts a host after `adjust` has changed its settings.
     pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(data_dir, adjust).await
+    }
+
+    async fn start_in(data_dir: tempfile::TempDir, adjust: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = Settings::new(data_dir.path().to_path_buf());
         settings.listen = "127.0.0.1:0".parse().expect("address");
         settings.cache_dir = Some(shared_cache());
@@ -52,6 +56,13 @@ impl TestHost {
             data_dir,
             http: reqwest::Client::new(),
         }
+    }
+
+    /// Stops the host and starts a new one on the same data directory, as after a deploy.
+    pub async fn restart(self) -> Self {
+        let Self { server, data_dir, .. } = self;
+        drop(server);
+        Self::start_in(data_dir, |_| {}).await
     }
 
     /// Calls a REST method with a JSON body; returns the HTTP status and the JSON answer.

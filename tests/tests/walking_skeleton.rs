@@ -245,3 +245,40 @@ fn sha256_hex(wasm: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(wasm))
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_survive_a_restart_and_one_that_no_longer_loads_does_not_stop_the_host() {
+    let host = TestHost::start().await;
+    assert_eq!(host.install(test_plugin("noop")).await.0, 201);
+    assert_eq!(host.install(test_plugin("misbehave")).await.0, 201);
+    let ids = |body: &Value| -> Vec<String> {
+        let mut ids: Vec<String> = body["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["manifest"]["id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+
+    let host = host.restart().await;
+    let (_, plugins) = host.admin(Method::GET, "/api/v1/plugins", None).await;
+    assert_eq!(ids(&plugins), ["add-comment", "change-stage", "misbehave", "noop"]);
+
+    let db = host.data_dir.path().join("stagewright.db");
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE plugins SET wasm = x'0061736d0d000100ff' WHERE id = 'noop'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    drop(conn);
+
+    let host = host.restart().await;
+    let (_, plugins) = host.admin(Method::GET, "/api/v1/plugins", None).await;
+    assert_eq!(ids(&plugins), ["add-comment", "change-stage", "misbehave"]);
+    let deal = host.add_deal("Still serving").await;
+    assert_eq!(host.deal(deal).await["TITLE"], "Still serving");
+}

@@ -203,15 +203,24 @@ impl Runtime {
         all
     }
 
-    /// Loads every plugin recorded in the database (at start-up).
+    /// Loads every plugin recorded in the database (at start-up). One that no longer loads is
+    /// logged and left out, so it cannot keep the host from serving; its robots' runs fail with
+    /// "not installed" until it is uploaded again.
     pub async fn load_installed(&self, store: &Store) -> Result<(), PluginError> {
-        let rows = sqlx::query("SELECT wasm, builtin FROM plugins")
+        let rows = sqlx::query("SELECT id, version, wasm, builtin FROM plugins")
             .fetch_all(store.pool())
             .await?;
         for row in rows {
+            let (id, version): (String, String) = (row.try_get("id")?, row.try_get("version")?);
             let wasm: Vec<u8> = row.try_get("wasm")?;
-            let plugin = self.prepare(store, &wasm, row.try_get("builtin")?).await?;
-            self.register(plugin);
+            match self.prepare(store, &wasm, row.try_get("builtin")?).await {
+                Ok(plugin) => {
+                    self.register(plugin);
+                }
+                Err(e) => {
+                    tracing::error!(plugin = %id, %version, error = %e, "installed plugin does not load; skipped")
+                }
+            }
         }
         Ok(())
     }
