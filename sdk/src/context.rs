@@ -1,17 +1,21 @@
 use crate::bindings::stagewright::action::{crm, log, types as wit};
 use crate::{ActionError, Item, ItemRef};
 use serde_json::Value;
+use std::cell::OnceCell;
 
 /// One run's view of the world: the item it runs for, and the host's CRM and log.
 pub struct Context {
     invocation: wit::Invocation,
-    fields: Value,
+    /// The item's fields, parsed on first use: many actions never read them.
+    fields: OnceCell<Value>,
 }
 
 impl Context {
     pub(crate) fn new(invocation: wit::Invocation) -> Self {
-        let fields = serde_json::from_str(&invocation.item.fields).unwrap_or(Value::Null);
-        Self { invocation, fields }
+        Self {
+            invocation,
+            fields: OnceCell::new(),
+        }
     }
 
     /// The run's unique id, also the idempotency key for outside effects.
@@ -26,7 +30,9 @@ impl Context {
 
     /// A field of the item, by its Bitrix24 name ("TITLE"); `None` when absent.
     pub fn field(&self, name: &str) -> Option<&Value> {
-        self.fields.get(name)
+        self.fields
+            .get_or_init(|| serde_json::from_str(&self.invocation.item.fields).unwrap_or(Value::Null))
+            .get(name)
     }
 
     /// The attempt number, 1 for the first.
