@@ -310,6 +310,7 @@ async fn batch(app: &AppState, user: i64, p: &Map<String, Value>) -> Result<Answ
         "result_error": errors,
         "result_total": totals,
         "result_next": nexts,
+        "result_time": {},
     })
     .into())
 }
