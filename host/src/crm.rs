@@ -2,32 +2,23 @@
 //! the REST API and by plugins' staged writes alike. Each change writes its event in the same
 //! transaction, and entering a stage schedules that stage's robots there too.
 
+mod pipelines;
 mod query;
 
 use serde_json::{Map, Value, json};
-use sqlx::{Row, SqliteConnection};
+use sqlx::Row;
 
 use crate::clock::Millis;
 use crate::model::{CrmError, EntityType, FieldChanges, Item, ItemRef};
 use crate::rules;
-use crate::store::{Store, Tx};
+use crate::store::{Backend, Conn, Store, Tx, backend_of};
 
+pub use pipelines::{
+    Category, NewStage, Stage, StageChanges, add_category, add_stage, all_stages, categories, category,
+    delete_category, delete_stage, parse_status_entity_id, stage, stage_by_id, stages, status_entity_id,
+    update_category, update_stage,
+};
 pub use query::{ListQuery, list};
-
-/// A stage of a pipeline.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stage {
-    /// Bitrix24's stage id ("WON", "C2:NEW").
-    pub status_id: String,
-    /// The pipeline it belongs to.
-    pub category_id: i64,
-    /// Its display name.
-    pub name: String,
-    /// Its position in the pipeline.
-    pub sort: i64,
-    /// "P" in progress, "S" success, "F" failure.
-    pub semantics: String,
-}
 
 /// A timeline comment.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -42,7 +33,7 @@ pub struct Comment {
     pub created_at: Millis,
 }
 
-fn item_from_row(row: &sqlx::sqlite::SqliteRow, entity_type: EntityType) -> Result<Item, CrmError> {
+fn item_from_row(row: &sqlx::any::AnyRow, entity_type: EntityType) -> Result<Item, CrmError> {
     let fields: String = row.try_get("fields")?;
     let fields: Map<String, Value> =
         serde_json::from_str(&fields).map_err(|e| CrmError::Invalid(format!("stored fields are corrupt: {e}")))?;
@@ -61,8 +52,23 @@ fn item_from_row(row: &sqlx::sqlite::SqliteRow, entity_type: EntityType) -> Resu
 }
 
 /// Reads one item.
-pub async fn get(conn: &mut SqliteConnection, item: ItemRef) -> Result<Item, CrmError> {
-    let row = sqlx::query("SELECT * FROM items WHERE entity_type = ? AND id = ?")
+pub async fn get(conn: &mut Conn, item: ItemRef) -> Result<Item, CrmError> {
+    fetch_item(conn, item, "").await
+}
+
+/// Reads one item inside a write transaction and keeps others from changing it until the
+/// transaction ends: SQLite's write transactions already exclude each other, PostgreSQL's need
+/// the row lock, or two concurrent updates would each overwrite the other's fields.
+async fn get_for_update(tx: &mut Tx, item: ItemRef) -> Result<Item, CrmError> {
+    let lock = match backend_of(tx) {
+        Backend::Sqlite => "",
+        Backend::Postgres => " FOR UPDATE",
+    };
+    fetch_item(tx, item, lock).await
+}
+
+async fn fetch_item(conn: &mut Conn, item: ItemRef, lock: &str) -> Result<Item, CrmError> {
+    let row = sqlx::query(&format!("SELECT * FROM items WHERE entity_type = $1 AND id = $2{lock}"))
         .bind(item.entity_type.as_str())
         .bind(item.id)
         .fetch_optional(&mut *conn)
@@ -71,50 +77,9 @@ pub async fn get(conn: &mut SqliteConnection, item: ItemRef) -> Result<Item, Crm
     item_from_row(&row, item.entity_type)
 }
 
-/// Looks up a stage of an entity type.
-pub async fn stage(conn: &mut SqliteConnection, entity_type: EntityType, status_id: &str) -> Result<Stage, CrmError> {
-    let row = sqlx::query("SELECT * FROM stages WHERE entity_type = ? AND status_id = ?")
-        .bind(entity_type.as_str())
-        .bind(status_id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| CrmError::Invalid(format!("unknown stage {status_id} for {entity_type}")))?;
-    Ok(Stage {
-        status_id: row.try_get("status_id")?,
-        category_id: row.try_get("category_id")?,
-        name: row.try_get("name")?,
-        sort: row.try_get("sort")?,
-        semantics: row.try_get("semantics")?,
-    })
-}
-
-/// The stages of one pipeline in order.
-pub async fn stages(
-    conn: &mut SqliteConnection,
-    entity_type: EntityType,
-    category_id: i64,
-) -> Result<Vec<Stage>, CrmError> {
-    let rows = sqlx::query("SELECT * FROM stages WHERE entity_type = ? AND category_id = ? ORDER BY sort, status_id")
-        .bind(entity_type.as_str())
-        .bind(category_id)
-        .fetch_all(&mut *conn)
-        .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(Stage {
-                status_id: row.try_get("status_id")?,
-                category_id: row.try_get("category_id")?,
-                name: row.try_get("name")?,
-                sort: row.try_get("sort")?,
-                semantics: row.try_get("semantics")?,
-            })
-        })
-        .collect()
-}
-
 /// Decides the pipeline and stage an item ends up in, refusing a stage outside its pipeline.
 async fn placement(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     entity_type: EntityType,
     category_id: i64,
     stage_id: Option<&str>,
@@ -139,7 +104,7 @@ async fn placement(
 }
 
 async fn record_event(tx: &mut Tx, item: ItemRef, kind: &str, payload: Value, now: Millis) -> Result<(), CrmError> {
-    sqlx::query("INSERT INTO events (entity_type, item_id, kind, payload, created_at) VALUES (?, ?, ?, ?, ?)")
+    sqlx::query("INSERT INTO events (entity_type, item_id, kind, payload, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(item.entity_type.as_str())
         .bind(item.id)
         .bind(kind)
@@ -174,7 +139,7 @@ pub async fn create(
     let item_ref = ItemRef { entity_type, id };
     sqlx::query(
         "INSERT INTO items (entity_type, id, category_id, stage_id, fields, created_by, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(entity_type.as_str())
     .bind(id)
@@ -197,7 +162,7 @@ pub async fn create(
 /// Sets fields of an item and moves it if a new stage or pipeline was asked for; entering a stage
 /// cancels the old stage's pending robots and schedules the new stage's.
 pub async fn update(tx: &mut Tx, item_ref: ItemRef, changes: FieldChanges, now: Millis) -> Result<(), CrmError> {
-    let before = get(tx, item_ref).await?;
+    let before = get_for_update(tx, item_ref).await?;
     let mut fields = before.fields.clone();
     let mut changed = Map::new();
     for (name, value) in changes.fields {
@@ -224,7 +189,7 @@ pub async fn update(tx: &mut Tx, item_ref: ItemRef, changes: FieldChanges, now: 
         .as_ref()
         .filter(|s| Some(&s.status_id) != before.stage_id.as_ref());
     sqlx::query(
-        "UPDATE items SET fields = ?, category_id = ?, stage_id = ?, updated_at = ? WHERE entity_type = ? AND id = ?",
+        "UPDATE items SET fields = $1, category_id = $2, stage_id = $3, updated_at = $4 WHERE entity_type = $5 AND id = $6",
     )
     .bind(Value::Object(fields).to_string())
     .bind(target.as_ref().map(|s| s.category_id).or(before.category_id))
@@ -248,7 +213,7 @@ pub async fn update(tx: &mut Tx, item_ref: ItemRef, changes: FieldChanges, now: 
 
 /// Deletes an item and cancels its pending robots.
 pub async fn delete(tx: &mut Tx, item_ref: ItemRef, now: Millis) -> Result<(), CrmError> {
-    let deleted = sqlx::query("DELETE FROM items WHERE entity_type = ? AND id = ?")
+    let deleted = sqlx::query("DELETE FROM items WHERE entity_type = $1 AND id = $2")
         .bind(item_ref.entity_type.as_str())
         .bind(item_ref.id)
         .execute(&mut **tx)
@@ -284,7 +249,7 @@ pub async fn add_comment(
     };
     sqlx::query(
         "INSERT INTO timeline_comments (id, entity_type, item_id, author_id, text, created_at)
-         VALUES (?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(id)
     .bind(item_ref.entity_type.as_str())
@@ -299,8 +264,8 @@ pub async fn add_comment(
 }
 
 /// The item's timeline comments, oldest first.
-pub async fn comments(conn: &mut SqliteConnection, item_ref: ItemRef) -> Result<Vec<Comment>, CrmError> {
-    let rows = sqlx::query("SELECT * FROM timeline_comments WHERE entity_type = ? AND item_id = ? ORDER BY id")
+pub async fn comments(conn: &mut Conn, item_ref: ItemRef) -> Result<Vec<Comment>, CrmError> {
+    let rows = sqlx::query("SELECT * FROM timeline_comments WHERE entity_type = $1 AND item_id = $2 ORDER BY id")
         .bind(item_ref.entity_type.as_str())
         .bind(item_ref.id)
         .fetch_all(&mut *conn)

@@ -24,6 +24,10 @@ enum Command {
         /// Directory for the SQLite database and the compiled-plugin cache.
         #[arg(long, env = "STAGEWRIGHT_DATA_DIR", default_value = "./data")]
         data_dir: PathBuf,
+        /// PostgreSQL URL (`postgres://user:password@host/db`) to keep the data in instead of SQLite
+        /// in the data directory; several hosts on one database share the work.
+        #[arg(long, env = "STAGEWRIGHT_DATABASE_URL")]
+        database_url: Option<String>,
         /// Scheduler workers in this process.
         #[arg(long, env = "STAGEWRIGHT_WORKERS", default_value_t = 2)]
         workers: usize,
@@ -44,11 +48,13 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve {
             listen,
             data_dir,
+            database_url,
             workers,
             manual_clock,
         } => {
             let mut settings = Settings::new(data_dir);
             settings.listen = listen;
+            settings.database_url = database_url;
             settings.scheduler.workers = workers.max(1);
             settings.manual_clock = manual_clock;
             let server = Server::start(settings).await?;

@@ -62,6 +62,27 @@ impl EntityType {
         }
     }
 
+    /// Bitrix24's numeric entityTypeId.
+    pub fn type_id(self) -> i64 {
+        match self {
+            Self::Lead => 1,
+            Self::Deal => 2,
+            Self::Contact => 3,
+            Self::Company => 4,
+        }
+    }
+
+    /// The type with Bitrix24's numeric entityTypeId.
+    pub fn from_type_id(id: i64) -> Result<Self, CrmError> {
+        match id {
+            1 => Ok(Self::Lead),
+            2 => Ok(Self::Deal),
+            3 => Ok(Self::Contact),
+            4 => Ok(Self::Company),
+            other => Err(CrmError::NotFound(format!("entity type {other}"))),
+        }
+    }
+
     /// Whether items of this type sit in a pipeline of stages.
     pub fn has_stages(self) -> bool {
         matches!(self, Self::Lead | Self::Deal)

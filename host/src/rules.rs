@@ -2,12 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::{Row, SqliteConnection};
+use sqlx::Row;
 
 use crate::clock::Millis;
 use crate::model::{CrmError, EntityType, Item, ItemRef};
 use crate::scheduler;
-use crate::store::Tx;
+use crate::store::{Conn, Tx};
 
 /// A robot as stored and shown by the admin API.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -53,7 +53,7 @@ fn empty_object() -> Value {
     Value::Object(Default::default())
 }
 
-fn robot_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Robot, CrmError> {
+fn robot_from_row(row: &sqlx::any::AnyRow) -> Result<Robot, CrmError> {
     let config: String = row.try_get("config")?;
     Ok(Robot {
         id: row.try_get("id")?,
@@ -76,7 +76,7 @@ pub async fn add(tx: &mut Tx, new: NewRobot, now: Millis) -> Result<Robot, CrmEr
         return Err(CrmError::Invalid("config must be a JSON object".into()));
     }
     let sort: i64 =
-        sqlx::query_scalar("SELECT COALESCE(MAX(sort), 0) + 10 FROM robots WHERE entity_type = ? AND stage_id = ?")
+        sqlx::query_scalar("SELECT COALESCE(MAX(sort), 0) + 10 FROM robots WHERE entity_type = $1 AND stage_id = $2")
             .bind(entity_type.as_str())
             .bind(&stage.status_id)
             .fetch_one(&mut **tx)
@@ -94,7 +94,7 @@ pub async fn add(tx: &mut Tx, new: NewRobot, now: Millis) -> Result<Robot, CrmEr
     };
     sqlx::query(
         "INSERT INTO robots (id, entity_type, category_id, stage_id, name, plugin_id, config, sort, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&robot.id)
     .bind(&robot.entity_type)
@@ -111,8 +111,8 @@ pub async fn add(tx: &mut Tx, new: NewRobot, now: Millis) -> Result<Robot, CrmEr
 }
 
 /// One robot.
-pub async fn get(conn: &mut SqliteConnection, id: &str) -> Result<Robot, CrmError> {
-    let row = sqlx::query("SELECT * FROM robots WHERE id = ?")
+pub async fn get(conn: &mut Conn, id: &str) -> Result<Robot, CrmError> {
+    let row = sqlx::query("SELECT * FROM robots WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
@@ -121,13 +121,9 @@ pub async fn get(conn: &mut SqliteConnection, id: &str) -> Result<Robot, CrmErro
 }
 
 /// The robots of an entity type, optionally of one stage, in run order.
-pub async fn list(
-    conn: &mut SqliteConnection,
-    entity_type: Option<&str>,
-    stage_id: Option<&str>,
-) -> Result<Vec<Robot>, CrmError> {
+pub async fn list(conn: &mut Conn, entity_type: Option<&str>, stage_id: Option<&str>) -> Result<Vec<Robot>, CrmError> {
     let rows = sqlx::query(
-        "SELECT * FROM robots WHERE (?1 IS NULL OR entity_type = ?1) AND (?2 IS NULL OR stage_id = ?2)
+        "SELECT * FROM robots WHERE ($1 IS NULL OR entity_type = $1) AND ($2 IS NULL OR stage_id = $2)
          ORDER BY entity_type, stage_id, sort",
     )
     .bind(entity_type)
@@ -139,7 +135,7 @@ pub async fn list(
 
 /// Deletes a robot; its runs stay in the history.
 pub async fn delete(tx: &mut Tx, id: &str) -> Result<(), CrmError> {
-    let deleted = sqlx::query("DELETE FROM robots WHERE id = ?")
+    let deleted = sqlx::query("DELETE FROM robots WHERE id = $1")
         .bind(id)
         .execute(&mut **tx)
         .await?;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::{Row, SqliteConnection};
+use sqlx::Row;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -18,7 +18,7 @@ use crate::model::{CrmError, EntityType, ItemRef};
 use crate::rules::{self, Robot};
 use crate::runtime::bindings::stagewright::action::types::Invocation;
 use crate::runtime::{AUTOMATION_USER, LogLine, Plugin, RunOutcome, RunResult, Runtime, StagedChange, to_wit_item};
-use crate::store::{Store, Tx};
+use crate::store::{Backend, Conn, Store, Tx};
 
 /// How the scheduler paces itself.
 #[derive(Debug, Clone, Copy)]
@@ -86,7 +86,7 @@ pub struct RunRecord {
     pub error: Option<String>,
 }
 
-fn run_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RunRecord, CrmError> {
+fn run_from_row(row: &sqlx::any::AnyRow) -> Result<RunRecord, CrmError> {
     let logs: String = row.try_get("logs")?;
     let values: Option<String> = row.try_get("return_values")?;
     Ok(RunRecord {
@@ -110,6 +110,9 @@ fn run_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RunRecord, CrmError> {
     })
 }
 
+/// The sequence that orders runs created in the same millisecond.
+const RUN_SEQUENCE: &str = "run";
+
 /// Schedules one run of `robot` for `item`, due at `due_at`.
 pub async fn enqueue(
     tx: &mut Tx,
@@ -119,9 +122,10 @@ pub async fn enqueue(
     now: Millis,
 ) -> Result<String, CrmError> {
     let id = format!("run_{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>());
+    let seq = Store::next_id(tx, RUN_SEQUENCE).await?;
     sqlx::query(
-        "INSERT INTO runs (id, robot_id, entity_type, item_id, stage_id, plugin_id, status, due_at, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+        "INSERT INTO runs (id, robot_id, entity_type, item_id, stage_id, plugin_id, status, due_at, created_at, seq)
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9)",
     )
     .bind(&id)
     .bind(&robot.id)
@@ -131,6 +135,7 @@ pub async fn enqueue(
     .bind(&robot.plugin_id)
     .bind(due_at)
     .bind(now)
+    .bind(seq)
     .execute(&mut **tx)
     .await?;
     Ok(id)
@@ -139,8 +144,8 @@ pub async fn enqueue(
 /// Cancels every pending run of an item, recording why.
 pub async fn cancel_pending(tx: &mut Tx, item: ItemRef, now: Millis) -> Result<(), CrmError> {
     sqlx::query(
-        "UPDATE runs SET status = 'cancelled', finished_at = ?, error = 'the item left the stage'
-         WHERE entity_type = ? AND item_id = ? AND status = 'pending'",
+        "UPDATE runs SET status = 'cancelled', finished_at = $1, error = 'the item left the stage'
+         WHERE entity_type = $2 AND item_id = $3 AND status = 'pending'",
     )
     .bind(now)
     .bind(item.entity_type.as_str())
@@ -169,12 +174,12 @@ pub struct RunFilter {
 }
 
 /// Lists run records, newest first.
-pub async fn list_runs(conn: &mut SqliteConnection, filter: &RunFilter) -> Result<Vec<RunRecord>, CrmError> {
+pub async fn list_runs(conn: &mut Conn, filter: &RunFilter) -> Result<Vec<RunRecord>, CrmError> {
     let rows = sqlx::query(
         "SELECT * FROM runs
-         WHERE (?1 IS NULL OR entity_type = ?1) AND (?2 IS NULL OR item_id = ?2) AND (?3 IS NULL OR robot_id = ?3)
-           AND (?4 IS NULL OR plugin_id = ?4) AND (?5 IS NULL OR status = ?5)
-         ORDER BY created_at DESC, rowid DESC LIMIT ?6",
+         WHERE ($1 IS NULL OR entity_type = $1) AND ($2 IS NULL OR item_id = $2) AND ($3 IS NULL OR robot_id = $3)
+           AND ($4 IS NULL OR plugin_id = $4) AND ($5 IS NULL OR status = $5)
+         ORDER BY created_at DESC, seq DESC LIMIT $6",
     )
     .bind(&filter.entity_type)
     .bind(filter.item_id)
@@ -267,17 +272,24 @@ impl Scheduler {
     async fn claim(&self) -> Result<Option<Claimed>, CrmError> {
         let now = self.clock.now();
         let lease_until = now + self.settings.lease.as_millis() as i64;
-        let row = sqlx::query(
-            "UPDATE runs SET status = 'running', attempt = attempt + 1, lease_until = ?1, started_at = ?2
+        // SQLite runs the statement under its one write lock; on PostgreSQL, concurrent claimers
+        // skip the rows another has locked instead of queueing behind it.
+        let skip_locked = match self.store.backend() {
+            Backend::Sqlite => "",
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+        };
+        let claim = format!(
+            "UPDATE runs SET status = 'running', attempt = attempt + 1, lease_until = $1, started_at = $2
              WHERE id = (SELECT id FROM runs
-                         WHERE (status = 'pending' AND due_at <= ?2) OR (status = 'running' AND lease_until < ?2)
-                         ORDER BY due_at LIMIT 1)
-             RETURNING *",
-        )
-        .bind(lease_until)
-        .bind(now)
-        .fetch_optional(self.store.pool())
-        .await?;
+                         WHERE (status = 'pending' AND due_at <= $2) OR (status = 'running' AND lease_until < $2)
+                         ORDER BY due_at LIMIT 1 {skip_locked})
+             RETURNING *"
+        );
+        let row = sqlx::query(&claim)
+            .bind(lease_until)
+            .bind(now)
+            .fetch_optional(self.store.pool())
+            .await?;
         row.map(|r| run_from_row(&r).map(|record| Claimed { record }))
             .transpose()
     }
@@ -474,9 +486,9 @@ async fn write_finish(tx: &mut Tx, claimed: &Claimed, finish: Finish, now: Milli
     };
     let finished_at = (finish.status != "pending").then_some(now);
     let updated = sqlx::query(
-        "UPDATE runs SET status = ?, due_at = ?, plugin_version = ?, lease_until = NULL, finished_at = ?,
-                duration_us = ?, fuel_used = ?, logs = ?, return_values = ?, error = ?
-         WHERE id = ? AND attempt = ? AND status = 'running'",
+        "UPDATE runs SET status = $1, due_at = $2, plugin_version = $3, lease_until = NULL, finished_at = $4,
+                duration_us = $5, fuel_used = $6, logs = $7, return_values = $8, error = $9
+         WHERE id = $10 AND attempt = $11 AND status = 'running'",
     )
     .bind(finish.status)
     .bind(finish.due_at)

@@ -22,8 +22,10 @@ include!(concat!(env!("OUT_DIR"), "/builtin_plugins.rs"));
 pub struct Settings {
     /// Where to listen; port 0 picks a free one.
     pub listen: SocketAddr,
-    /// Where the SQLite database lives.
+    /// Where the SQLite database lives (unless `database_url` is set) and the plugin cache.
     pub data_dir: PathBuf,
+    /// A `postgres://` (or `sqlite://`) URL to use instead of SQLite in the data directory.
+    pub database_url: Option<String>,
     /// Where compiled plugin code is cached; `<data_dir>/cache` when unset.
     pub cache_dir: Option<PathBuf>,
     /// Run on a manual clock that only moves when told.
@@ -40,6 +42,7 @@ impl Settings {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir,
+            database_url: None,
             cache_dir: None,
             manual_clock: false,
             limits: Limits::default(),
@@ -74,7 +77,10 @@ impl Server {
 
     /// Starts a host: migrations, plugins, scheduler workers, HTTP.
     pub async fn start(settings: Settings) -> anyhow::Result<Self> {
-        let store = Store::open_sqlite(&settings.data_dir).await?;
+        let store = match &settings.database_url {
+            Some(url) => Store::open(url).await?,
+            None => Store::open_sqlite(&settings.data_dir).await?,
+        };
         let clock = if settings.manual_clock {
             Clock::manual()
         } else {
@@ -153,14 +159,14 @@ async fn ensure_tokens(store: &Store, now: i64) -> anyhow::Result<(String, Strin
     let mut tokens = Vec::new();
     for (kind, fresh) in [token("admin", 32), token("webhook", 16)] {
         let existing: Option<String> =
-            sqlx::query_scalar("SELECT token FROM tokens WHERE user_id = 1 AND kind = ? ORDER BY created_at LIMIT 1")
+            sqlx::query_scalar("SELECT token FROM tokens WHERE user_id = 1 AND kind = $1 ORDER BY created_at LIMIT 1")
                 .bind(kind)
                 .fetch_optional(&mut *tx)
                 .await?;
         let value = match existing {
             Some(value) => value,
             None => {
-                sqlx::query("INSERT INTO tokens (token, user_id, kind, created_at) VALUES (?, 1, ?, ?)")
+                sqlx::query("INSERT INTO tokens (token, user_id, kind, created_at) VALUES ($1, 1, $2, $3)")
                     .bind(&fresh)
                     .bind(kind)
                     .bind(now)

@@ -1,10 +1,16 @@
-//! The end-to-end test kit: a real host on a temporary SQLite file, listening on a free loopback
+//! The end-to-end test kit: a real host on a temporary database, listening on a free loopback
 //! port, and an HTTP client that talks to it the way integrations and admins do.
+//!
+//! The database is a fresh SQLite file per host, or, when `STAGEWRIGHT_TEST_POSTGRES` holds the URL
+//! of a PostgreSQL server (`postgres://user@127.0.0.1/postgres`), a fresh database created there
+//! per host: the same suite runs against both.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use sqlx::{AnyConnection, Connection, Executor};
+use stagewright::store::DATABASE_FILE;
 use stagewright::{Server, Settings};
 
 include!(concat!(env!("OUT_DIR"), "/test_plugins.rs"));
@@ -24,7 +30,59 @@ pub struct TestHost {
     pub server: Server,
     /// Its data directory (removed when the host is dropped).
     pub data_dir: tempfile::TempDir,
+    /// The PostgreSQL database it runs on, when the suite runs on PostgreSQL.
+    postgres: Option<PostgresDatabase>,
     http: reqwest::Client,
+}
+
+/// The variable naming the PostgreSQL server to run the suite against.
+pub const POSTGRES_VARIABLE: &str = "STAGEWRIGHT_TEST_POSTGRES";
+
+/// A database of its own on the server named by [`POSTGRES_VARIABLE`], dropped with the host.
+struct PostgresDatabase {
+    server: String,
+    name: String,
+    url: String,
+}
+
+impl PostgresDatabase {
+    /// Creates an empty database, if the suite runs on PostgreSQL.
+    async fn create() -> Option<Self> {
+        let server = std::env::var(POSTGRES_VARIABLE).ok()?;
+        let name = format!("stagewright_test_{:016x}", rand::random::<u64>());
+        let mut admin = sqlx::PgConnection::connect(&server)
+            .await
+            .unwrap_or_else(|e| panic!("{POSTGRES_VARIABLE}={server}: {e}"));
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create test database");
+        let (base, _) = server.rsplit_once('/').expect("a database URL ends in /DBNAME");
+        let url = format!("{base}/{name}");
+        Some(Self { server, name, url })
+    }
+}
+
+impl Drop for PostgresDatabase {
+    /// Drops the database from a thread of its own: the test's runtime may be shutting down.
+    fn drop(&mut self) {
+        let (server, name) = (self.server.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async {
+                let mut admin = sqlx::PgConnection::connect(&server).await?;
+                admin
+                    .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                    .await?;
+                Ok::<_, sqlx::Error>(())
+            })?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("could not drop test database {}: {e}", self.name);
+        }
+    }
 }
 
 /// Compiled plugin code is shared by every test host of a run, so each test does not recompile.
@@ -41,11 +99,17 @@ impl TestHost {
     /// Starts a host after `adjust` has changed its settings.
     pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        Self::start_in(data_dir, adjust).await
+        let postgres = PostgresDatabase::create().await;
+        Self::start_in(data_dir, postgres, adjust).await
     }
 
-    async fn start_in(data_dir: tempfile::TempDir, adjust: impl FnOnce(&mut Settings)) -> Self {
+    async fn start_in(
+        data_dir: tempfile::TempDir,
+        postgres: Option<PostgresDatabase>,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Self {
         let mut settings = Settings::new(data_dir.path().to_path_buf());
+        settings.database_url = postgres.as_ref().map(|db| db.url.clone());
         settings.listen = "127.0.0.1:0".parse().expect("address");
         settings.cache_dir = Some(shared_cache());
         settings.scheduler.poll = Duration::from_millis(50);
@@ -54,15 +118,34 @@ impl TestHost {
         Self {
             server,
             data_dir,
+            postgres,
             http: reqwest::Client::new(),
         }
     }
 
-    /// Stops the host and starts a new one on the same data directory, as after a deploy.
+    /// Stops the host and starts a new one on the same database, as after a deploy.
     pub async fn restart(self) -> Self {
-        let Self { server, data_dir, .. } = self;
+        let Self {
+            server,
+            data_dir,
+            postgres,
+            ..
+        } = self;
         drop(server);
-        Self::start_in(data_dir, |_| {}).await
+        Self::start_in(data_dir, postgres, |_| {}).await
+    }
+
+    /// A direct connection to the host's database, for tests that check or damage what is stored.
+    pub async fn database(&self) -> AnyConnection {
+        sqlx::any::install_default_drivers();
+        let url = self
+            .postgres
+            .as_ref()
+            .map(|db| db.url.clone())
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.path().join(DATABASE_FILE).display()));
+        AnyConnection::connect(&url)
+            .await
+            .expect("connect to the test database")
     }
 
     /// Calls a REST method with a JSON body; returns the HTTP status and the JSON answer.

@@ -266,11 +266,9 @@ async fn plugins_survive_a_restart_and_one_that_no_longer_loads_does_not_stop_th
     let (_, plugins) = host.admin(Method::GET, "/api/v1/plugins", None).await;
     assert_eq!(ids(&plugins), ["add-comment", "change-stage", "misbehave", "noop"]);
 
-    let db = host.data_dir.path().join("stagewright.db");
-    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
-    sqlx::query("UPDATE plugins SET wasm = x'0061736d0d000100ff' WHERE id = 'noop'")
+    let mut conn = host.database().await;
+    sqlx::query("UPDATE plugins SET wasm = $1 WHERE id = 'noop'")
+        .bind(b"\0asm\x0d\0\x01\0\xff".to_vec())
         .execute(&mut conn)
         .await
         .unwrap();

@@ -21,7 +21,7 @@ pub async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<i64, Ap
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(ApiError::unauthorized)?;
-    let user: Option<i64> = sqlx::query_scalar("SELECT user_id FROM tokens WHERE token = ? AND kind = 'admin'")
+    let user: Option<i64> = sqlx::query_scalar("SELECT user_id FROM tokens WHERE token = $1 AND kind = 'admin'")
         .bind(token.trim())
         .fetch_optional(app.store.pool())
         .await?;

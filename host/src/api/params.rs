@@ -114,6 +114,39 @@ pub fn id(params: &Map<String, Value>, name: &str) -> Result<i64, ApiError> {
         .ok_or_else(|| ApiError::invalid(format!("{} is not defined or invalid.", name.to_ascii_uppercase())))
 }
 
+/// An optional integer parameter (`SORT`); a value that is not an integer is refused.
+pub fn optional_int(params: &Map<String, Value>, name: &str) -> Result<Option<i64>, ApiError> {
+    let invalid = || ApiError::invalid(format!("{} is not defined or invalid.", name.to_ascii_uppercase()));
+    match get(params, name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(invalid),
+        Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| invalid()),
+        Some(_) => Err(invalid()),
+    }
+}
+
+/// An optional string parameter (`NAME`); a number is taken as its text, anything else refused.
+pub fn optional_str(params: &Map<String, Value>, name: &str) -> Result<Option<String>, ApiError> {
+    match get(params, name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(_) => Err(ApiError::invalid(format!("{name} must be a string."))),
+    }
+}
+
+/// Refuses parameters outside `allowed` (compared case-insensitively), so a misspelt field is
+/// reported instead of silently ignored.
+pub fn only(params: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
+    match params
+        .keys()
+        .find(|k| !allowed.iter().any(|a| a.eq_ignore_ascii_case(k)))
+    {
+        Some(unknown) => Err(ApiError::invalid(format!("unknown field {unknown}"))),
+        None => Ok(()),
+    }
+}
+
 /// An optional non-negative integer parameter (`start`); absent is 0.
 pub fn offset(params: &Map<String, Value>, name: &str) -> Result<i64, ApiError> {
     let offset = match get(params, name) {

@@ -11,6 +11,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+mod pipelines;
+
 use super::{ApiError, AppState, params};
 use crate::crm::{self, ListQuery};
 use crate::model::{EntityType, ItemRef, check_fields, rest_datetime};
@@ -81,7 +83,7 @@ pub async fn call(
 }
 
 async fn authenticate(app: &AppState, user: i64, token: &str) -> Result<(), ApiError> {
-    let owner: Option<i64> = sqlx::query_scalar("SELECT user_id FROM tokens WHERE token = ? AND kind = 'webhook'")
+    let owner: Option<i64> = sqlx::query_scalar("SELECT user_id FROM tokens WHERE token = $1 AND kind = 'webhook'")
         .bind(token)
         .fetch_optional(app.store.pool())
         .await?;
@@ -100,14 +102,15 @@ async fn dispatch(app: &AppState, user: i64, method: &str, p: &Map<String, Value
         "batch" => batch(app, user, p).await,
         "crm.timeline.comment.add" => comment_add(app, user, p).await,
         "crm.timeline.comment.list" => comment_list(app, p).await,
-        "crm.status.list" => status_list(app, p).await,
-        "crm.category.list" => category_list(app, p).await,
-        _ => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "ERROR_METHOD_NOT_FOUND",
-            "Method not found!",
-        )),
+        _ if method.starts_with("crm.category.") || method.starts_with("crm.status.") => {
+            pipelines::dispatch(app, method, p).await
+        }
+        _ => Err(unknown_method()),
     }
+}
+
+fn unknown_method() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "ERROR_METHOD_NOT_FOUND", "Method not found!")
 }
 
 async fn item_method(
@@ -160,11 +163,7 @@ async fn item_method(
         }
         "list" => item_list(app, entity_type, p).await,
         "fields" => Ok(fields_description(entity_type).into()),
-        _ => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "ERROR_METHOD_NOT_FOUND",
-            "Method not found!",
-        )),
+        _ => Err(unknown_method()),
     }
 }
 
@@ -347,85 +346,4 @@ fn substitute_results(command: &str, results: &Map<String, Value>) -> String {
     }
     out.push_str(rest);
     out
-}
-
-/// Bitrix24's ENTITY_ID of a pipeline's stage list: `DEAL_STAGE`, `DEAL_STAGE_{category}` or
-/// `STATUS` (lead statuses).
-fn status_entity_id(entity_type: &str, category_id: i64) -> String {
-    match (entity_type, category_id) {
-        ("lead", _) => "STATUS".into(),
-        (_, 0) => "DEAL_STAGE".into(),
-        (_, category) => format!("DEAL_STAGE_{category}"),
-    }
-}
-
-/// `crm.status.list`: pipeline stages, filtered by `ENTITY_ID` if given.
-async fn status_list(app: &AppState, p: &Map<String, Value>) -> Result<Answer, ApiError> {
-    let filter = params::object(p, "filter")?;
-    let wanted = params::get(&filter, "ENTITY_ID")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let rows = sqlx::query_as::<_, (i64, String, i64, String, String, i64, String)>(
-        "SELECT rowid, entity_type, category_id, status_id, name, sort, semantics FROM stages
-         ORDER BY entity_type, category_id, sort",
-    )
-    .fetch_all(app.store.pool())
-    .await?;
-    let stages: Vec<Value> = rows
-        .into_iter()
-        .map(|(id, entity_type, category_id, status_id, name, sort, semantics)| {
-            let (semantics, extra) = match semantics.as_str() {
-                "S" => (json!("S"), "success"),
-                "F" => (json!("F"), "failure"),
-                _ => (Value::Null, "process"),
-            };
-            json!({
-                "ID": id.to_string(),
-                "ENTITY_ID": status_entity_id(&entity_type, category_id),
-                "STATUS_ID": status_id,
-                "NAME": name,
-                "NAME_INIT": name,
-                "SORT": sort.to_string(),
-                "SYSTEM": "Y",
-                "CATEGORY_ID": category_id.to_string(),
-                "SEMANTICS": semantics,
-                "EXTRA": {"SEMANTICS": extra},
-            })
-        })
-        .filter(|stage| wanted.as_deref().is_none_or(|w| stage["ENTITY_ID"] == w))
-        .collect();
-    let total = stages.len() as i64;
-    Ok(Answer {
-        result: Value::Array(stages),
-        total: Some(total),
-        next: None,
-    })
-}
-
-/// `crm.category.list`: the pipelines of an entity type (`entityTypeId` 1 lead, 2 deal).
-async fn category_list(app: &AppState, p: &Map<String, Value>) -> Result<Answer, ApiError> {
-    let entity_type = match params::id(p, "entityTypeId")? {
-        1 => EntityType::Lead,
-        2 => EntityType::Deal,
-        other => return Err(ApiError::invalid(format!("entity type {other} has no pipelines"))),
-    };
-    let rows = sqlx::query_as::<_, (i64, String, i64, bool)>(
-        "SELECT id, name, sort, is_default FROM categories WHERE entity_type = ? ORDER BY sort, id",
-    )
-    .bind(entity_type.as_str())
-    .fetch_all(app.store.pool())
-    .await?;
-    let type_id = if entity_type == EntityType::Lead { 1 } else { 2 };
-    let categories: Vec<Value> = rows
-        .into_iter()
-        .map(|(id, name, sort, is_default)| {
-            json!({"id": id, "name": name, "sort": sort, "entityTypeId": type_id, "isDefault": if is_default { "Y" } else { "N" }})
-        })
-        .collect();
-    let total = categories.len() as i64;
-    Ok(Answer {
-        result: json!({"categories": categories}),
-        total: Some(total),
-        next: None,
-    })
 }

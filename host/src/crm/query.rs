@@ -2,9 +2,12 @@
 //! database's indexes do the work.
 
 use serde_json::{Map, Value};
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, Arguments};
 
 use crate::model::{CrmError, EntityType, FieldKind, Item};
+use crate::store::{Backend, Conn, backend_of};
 
 use super::item_from_row;
 
@@ -22,19 +25,16 @@ pub struct ListQuery {
 }
 
 /// One item of the result page and the number of items matching in all.
-pub async fn list(
-    conn: &mut SqliteConnection,
-    entity_type: EntityType,
-    query: &ListQuery,
-) -> Result<(Vec<Item>, i64), CrmError> {
+pub async fn list(conn: &mut Conn, entity_type: EntityType, query: &ListQuery) -> Result<(Vec<Item>, i64), CrmError> {
+    let backend = backend_of(conn);
     let conditions = query
         .filter
         .iter()
-        .map(|(key, value)| Condition::parse(entity_type, key, value))
+        .map(|(key, value)| Condition::parse(backend, entity_type, key, value))
         .collect::<Result<Vec<_>, _>>()?;
     let mut order = Vec::new();
     for (field, direction) in &query.order {
-        let column = column(entity_type, field)?.sql;
+        let column = column(backend, entity_type, field)?.sql;
         let direction = match direction.as_str().map(str::to_ascii_uppercase).as_deref() {
             Some("ASC") => "ASC",
             Some("DESC") => "DESC",
@@ -44,19 +44,18 @@ pub async fn list(
     }
     order.push("id ASC".into());
 
-    let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM items WHERE ");
+    let mut count = Sql::new("SELECT COUNT(*) FROM items WHERE ");
     push_where(&mut count, entity_type, &conditions);
-    let total: i64 = count.build_query_scalar().fetch_one(&mut *conn).await?;
+    let total: i64 = sqlx::query_scalar_with(&count.text, count.arguments()?)
+        .fetch_one(&mut *conn)
+        .await?;
 
-    let mut select = QueryBuilder::<Sqlite>::new("SELECT * FROM items WHERE ");
+    let mut select = Sql::new("SELECT * FROM items WHERE ");
     push_where(&mut select, entity_type, &conditions);
-    select.push(" ORDER BY ").push(order.join(", "));
-    select
-        .push(" LIMIT ")
-        .push_bind(query.limit)
-        .push(" OFFSET ")
-        .push_bind(query.start);
-    let rows = select.build().fetch_all(&mut *conn).await?;
+    select.push(" ORDER BY ").push(&order.join(", "));
+    select.push(" LIMIT ").bind(Bound::Int(query.limit));
+    select.push(" OFFSET ").bind(Bound::Int(query.start));
+    let rows = select.query()?.fetch_all(&mut *conn).await?;
     let items = rows
         .iter()
         .map(|row| item_from_row(row, entity_type))
@@ -64,8 +63,58 @@ pub async fn list(
     Ok((items, total))
 }
 
-fn push_where(builder: &mut QueryBuilder<'_, Sqlite>, entity_type: EntityType, conditions: &[Condition]) {
-    builder.push("entity_type = ").push_bind(entity_type.as_str());
+/// SQL text with `$N` placeholders (which both backends accept) and the values they stand for.
+struct Sql {
+    text: String,
+    values: Vec<Bound>,
+}
+
+impl Sql {
+    fn new(text: &str) -> Self {
+        Self {
+            text: text.to_string(),
+            values: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    fn bind(&mut self, value: Bound) -> &mut Self {
+        if let Bound::Null = value {
+            self.text.push_str("NULL");
+        } else {
+            self.values.push(value);
+            self.text.push_str(&format!("${}", self.values.len()));
+        }
+        self
+    }
+
+    fn arguments(&self) -> Result<AnyArguments<'_>, CrmError> {
+        let mut arguments = AnyArguments::default();
+        for value in &self.values {
+            let added = match value {
+                Bound::Null => Ok(()),
+                Bound::Int(i) => arguments.add(*i),
+                Bound::Real(f) => arguments.add(*f),
+                Bound::Text(t) => arguments.add(t.as_str()),
+            };
+            added.map_err(|e| CrmError::Invalid(format!("filter value: {e}")))?;
+        }
+        Ok(arguments)
+    }
+
+    fn query(&self) -> Result<Query<'_, Any, AnyArguments<'_>>, CrmError> {
+        Ok(sqlx::query_with(&self.text, self.arguments()?))
+    }
+}
+
+fn push_where(builder: &mut Sql, entity_type: EntityType, conditions: &[Condition]) {
+    builder
+        .push("entity_type = ")
+        .bind(Bound::Text(entity_type.as_str().to_string()));
     for condition in conditions {
         builder.push(" AND ");
         condition.push_sql(builder);
@@ -84,7 +133,7 @@ enum ColumnKind {
     DateTime,
 }
 
-fn column(entity_type: EntityType, field: &str) -> Result<Column, CrmError> {
+fn column(backend: Backend, entity_type: EntityType, field: &str) -> Result<Column, CrmError> {
     let system = |sql: &str, kind| Ok(Column { sql: sql.into(), kind });
     match field {
         "ID" => system("id", ColumnKind::Field(FieldKind::Integer)),
@@ -100,10 +149,21 @@ fn column(entity_type: EntityType, field: &str) -> Result<Column, CrmError> {
             .iter()
             .find(|spec| spec.name == f)
             .map(|spec| Column {
-                sql: format!("json_extract(fields, '$.{}')", spec.name),
+                sql: json_field(backend, spec.name, spec.kind),
                 kind: ColumnKind::Field(spec.kind),
             })
             .ok_or_else(|| CrmError::Invalid(format!("unknown field {f} in filter or order"))),
+    }
+}
+
+/// A field of the items' JSON `fields` column as an SQL expression of the field's type.
+fn json_field(backend: Backend, name: &str, kind: FieldKind) -> String {
+    match (backend, kind) {
+        (Backend::Sqlite, _) => format!("json_extract(fields, '$.{name}')"),
+        (Backend::Postgres, FieldKind::Integer | FieldKind::Double) => {
+            format!("((fields::jsonb ->> '{name}')::double precision)")
+        }
+        (Backend::Postgres, FieldKind::String | FieldKind::Flag) => format!("(fields::jsonb ->> '{name}')"),
     }
 }
 
@@ -184,18 +244,19 @@ const OPERATORS: &[(&str, Operator)] = &[
 ];
 
 struct Condition {
+    backend: Backend,
     column: String,
     operator: Operator,
     values: Vec<Bound>,
 }
 
 impl Condition {
-    fn parse(entity_type: EntityType, key: &str, value: &Value) -> Result<Self, CrmError> {
+    fn parse(backend: Backend, entity_type: EntityType, key: &str, value: &Value) -> Result<Self, CrmError> {
         let (operator, field) = OPERATORS
             .iter()
             .find_map(|(prefix, op)| key.strip_prefix(prefix).map(|rest| (*op, rest)))
             .unwrap_or((Operator::Eq, key));
-        let column = column(entity_type, field)?;
+        let column = column(backend, entity_type, field)?;
         let values = match (operator, value) {
             (Operator::In | Operator::NotIn, Value::Array(list)) => list
                 .iter()
@@ -208,13 +269,14 @@ impl Condition {
             (_, v) => vec![column.kind.bound(field, v)?],
         };
         Ok(Self {
+            backend,
             column: column.sql,
             operator,
             values,
         })
     }
 
-    fn push_sql(&self, b: &mut QueryBuilder<'_, Sqlite>) {
+    fn push_sql(&self, b: &mut Sql) {
         let value = self.values.first().cloned().unwrap_or(Bound::Null);
         match (self.operator, &value) {
             (Operator::Eq, Bound::Null) => {
@@ -225,22 +287,30 @@ impl Condition {
             }
             (Operator::NotEq, _) => {
                 b.push("(").push(&self.column).push(" IS NULL OR ");
-                push_bound(b.push(&self.column).push(" != "), value);
+                b.push(&self.column).push(" != ").bind(value);
                 b.push(")");
             }
             (Operator::In | Operator::NotIn, _) => self.push_in(b),
             (Operator::Contains | Operator::NotContains | Operator::Like, _) => self.push_like(b, value),
-            (Operator::Eq, _) => push_bound(b.push(&self.column).push(" = "), value),
-            (Operator::Gt, _) => push_bound(b.push(&self.column).push(" > "), value),
-            (Operator::Ge, _) => push_bound(b.push(&self.column).push(" >= "), value),
-            (Operator::Lt, _) => push_bound(b.push(&self.column).push(" < "), value),
-            (Operator::Le, _) => push_bound(b.push(&self.column).push(" <= "), value),
+            (Operator::Eq, _) => self.compare(b, " = ", value),
+            (Operator::Gt, _) => self.compare(b, " > ", value),
+            (Operator::Ge, _) => self.compare(b, " >= ", value),
+            (Operator::Lt, _) => self.compare(b, " < ", value),
+            (Operator::Le, _) => self.compare(b, " <= ", value),
         }
     }
 
-    fn push_in(&self, b: &mut QueryBuilder<'_, Sqlite>) {
+    fn compare(&self, b: &mut Sql, operator: &str, value: Bound) {
+        b.push(&self.column).push(operator).bind(value);
+    }
+
+    fn push_in(&self, b: &mut Sql) {
         if self.values.is_empty() {
-            b.push(if self.operator == Operator::In { "0" } else { "1" });
+            b.push(if self.operator == Operator::In {
+                "1 = 0"
+            } else {
+                "1 = 1"
+            });
             return;
         }
         b.push(&self.column).push(if self.operator == Operator::In {
@@ -252,12 +322,12 @@ impl Condition {
             if i > 0 {
                 b.push(", ");
             }
-            push_bound(b, value.clone());
+            b.bind(value.clone());
         }
         b.push(")");
     }
 
-    fn push_like(&self, b: &mut QueryBuilder<'_, Sqlite>, value: Bound) {
+    fn push_like(&self, b: &mut Sql, value: Bound) {
         let text = match value {
             Bound::Text(t) => t,
             other => format!("{other:?}"),
@@ -269,26 +339,23 @@ impl Condition {
                 text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
             ),
         };
-        if self.operator == Operator::NotContains {
+        // Bitrix24's text match ignores case; SQLite's LIKE already does for ASCII.
+        let like = match (self.backend, self.operator) {
+            (Backend::Sqlite, Operator::NotContains) => " NOT LIKE ",
+            (Backend::Sqlite, _) => " LIKE ",
+            (Backend::Postgres, Operator::NotContains) => " NOT ILIKE ",
+            (Backend::Postgres, _) => " ILIKE ",
+        };
+        let negated = self.operator == Operator::NotContains;
+        if negated {
             b.push("(").push(&self.column).push(" IS NULL OR ");
-            b.push(&self.column)
-                .push(" NOT LIKE ")
-                .push_bind(pattern)
-                .push(" ESCAPE '\\')");
-        } else {
-            b.push(&self.column)
-                .push(" LIKE ")
-                .push_bind(pattern)
-                .push(" ESCAPE '\\'");
+        }
+        b.push(&self.column)
+            .push(like)
+            .bind(Bound::Text(pattern))
+            .push(" ESCAPE '\\'");
+        if negated {
+            b.push(")");
         }
     }
-}
-
-fn push_bound(b: &mut QueryBuilder<'_, Sqlite>, value: Bound) {
-    match value {
-        Bound::Null => b.push("NULL"),
-        Bound::Int(i) => b.push_bind(i),
-        Bound::Real(f) => b.push_bind(f),
-        Bound::Text(t) => b.push_bind(t),
-    };
 }

@@ -221,7 +221,7 @@ impl Runtime {
         for row in rows {
             let (id, version): (String, String) = (row.try_get("id")?, row.try_get("version")?);
             let wasm: Vec<u8> = row.try_get("wasm")?;
-            match self.prepare(store, &wasm, row.try_get("builtin")?).await {
+            match self.prepare(store, &wasm, row.try_get::<i64, _>("builtin")? != 0).await {
                 Ok(plugin) => {
                     self.register(plugin);
                 }
@@ -245,7 +245,7 @@ impl Runtime {
         let plugin = self.prepare(store, wasm, builtin).await?;
         let m = &plugin.manifest;
         let mut tx = store.write().await?;
-        let existing: Option<String> = sqlx::query_scalar("SELECT sha256 FROM plugins WHERE id = ? AND version = ?")
+        let existing: Option<String> = sqlx::query_scalar("SELECT sha256 FROM plugins WHERE id = $1 AND version = $2")
             .bind(&m.id)
             .bind(&m.version)
             .fetch_optional(&mut *tx)
@@ -263,7 +263,7 @@ impl Runtime {
             _ => {
                 sqlx::query(
                     "INSERT INTO plugins (id, version, sha256, manifest, wasm, builtin, installed_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)
                      ON CONFLICT (id, version) DO UPDATE
                      SET sha256 = excluded.sha256, manifest = excluded.manifest, wasm = excluded.wasm,
                          installed_at = excluded.installed_at",
@@ -273,7 +273,7 @@ impl Runtime {
                 .bind(&plugin.sha256)
                 .bind(serde_json::to_string(&**m).expect("manifest serializes"))
                 .bind(wasm)
-                .bind(builtin)
+                .bind(i64::from(builtin))
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;

@@ -55,6 +55,7 @@ fn build(names: &[String], package_prefix: &str) -> Vec<Component> {
     for watched in ["sdk", "wit"] {
         println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
     }
+    ensure_target_installed();
     let target_dir = components_target_dir();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
@@ -92,6 +93,27 @@ fn build(names: &[String], package_prefix: &str) -> Vec<Component> {
             }
         })
         .collect()
+}
+
+/// rust-toolchain.toml lists the target, but rustup adds listed targets only when it installs the
+/// toolchain itself; a machine that already had the toolchain lacks it. Add it here so that a
+/// plain `cargo build` works on any machine with rustup.
+fn ensure_target_installed() {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let libdir = Command::new(rustc)
+        .args(["--print", "target-libdir", "--target", TARGET])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    if libdir.is_some_and(|dir| dir.is_dir()) {
+        return;
+    }
+    let added = Command::new("rustup").args(["target", "add", TARGET]).status();
+    assert!(
+        added.is_ok_and(|status| status.success()),
+        "the {TARGET} target is missing and `rustup target add {TARGET}` failed; install it by hand"
+    );
 }
 
 fn workspace_root() -> PathBuf {
