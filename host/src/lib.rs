@@ -11,6 +11,7 @@
 pub mod api;
 pub mod clock;
 pub mod crm;
+pub mod directory;
 pub mod model;
 pub mod rules;
 pub mod runtime;

@@ -182,6 +182,17 @@ impl Item {
     }
 }
 
+/// A display name (of a pipeline, stage or department): trimmed, 1 to 255 characters.
+pub fn checked_name<'a>(field: &str, name: &'a str) -> Result<&'a str, CrmError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 255 {
+        return Err(CrmError::Invalid(format!(
+            "Field '{field}' is required: 1 to 255 characters"
+        )));
+    }
+    Ok(name)
+}
+
 /// Formats a time as Bitrix24 does in REST responses ("2024-05-01T10:00:00+00:00").
 pub fn rest_datetime(at: Millis) -> String {
     chrono::DateTime::from_timestamp_millis(at)

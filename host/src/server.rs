@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState};
 use crate::clock::Clock;
+use crate::directory::{self, TokenKind};
 use crate::runtime::{Limits, Runtime};
 use crate::scheduler::{Scheduler, SchedulerSettings};
 use crate::store::Store;
@@ -150,32 +151,13 @@ impl Drop for Server {
 /// User 1's admin and webhook tokens, created on first start.
 async fn ensure_tokens(store: &Store, now: i64) -> anyhow::Result<(String, String)> {
     let mut tx = store.write().await?;
-    let token = |kind: &'static str, len: usize| {
-        let value: String = (0..len)
-            .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rand::random_range(0..36)]))
-            .collect();
-        (kind, value)
-    };
     let mut tokens = Vec::new();
-    for (kind, fresh) in [token("admin", 32), token("webhook", 16)] {
-        let existing: Option<String> =
-            sqlx::query_scalar("SELECT token FROM tokens WHERE user_id = 1 AND kind = $1 ORDER BY created_at LIMIT 1")
-                .bind(kind)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let value = match existing {
-            Some(value) => value,
-            None => {
-                sqlx::query("INSERT INTO tokens (token, user_id, kind, created_at) VALUES ($1, 1, $2, $3)")
-                    .bind(&fresh)
-                    .bind(kind)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                fresh
-            }
+    for kind in [TokenKind::Admin, TokenKind::Webhook] {
+        let token = match directory::first_token(&mut tx, 1, kind).await? {
+            Some(token) => token,
+            None => directory::issue_token(&mut tx, 1, kind, now).await?,
         };
-        tokens.push(value);
+        tokens.push(token);
     }
     tx.commit().await?;
     Ok((tokens[0].clone(), tokens[1].clone()))

@@ -5,8 +5,10 @@
 //! with `$N` placeholders (both backends accept them) and only integer, text, real and blob
 //! columns. The few places the dialects differ ask [`Store::backend`].
 //!
-//! Every write goes through [`Store::write`]. On SQLite that is a `BEGIN IMMEDIATE` transaction,
-//! so writers queue for the lock up front instead of failing with `SQLITE_BUSY` half-way through.
+//! Every write goes through [`Store::write`]. On SQLite that is a `BEGIN IMMEDIATE` transaction on
+//! the one writer connection: SQLite admits one writer at a time anyway, and writers queueing
+//! for that connection in tokio wait without cost, where writers contending for the file lock
+//! would sleep in SQLite's busy handler and throttle each other.
 
 use std::path::Path;
 use std::time::Duration;
@@ -56,6 +58,7 @@ pub enum Backend {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    writer: AnyPool,
     backend: Backend,
 }
 
@@ -72,6 +75,22 @@ const SQLITE_PRAGMAS: [&str; 4] = [
     "PRAGMA foreign_keys = ON",
     "PRAGMA busy_timeout = 10000",
 ];
+
+fn pool_options() -> AnyPoolOptions {
+    AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30))
+}
+
+/// A pool of SQLite connections, each set up with [`SQLITE_PRAGMAS`].
+fn sqlite_pool(connections: u32) -> AnyPoolOptions {
+    pool_options().max_connections(connections).after_connect(|conn, _| {
+        Box::pin(async move {
+            for pragma in SQLITE_PRAGMAS {
+                conn.execute(pragma).await?;
+            }
+            Ok(())
+        })
+    })
+}
 
 impl Store {
     /// Opens (creating if needed) the SQLite database in `data_dir` and runs the migrations.
@@ -93,30 +112,19 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         };
-        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
-        let pool = match backend {
+        let (pool, writer) = match backend {
             Backend::Sqlite => {
-                options
-                    .max_connections(8)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            for pragma in SQLITE_PRAGMAS {
-                                conn.execute(pragma).await?;
-                            }
-                            Ok(())
-                        })
-                    })
-                    .connect(url)
-                    .await?
+                let writer = sqlite_pool(1).connect(url).await?;
+                SQLITE_MIGRATIONS.run(&writer).await?;
+                (sqlite_pool(8).connect(url).await?, writer)
             }
-            Backend::Postgres => options.max_connections(16).connect(url).await?,
+            Backend::Postgres => {
+                let pool = pool_options().max_connections(16).connect(url).await?;
+                POSTGRES_MIGRATIONS.run(&pool).await?;
+                (pool.clone(), pool)
+            }
         };
-        let migrations = match backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrations.run(&pool).await?;
-        Ok(Self { pool, backend })
+        Ok(Self { pool, writer, backend })
     }
 
     /// The pool, for reads.
@@ -132,8 +140,8 @@ impl Store {
     /// Starts a write transaction; on SQLite it holds the write lock from its first statement.
     pub async fn write(&self) -> Result<Tx, StoreError> {
         Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
         })
     }
 

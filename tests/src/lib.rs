@@ -150,7 +150,17 @@ impl TestHost {
 
     /// Calls a REST method with a JSON body; returns the HTTP status and the JSON answer.
     pub async fn rest(&self, method: &str, params: Value) -> (u16, Value) {
-        let url = format!("{}{method}", self.server.webhook_url());
+        self.rest_via(&self.server.webhook_url(), method, params).await
+    }
+
+    /// [`TestHost::rest`] through another webhook: `webhook` is its URL or its `/rest/…/` path.
+    pub async fn rest_via(&self, webhook: &str, method: &str, params: Value) -> (u16, Value) {
+        let base = if webhook.starts_with('/') {
+            format!("{}{webhook}", self.server.base_url())
+        } else {
+            webhook.to_string()
+        };
+        let url = format!("{base}{method}");
         let response = self.http.post(url).json(&params).send().await.expect("request");
         let status = response.status().as_u16();
         (status, response.json().await.expect("JSON answer"))

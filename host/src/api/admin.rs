@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
+use crate::directory::{self, TokenKind};
 use crate::rules::{self, NewRobot};
 use crate::runtime::Plugin;
 use crate::scheduler::{self, RunFilter};
@@ -21,10 +22,8 @@ pub async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<i64, Ap
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(ApiError::unauthorized)?;
-    let user: Option<i64> = sqlx::query_scalar("SELECT user_id FROM tokens WHERE token = $1 AND kind = 'admin'")
-        .bind(token.trim())
-        .fetch_optional(app.store.pool())
-        .await?;
+    let mut conn = app.store.pool().acquire().await?;
+    let user = directory::token_user(&mut conn, token.trim(), TokenKind::Admin).await?;
     user.ok_or_else(ApiError::unauthorized)
 }
 
@@ -78,6 +77,32 @@ pub async fn list_robots(
     let mut conn = app.store.pool().acquire().await?;
     let robots = rules::list(&mut conn, filter.entity_type.as_deref(), filter.stage_id.as_deref()).await?;
     Ok(Json(json!({"robots": robots})))
+}
+
+/// What `POST /api/v1/webhooks` takes.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewWebhook {
+    user_id: i64,
+}
+
+/// `POST /api/v1/webhooks`: issues an inbound-webhook token acting as a user, as Bitrix24's
+/// "inbound webhook" does; answers the path to call methods under.
+pub async fn create_webhook(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    authenticate(&app, &headers).await?;
+    let new: NewWebhook = json_body(&body?)?;
+    let mut tx = app.store.write().await?;
+    let token = directory::issue_token(&mut tx, new.user_id, TokenKind::Webhook, app.clock.now()).await?;
+    tx.commit().await?;
+    let path = format!("/rest/{}/{token}/", new.user_id);
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"user_id": new.user_id, "token": token, "path": path})),
+    ))
 }
 
 /// `POST /api/v1/robots`: attaches a robot to a stage.

@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/robots", get(admin::list_robots).post(admin::add_robot))
         .route("/api/v1/robots/{id}", delete(admin::delete_robot))
         .route("/api/v1/runs", get(admin::list_runs))
+        .route("/api/v1/webhooks", post(admin::create_webhook))
         .route("/api/v1/clock/advance", post(admin::advance_clock))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .merge(plugins)

@@ -11,10 +11,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+mod directory;
 mod pipelines;
 
 use super::{ApiError, AppState, params};
 use crate::crm::{self, ListQuery};
+use crate::directory::TokenKind;
 use crate::model::{EntityType, ItemRef, check_fields, rest_datetime};
 
 /// Items per page of a `*.list` answer, as in Bitrix24.
@@ -83,11 +85,8 @@ pub async fn call(
 }
 
 async fn authenticate(app: &AppState, user: i64, token: &str) -> Result<(), ApiError> {
-    let owner: Option<i64> = sqlx::query_scalar("SELECT user_id FROM tokens WHERE token = $1 AND kind = 'webhook'")
-        .bind(token)
-        .fetch_optional(app.store.pool())
-        .await?;
-    match owner {
+    let mut conn = app.store.pool().acquire().await?;
+    match crate::directory::token_user(&mut conn, token, TokenKind::Webhook).await? {
         Some(owner) if owner == user => Ok(()),
         _ => Err(ApiError::unauthorized()),
     }
@@ -102,6 +101,9 @@ async fn dispatch(app: &AppState, user: i64, method: &str, p: &Map<String, Value
         "batch" => batch(app, user, p).await,
         "crm.timeline.comment.add" => comment_add(app, user, p).await,
         "crm.timeline.comment.list" => comment_list(app, p).await,
+        _ if method.starts_with("user.") || method.starts_with("department.") => {
+            directory::dispatch(app, user, method, p).await
+        }
         _ if method.starts_with("crm.category.") || method.starts_with("crm.status.") => {
             pipelines::dispatch(app, method, p).await
         }

@@ -7,7 +7,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::model::{CrmError, EntityType};
+use crate::model::{CrmError, EntityType, checked_name};
 use crate::store::{Conn, Store, Tx};
 
 /// A pipeline of an entity type.
@@ -171,7 +171,7 @@ pub async fn add_category(tx: &mut Tx, entity_type: EntityType, name: &str, sort
             "entity type {entity_type} has one fixed pipeline"
         )));
     }
-    let name = checked_name(name)?;
+    let name = checked_name("NAME", name)?;
     let id = Store::next_id(tx, &format!("category:{entity_type}")).await?;
     sqlx::query("INSERT INTO categories (entity_type, id, name, sort, is_default) VALUES ($1, $2, $3, $4, 0)")
         .bind(entity_type.as_str())
@@ -202,7 +202,10 @@ pub async fn update_category(
     sort: Option<i64>,
 ) -> Result<Category, CrmError> {
     let current = category(tx, entity_type, id).await?;
-    let name = name.map(checked_name).transpose()?.unwrap_or(current.name.as_str());
+    let name = name
+        .map(|name| checked_name("NAME", name))
+        .transpose()?
+        .unwrap_or(current.name.as_str());
     sqlx::query("UPDATE categories SET name = $1, sort = $2 WHERE entity_type = $3 AND id = $4")
         .bind(name)
         .bind(sort.unwrap_or(current.sort).max(0))
@@ -239,16 +242,6 @@ pub async fn delete_category(tx: &mut Tx, entity_type: EntityType, id: i64) -> R
             .await?;
     }
     Ok(())
-}
-
-fn checked_name(name: &str) -> Result<&str, CrmError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 255 {
-        return Err(CrmError::Invalid(
-            "Field 'NAME' is required: 1 to 255 characters".into(),
-        ));
-    }
-    Ok(name)
 }
 
 fn checked_color(color: &str) -> Result<&str, CrmError> {
@@ -310,7 +303,7 @@ pub async fn add_stage(
     new: &NewStage,
 ) -> Result<Stage, CrmError> {
     category(tx, entity_type, category_id).await?;
-    checked_name(&new.name)?;
+    checked_name("NAME", &new.name)?;
     if !matches!(new.semantics.as_str(), "P" | "S" | "F") {
         return Err(CrmError::Invalid(format!(
             "SEMANTICS must be P, S or F, not '{}'",
@@ -368,7 +361,7 @@ pub async fn update_stage(tx: &mut Tx, id: i64, changes: &StageChanges) -> Resul
     let name = changes
         .name
         .as_deref()
-        .map(checked_name)
+        .map(|name| checked_name("NAME", name))
         .transpose()?
         .unwrap_or(current.name.as_str());
     let color = match changes.color.as_deref() {

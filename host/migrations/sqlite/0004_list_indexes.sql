@@ -1,0 +1,9 @@
+-- Indexes for the lists integrations run most: by stage, by amount, by responsible person, by
+-- date. The JSON expressions must read exactly as crm::query writes them, or SQLite ignores them.
+CREATE INDEX items_stage_opportunity ON items (entity_type, stage_id, json_extract(fields, '$.OPPORTUNITY'));
+CREATE INDEX items_opportunity ON items (entity_type, json_extract(fields, '$.OPPORTUNITY'));
+CREATE INDEX items_assigned ON items (entity_type, json_extract(fields, '$.ASSIGNED_BY_ID'));
+CREATE INDEX items_category_stage ON items (entity_type, category_id, stage_id);
+CREATE INDEX items_created ON items (entity_type, created_at);
+CREATE INDEX items_modified ON items (entity_type, updated_at);
+DROP INDEX items_stage;

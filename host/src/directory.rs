@@ -1,0 +1,388 @@
+//! The company directory: users and the tree of departments with their heads. Robots assign
+//! items, tasks and activities to users and notify them or their heads of department, so the
+//! directory is part of the CRM's data, kept in the same store.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::clock::Millis;
+use crate::model::{CrmError, checked_name};
+use crate::store::{Conn, Store, Tx};
+
+/// User 0: the automation itself, which robots act as. It is not listed and cannot be changed.
+pub const AUTOMATION_USER: i64 = 0;
+
+/// A user of the CRM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Its id.
+    pub id: i64,
+    /// First name.
+    pub name: String,
+    /// Last name.
+    pub last_name: String,
+    /// E-mail address, unique among users.
+    pub email: Option<String>,
+    /// Job title.
+    pub work_position: String,
+    /// Whether the user may still act and be assigned work.
+    pub active: bool,
+    /// Whether the user administers the CRM (pipelines, users, plugins).
+    pub is_admin: bool,
+    /// The departments the user belongs to, in id order.
+    pub departments: Vec<i64>,
+}
+
+/// What a user add or update sets; `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    /// First name.
+    pub name: Option<String>,
+    /// Last name.
+    pub last_name: Option<String>,
+    /// E-mail address.
+    pub email: Option<String>,
+    /// Job title.
+    pub work_position: Option<String>,
+    /// Active or dismissed.
+    pub active: Option<bool>,
+    /// The departments, replacing the current ones.
+    pub departments: Option<Vec<i64>>,
+}
+
+/// A department.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Department {
+    /// Its id.
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// Its position among its siblings.
+    pub sort: i64,
+    /// The department it is part of; `None` for the company itself.
+    pub parent_id: Option<i64>,
+    /// Its head, who robots notify "the head of the responsible person's department".
+    pub head_id: Option<i64>,
+}
+
+/// What a department add or update sets; `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct DepartmentChanges {
+    /// Its name.
+    pub name: Option<String>,
+    /// Its position among its siblings.
+    pub sort: Option<i64>,
+    /// The department it is part of.
+    pub parent_id: Option<i64>,
+    /// Its head.
+    pub head_id: Option<i64>,
+}
+
+async fn user_from_row(conn: &mut Conn, row: &AnyRow) -> Result<User, CrmError> {
+    let id: i64 = row.try_get("id")?;
+    let departments =
+        sqlx::query_scalar("SELECT department_id FROM user_departments WHERE user_id = $1 ORDER BY department_id")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(User {
+        id,
+        name: row.try_get("name")?,
+        last_name: row.try_get("last_name")?,
+        email: row.try_get("email")?,
+        work_position: row.try_get("work_position")?,
+        active: row.try_get::<i64, _>("active")? != 0,
+        is_admin: row.try_get::<i64, _>("is_admin")? != 0,
+        departments,
+    })
+}
+
+/// One user.
+pub async fn user(conn: &mut Conn, id: i64) -> Result<User, CrmError> {
+    let row = sqlx::query("SELECT * FROM users WHERE id = $1 AND id <> $2")
+        .bind(id)
+        .bind(AUTOMATION_USER)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| CrmError::NotFound(format!("user {id}")))?;
+    user_from_row(conn, &row).await
+}
+
+/// Every user but the automation, in id order.
+pub async fn users(conn: &mut Conn) -> Result<Vec<User>, CrmError> {
+    let rows = sqlx::query("SELECT * FROM users WHERE id <> $1 ORDER BY id")
+        .bind(AUTOMATION_USER)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut users = Vec::with_capacity(rows.len());
+    for row in &rows {
+        users.push(user_from_row(conn, row).await?);
+    }
+    Ok(users)
+}
+
+/// Adds a user; an e-mail address is required and must be free.
+pub async fn add_user(tx: &mut Tx, changes: &UserChanges) -> Result<User, CrmError> {
+    let email = changes
+        .email
+        .as_deref()
+        .ok_or_else(|| CrmError::Invalid("EMAIL is required".into()))?;
+    let id = Store::next_id(tx, "user").await?;
+    sqlx::query("INSERT INTO users (id, name, email) VALUES ($1, '', $2)")
+        .bind(id)
+        .bind(checked_email(tx, id, email).await?)
+        .execute(&mut **tx)
+        .await?;
+    update_user(tx, id, changes).await
+}
+
+/// Changes a user's details or departments.
+pub async fn update_user(tx: &mut Tx, id: i64, changes: &UserChanges) -> Result<User, CrmError> {
+    let current = user(tx, id).await?;
+    let email = match changes.email.as_deref() {
+        Some(email) => Some(checked_email(tx, id, email).await?),
+        None => current.email.as_deref(),
+    };
+    sqlx::query(
+        "UPDATE users SET name = $1, last_name = $2, email = $3, work_position = $4, active = $5 WHERE id = $6",
+    )
+    .bind(changes.name.as_deref().unwrap_or(&current.name).trim())
+    .bind(changes.last_name.as_deref().unwrap_or(&current.last_name).trim())
+    .bind(email)
+    .bind(
+        changes
+            .work_position
+            .as_deref()
+            .unwrap_or(&current.work_position)
+            .trim(),
+    )
+    .bind(i64::from(changes.active.unwrap_or(current.active)))
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    if let Some(departments) = &changes.departments {
+        set_departments(tx, id, departments).await?;
+    }
+    user(tx, id).await
+}
+
+async fn set_departments(tx: &mut Tx, user_id: i64, departments: &[i64]) -> Result<(), CrmError> {
+    sqlx::query("DELETE FROM user_departments WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    for &department_id in departments {
+        department(tx, department_id).await?;
+        sqlx::query("INSERT INTO user_departments (user_id, department_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(user_id)
+            .bind(department_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// An address with one `@` and no spaces that no other user has.
+async fn checked_email<'a>(tx: &mut Tx, user_id: i64, email: &'a str) -> Result<&'a str, CrmError> {
+    let email = email.trim();
+    let well_formed = email
+        .split_once('@')
+        .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.contains('@'))
+        && !email.contains(char::is_whitespace);
+    if !well_formed {
+        return Err(CrmError::Invalid(format!("EMAIL '{email}' is not an e-mail address")));
+    }
+    let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1 AND id <> $2")
+        .bind(email)
+        .bind(user_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    match taken {
+        Some(other) => Err(CrmError::Invalid(format!("EMAIL {email} belongs to user {other}"))),
+        None => Ok(email),
+    }
+}
+
+fn department_from_row(row: &AnyRow) -> Result<Department, CrmError> {
+    Ok(Department {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        sort: row.try_get("sort")?,
+        parent_id: row.try_get("parent_id")?,
+        head_id: row.try_get("head_id")?,
+    })
+}
+
+/// One department.
+pub async fn department(conn: &mut Conn, id: i64) -> Result<Department, CrmError> {
+    let row = sqlx::query("SELECT * FROM departments WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| CrmError::NotFound(format!("department {id}")))?;
+    department_from_row(&row)
+}
+
+/// Every department, parents before children's siblings, by sort then id.
+pub async fn departments(conn: &mut Conn) -> Result<Vec<Department>, CrmError> {
+    let rows = sqlx::query("SELECT * FROM departments ORDER BY sort, id")
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(department_from_row).collect()
+}
+
+/// Adds a department under an existing one.
+pub async fn add_department(tx: &mut Tx, changes: &DepartmentChanges) -> Result<Department, CrmError> {
+    let name = changes
+        .name
+        .as_deref()
+        .ok_or_else(|| CrmError::Invalid("NAME is required".into()))?;
+    let parent = changes
+        .parent_id
+        .ok_or_else(|| CrmError::Invalid("PARENT is required: the company is the only root".into()))?;
+    department(tx, parent).await?;
+    let id = Store::next_id(tx, "department").await?;
+    sqlx::query("INSERT INTO departments (id, name, sort, parent_id) VALUES ($1, $2, 500, $3)")
+        .bind(id)
+        .bind(checked_name("NAME", name)?)
+        .bind(parent)
+        .execute(&mut **tx)
+        .await?;
+    update_department(tx, id, changes).await
+}
+
+/// Renames, re-sorts, moves a department or changes its head; a department cannot move under
+/// itself or one of its own sub-departments.
+pub async fn update_department(tx: &mut Tx, id: i64, changes: &DepartmentChanges) -> Result<Department, CrmError> {
+    let current = department(tx, id).await?;
+    if let Some(parent) = changes.parent_id {
+        if current.parent_id.is_none() && parent != id {
+            return Err(CrmError::Invalid("the company department stays the root".into()));
+        }
+        check_not_below(tx, id, parent).await?;
+    }
+    if let Some(head) = changes.head_id {
+        user(tx, head).await?;
+    }
+    let name = changes
+        .name
+        .as_deref()
+        .map(|name| checked_name("NAME", name))
+        .transpose()?;
+    sqlx::query("UPDATE departments SET name = $1, sort = $2, parent_id = $3, head_id = $4 WHERE id = $5")
+        .bind(name.unwrap_or(&current.name))
+        .bind(changes.sort.unwrap_or(current.sort))
+        .bind(changes.parent_id.or(current.parent_id))
+        .bind(changes.head_id.or(current.head_id))
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    department(tx, id).await
+}
+
+/// Refuses a new parent that is the department itself or lies below it.
+async fn check_not_below(tx: &mut Tx, id: i64, new_parent: i64) -> Result<(), CrmError> {
+    let mut cursor = Some(new_parent);
+    while let Some(at) = cursor {
+        if at == id {
+            return Err(CrmError::Invalid(format!(
+                "department {id} cannot be moved under itself or its own sub-department"
+            )));
+        }
+        cursor = department(tx, at).await?.parent_id;
+    }
+    Ok(())
+}
+
+/// Deletes a department with no sub-departments; its members stay users, without it.
+pub async fn delete_department(tx: &mut Tx, id: i64) -> Result<(), CrmError> {
+    let doomed = department(tx, id).await?;
+    if doomed.parent_id.is_none() {
+        return Err(CrmError::Invalid("the company department cannot be deleted".into()));
+    }
+    let children: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM departments WHERE parent_id = $1")
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await?;
+    if children > 0 {
+        return Err(CrmError::Invalid(format!(
+            "department {id} has {children} sub-departments; delete or move them first"
+        )));
+    }
+    for statement in [
+        "DELETE FROM user_departments WHERE department_id = $1",
+        "DELETE FROM departments WHERE id = $1",
+    ] {
+        sqlx::query(statement).bind(id).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// What a token opens: the Bitrix24-style REST API as its user, or the admin API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// An inbound-webhook token, used in `/rest/{user}/{token}/`.
+    Webhook,
+    /// An admin API token, sent as `Authorization: Bearer`.
+    Admin,
+}
+
+impl TokenKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// Webhook tokens are as long as Bitrix24's; admin tokens longer, since they open more.
+    fn length(self) -> usize {
+        match self {
+            Self::Webhook => 16,
+            Self::Admin => 32,
+        }
+    }
+}
+
+/// Issues a new random token of `kind` for an active user.
+pub async fn issue_token(tx: &mut Tx, user_id: i64, kind: TokenKind, now: Millis) -> Result<String, CrmError> {
+    let holder = user(tx, user_id).await?;
+    if !holder.active {
+        return Err(CrmError::Invalid(format!("user {user_id} is not active")));
+    }
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let token: String = (0..kind.length())
+        .map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]))
+        .collect();
+    sqlx::query("INSERT INTO tokens (token, user_id, kind, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(&token)
+        .bind(user_id)
+        .bind(kind.as_str())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(token)
+}
+
+/// A user's oldest token of `kind`, if it has one.
+pub async fn first_token(tx: &mut Tx, user_id: i64, kind: TokenKind) -> Result<Option<String>, CrmError> {
+    Ok(
+        sqlx::query_scalar("SELECT token FROM tokens WHERE user_id = $1 AND kind = $2 ORDER BY created_at LIMIT 1")
+            .bind(user_id)
+            .bind(kind.as_str())
+            .fetch_optional(&mut **tx)
+            .await?,
+    )
+}
+
+/// The user a token of `kind` belongs to, if the token exists and its user is active.
+pub async fn token_user(conn: &mut Conn, token: &str, kind: TokenKind) -> Result<Option<i64>, CrmError> {
+    Ok(sqlx::query_scalar(
+        "SELECT tokens.user_id FROM tokens JOIN users ON users.id = tokens.user_id
+         WHERE tokens.token = $1 AND tokens.kind = $2 AND users.active = 1",
+    )
+    .bind(token)
+    .bind(kind.as_str())
+    .fetch_optional(&mut *conn)
+    .await?)
+}

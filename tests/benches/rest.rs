@@ -1,0 +1,157 @@
+//! REST throughput and list latency, measured through real HTTP on loopback against a host on a
+//! fresh SQLite file (or PostgreSQL, when `STAGEWRIGHT_TEST_POSTGRES` names a server).
+//!
+//! `cargo bench -p stagewright-tests --bench rest` prints:
+//! - `crm.deal.add` requests per second with 16 concurrent keep-alive clients;
+//! - the median and 99th percentile of one filtered, ordered `crm.deal.list` page over 100,000 deals.
+//!
+//! A bench binary rather than criterion: the figures are a rate under concurrency and a latency
+//! distribution over a large table, which criterion's one-closure model does not express. The
+//! clients run in this process and share the machine's cores with the host, so the rate is a
+//! lower bound of what a separate client machine would see.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use stagewright_tests::TestHost;
+
+const CLIENTS: usize = 16;
+const ADD_SECONDS: u64 = 10;
+const DEALS: usize = 100_000;
+const LIST_SAMPLES: usize = 300;
+const STAGES: [&str; 5] = ["NEW", "PREPARATION", "PREPAYMENT_INVOICE", "EXECUTING", "FINAL_INVOICE"];
+
+/// A deterministic spread of deal fields, so runs compare.
+fn deal_fields(n: usize) -> Value {
+    let mixed = (n as u64).wrapping_mul(6_364_136_223_846_793_005).rotate_left(29);
+    json!({
+        "TITLE": format!("Deal {n}"),
+        "OPPORTUNITY": mixed % 10_000,
+        "STAGE_ID": STAGES[(mixed >> 20) as usize % STAGES.len()],
+        "ASSIGNED_BY_ID": 1 + (mixed >> 40) % 20,
+    })
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async {
+        let host = TestHost::start().await;
+        let added = deal_add_rate(&host).await;
+        seed(&host, DEALS.saturating_sub(added)).await;
+        list_latency(&host).await;
+    });
+}
+
+fn method_url(host: &TestHost, method: &str) -> String {
+    format!(
+        "{}/rest/1/{}/{method}",
+        host.server.base_url(),
+        host.server.webhook_token
+    )
+}
+
+async fn post_json(http: &reqwest::Client, url: &str, body: &Value) -> Value {
+    let response = http.post(url).json(body).send().await.expect("send");
+    response.json().await.expect("a JSON answer")
+}
+
+/// Runs 16 clients adding deals for a fixed time; returns how many were added.
+async fn deal_add_rate(host: &TestHost) -> usize {
+    let url = method_url(host, "crm.deal.add");
+    let deadline = Instant::now() + Duration::from_secs(ADD_SECONDS);
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|client| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let http = reqwest::Client::new();
+                let mut latencies = Vec::new();
+                let mut n = client;
+                while Instant::now() < deadline {
+                    let started = Instant::now();
+                    let response = http
+                        .post(&url)
+                        .json(&json!({"fields": deal_fields(n)}))
+                        .send()
+                        .await
+                        .expect("send");
+                    assert!(response.status().is_success(), "crm.deal.add: {}", response.status());
+                    response.bytes().await.expect("answer");
+                    latencies.push(started.elapsed());
+                    n += CLIENTS;
+                }
+                latencies
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    let mut latencies = Vec::new();
+    for client in clients {
+        latencies.extend(client.await.expect("client"));
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    println!(
+        "crm.deal.add, {CLIENTS} clients: {:.0} requests/s ({} in {elapsed:.1} s), latency median {:?}, p99 {:?}",
+        latencies.len() as f64 / elapsed,
+        latencies.len(),
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() * 99 / 100],
+    );
+    latencies.len()
+}
+
+/// Adds `count` more deals through `batch`, 50 a call.
+async fn seed(host: &TestHost, count: usize) {
+    let url = method_url(host, "batch");
+    let http = reqwest::Client::new();
+    for first in (0..count).step_by(50) {
+        let commands: serde_json::Map<String, Value> = (first..(first + 50).min(count))
+            .map(|n| {
+                let fields = deal_fields(1_000_000 + n);
+                let query: String = fields
+                    .as_object()
+                    .expect("fields")
+                    .iter()
+                    .map(|(k, v)| {
+                        let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                        format!("fields[{k}]={}", v.replace(' ', "%20"))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("&");
+                (format!("d{n}"), Value::String(format!("crm.deal.add?{query}")))
+            })
+            .collect();
+        let answer = post_json(&http, &url, &json!({"halt": 1, "cmd": commands})).await;
+        assert_eq!(answer["result"]["result_error"], json!({}), "seeding failed: {answer}");
+    }
+}
+
+/// Times one list page: deals of one stage above an amount, largest first.
+async fn list_latency(host: &TestHost) {
+    let url = method_url(host, "crm.deal.list");
+    let http = reqwest::Client::new();
+    let mut latencies = Vec::with_capacity(LIST_SAMPLES);
+    let mut total = Value::Null;
+    for sample in 0..LIST_SAMPLES {
+        let query = json!({
+            "filter": {"STAGE_ID": STAGES[sample % STAGES.len()], ">=OPPORTUNITY": 5000},
+            "order": {"OPPORTUNITY": "DESC"},
+            "select": ["ID", "TITLE", "OPPORTUNITY", "STAGE_ID"],
+            "start": (sample % 4) * 50,
+        });
+        let started = Instant::now();
+        let answer = post_json(&http, &url, &query).await;
+        latencies.push(started.elapsed());
+        assert_eq!(answer["result"].as_array().map(Vec::len), Some(50), "{answer}");
+        total = answer["total"].clone();
+    }
+    latencies.sort();
+    println!(
+        "crm.deal.list over {DEALS} deals (one stage, OPPORTUNITY >= 5000, by OPPORTUNITY DESC, {total} match): median {:?}, p99 {:?}",
+        latencies[LIST_SAMPLES / 2],
+        latencies[LIST_SAMPLES * 99 / 100],
+    );
+}
