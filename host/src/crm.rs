@@ -4,6 +4,7 @@
 
 mod pipelines;
 mod query;
+pub mod userfields;
 
 use serde_json::{Map, Value, json};
 use sqlx::Row;

@@ -6,6 +6,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use crate::clock::Millis;
+use crate::crm::userfields::{self, UserField};
 
 /// Why a CRM request cannot be done as asked.
 #[derive(Debug, thiserror::Error)]
@@ -168,18 +169,39 @@ impl Item {
         out.insert("CREATED_BY_ID".into(), Value::String(self.created_by.to_string()));
         out.insert("DATE_CREATE".into(), Value::String(rest_datetime(self.created_at)));
         out.insert("DATE_MODIFY".into(), Value::String(rest_datetime(self.updated_at)));
+        for (name, value) in userfields::rest_values(&self.fields) {
+            out.insert(name.clone(), value);
+        }
         out
     }
 
-    /// [`Item::to_rest`] with only the selected fields; empty or `*` selects all, and ID is
-    /// always kept, as in Bitrix24's `select`.
+    /// [`Item::to_rest`] with only the selected fields, as Bitrix24's `select`: empty or `*`
+    /// selects the standard fields, `UF_*` every custom field, names select themselves, and ID
+    /// is always kept.
     pub fn to_rest_selected(&self, select: &[String]) -> Map<String, Value> {
+        let all_standard = select.is_empty() || select.iter().any(|s| s == "*");
+        let all_custom = select.iter().any(|s| s == "UF_*");
         let mut row = self.to_rest();
-        if !select.is_empty() && !select.iter().any(|s| s == "*") {
-            row.retain(|k, _| k == "ID" || select.iter().any(|s| s == k));
-        }
+        row.retain(|k, _| {
+            let custom = k.starts_with("UF_");
+            k == "ID" || (all_standard && !custom) || (all_custom && custom) || select.iter().any(|s| s == k)
+        });
         row
     }
+}
+
+/// Accepts "2024-05-01", "2024-05-01T10:00:00" and RFC 3339 with an offset; naive times are UTC.
+pub fn parse_datetime(text: &str) -> Option<i64> {
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(at.timestamp_millis());
+    }
+    if let Ok(at) = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S") {
+        return Some(at.and_utc().timestamp_millis());
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|at| at.and_utc().timestamp_millis())
 }
 
 /// A display name (of a pipeline, stage or department): trimmed, 1 to 255 characters.
@@ -323,11 +345,30 @@ pub struct FieldChanges {
     pub fields: Map<String, Value>,
 }
 
-/// Checks fields sent for an item of `entity_type`: unknown and read-only fields and wrong
-/// types are refused, so nothing half-valid is ever written.
-pub fn check_fields(entity_type: EntityType, input: &Map<String, Value>) -> Result<FieldChanges, CrmError> {
+/// Whether fields are checked for a new item or for changes to an existing one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    /// A new item: every mandatory custom field needs a value.
+    Create,
+    /// Changes: a mandatory custom field cannot be cleared.
+    Update,
+}
+
+/// Checks fields sent for an item of `entity_type` with the custom fields `custom`: unknown and
+/// read-only fields, wrong types and missing mandatory values are refused, so nothing
+/// half-valid is ever written.
+pub fn check_fields(
+    entity_type: EntityType,
+    custom: &[UserField],
+    input: &Map<String, Value>,
+    write: Write,
+) -> Result<FieldChanges, CrmError> {
     let mut changes = FieldChanges::default();
     for (name, value) in input {
+        if let Some(field) = custom.iter().find(|f| &f.field_name == name) {
+            changes.fields.insert(name.clone(), field.canonical(value)?);
+            continue;
+        }
         if name == entity_type.stage_field() && entity_type.has_stages() {
             let stage = value
                 .as_str()
@@ -342,6 +383,16 @@ pub fn check_fields(entity_type: EntityType, input: &Map<String, Value>) -> Resu
             return Err(CrmError::Invalid(format!("field {name} is read-only")));
         } else {
             return Err(CrmError::Invalid(format!("unknown field {name} for {entity_type}")));
+        }
+    }
+    for field in custom.iter().filter(|f| f.mandatory) {
+        let value = changes.fields.get(&field.field_name);
+        let missing = match write {
+            Write::Create => value.is_none_or(Value::is_null),
+            Write::Update => value.is_some_and(Value::is_null),
+        };
+        if missing {
+            return Err(CrmError::Invalid(format!("field {} is mandatory", field.field_name)));
         }
     }
     Ok(changes)
@@ -362,7 +413,9 @@ mod tests {
     fn numeric_strings_become_numbers_and_stage_is_split_out() {
         let c = check_fields(
             EntityType::Deal,
+            &[],
             &input(json!({"TITLE": "A", "OPPORTUNITY": "12.5", "STAGE_ID": "WON", "OPENED": true})),
+            Write::Create,
         )
         .unwrap();
         assert_eq!(c.stage_id.as_deref(), Some("WON"));
@@ -378,7 +431,7 @@ mod tests {
             json!({"OPPORTUNITY": "lots"}),
             json!({"STAGE_ID": 3}),
         ] {
-            let err = check_fields(EntityType::Deal, &input(bad.clone())).unwrap_err();
+            let err = check_fields(EntityType::Deal, &[], &input(bad.clone()), Write::Update).unwrap_err();
             assert!(matches!(err, CrmError::Invalid(_)), "{bad} gave {err:?}");
         }
     }

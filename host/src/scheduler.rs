@@ -14,10 +14,11 @@ use tokio::task::JoinHandle;
 
 use crate::clock::{Clock, Millis};
 use crate::crm;
+use crate::directory::AUTOMATION_USER;
 use crate::model::{CrmError, EntityType, ItemRef};
 use crate::rules::{self, Robot};
 use crate::runtime::bindings::stagewright::action::types::Invocation;
-use crate::runtime::{AUTOMATION_USER, LogLine, Plugin, RunOutcome, RunResult, Runtime, StagedChange, to_wit_item};
+use crate::runtime::{LogLine, Plugin, RunOutcome, RunResult, Runtime, StagedChange, to_wit_item};
 use crate::store::{Backend, Conn, Store, Tx};
 
 /// How the scheduler paces itself.

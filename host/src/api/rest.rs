@@ -13,11 +13,14 @@ use serde_json::{Map, Value, json};
 
 mod directory;
 mod pipelines;
+mod userfield_methods;
 
 use super::{ApiError, AppState, params};
+use crate::crm::userfields::{self, UserField};
 use crate::crm::{self, ListQuery};
 use crate::directory::TokenKind;
-use crate::model::{EntityType, ItemRef, check_fields, rest_datetime};
+use crate::model::{EntityType, FieldChanges, ItemRef, Write, check_fields, rest_datetime};
+use crate::store::Tx;
 
 /// Items per page of a `*.list` answer, as in Bitrix24.
 const PAGE_SIZE: i64 = 50;
@@ -125,8 +128,8 @@ async fn item_method(
     let now = app.clock.now();
     match action {
         "add" => {
-            let changes = check_fields(entity_type, &params::object(p, "fields")?)?;
             let mut tx = app.store.write().await?;
+            let changes = checked_fields(&mut tx, entity_type, p, Write::Create).await?;
             let created = crm::create(&mut tx, entity_type, None, changes, user, now).await?;
             tx.commit().await?;
             app.scheduler.wake();
@@ -146,8 +149,8 @@ async fn item_method(
                 entity_type,
                 id: params::id(p, "id")?,
             };
-            let changes = check_fields(entity_type, &params::object(p, "fields")?)?;
             let mut tx = app.store.write().await?;
+            let changes = checked_fields(&mut tx, entity_type, p, Write::Update).await?;
             crm::update(&mut tx, item_ref, changes, now).await?;
             tx.commit().await?;
             app.scheduler.wake();
@@ -164,7 +167,12 @@ async fn item_method(
             Ok(json!(true).into())
         }
         "list" => item_list(app, entity_type, p).await,
-        "fields" => Ok(fields_description(entity_type).into()),
+        "fields" => {
+            let mut conn = app.store.pool().acquire().await?;
+            let custom = userfields::userfields(&mut conn, entity_type).await?;
+            Ok(fields_description(entity_type, &custom).into())
+        }
+        _ if action.starts_with("userfield.") => userfield_methods::dispatch(app, entity_type, action, p).await,
         _ => Err(unknown_method()),
     }
 }
@@ -192,7 +200,24 @@ async fn item_list(app: &AppState, entity_type: EntityType, p: &Map<String, Valu
     })
 }
 
-fn fields_description(entity_type: EntityType) -> Value {
+/// The `fields` parameter checked against the type's standard and custom fields, inside the
+/// write transaction so the custom fields cannot change underneath.
+async fn checked_fields(
+    tx: &mut Tx,
+    entity_type: EntityType,
+    p: &Map<String, Value>,
+    write: Write,
+) -> Result<FieldChanges, ApiError> {
+    let custom = userfields::userfields(tx, entity_type).await?;
+    Ok(check_fields(
+        entity_type,
+        &custom,
+        &params::object(p, "fields")?,
+        write,
+    )?)
+}
+
+fn fields_description(entity_type: EntityType, custom: &[UserField]) -> Value {
     let mut out = Map::new();
     let read_only = |kind: &str, title: &str| json!({"type": kind, "isRequired": false, "isReadOnly": true, "isImmutable": false, "isMultiple": false, "isDynamic": false, "title": title});
     out.insert("ID".into(), read_only("integer", "ID"));
@@ -211,6 +236,9 @@ fn fields_description(entity_type: EntityType) -> Value {
     out.insert("CREATED_BY_ID".into(), read_only("user", "Created by"));
     out.insert("DATE_CREATE".into(), read_only("datetime", "Created"));
     out.insert("DATE_MODIFY".into(), read_only("datetime", "Modified"));
+    for field in custom {
+        out.insert(field.field_name.clone(), field.description());
+    }
     Value::Object(out)
 }
 

@@ -6,8 +6,10 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, Arguments};
 
-use crate::model::{CrmError, EntityType, FieldKind, Item};
+use crate::model::{CrmError, EntityType, FieldKind, Item, parse_datetime};
 use crate::store::{Backend, Conn, backend_of};
+
+use super::userfields::{UserField, userfields};
 
 use super::item_from_row;
 
@@ -26,15 +28,20 @@ pub struct ListQuery {
 
 /// One item of the result page and the number of items matching in all.
 pub async fn list(conn: &mut Conn, entity_type: EntityType, query: &ListQuery) -> Result<(Vec<Item>, i64), CrmError> {
-    let backend = backend_of(conn);
+    let custom = userfields(conn, entity_type).await?;
+    let schema = Schema {
+        backend: backend_of(conn),
+        entity_type,
+        custom: &custom,
+    };
     let conditions = query
         .filter
         .iter()
-        .map(|(key, value)| Condition::parse(backend, entity_type, key, value))
+        .map(|(key, value)| Condition::parse(&schema, key, value))
         .collect::<Result<Vec<_>, _>>()?;
     let mut order = Vec::new();
     for (field, direction) in &query.order {
-        let column = column(backend, entity_type, field)?.sql;
+        let column = schema.column(field)?.sql;
         let direction = match direction.as_str().map(str::to_ascii_uppercase).as_deref() {
             Some("ASC") => "ASC",
             Some("DESC") => "DESC",
@@ -127,13 +134,37 @@ struct Column {
     kind: ColumnKind,
 }
 
-#[derive(Clone, Copy)]
 enum ColumnKind {
     Field(FieldKind),
     DateTime,
+    Custom(UserField),
 }
 
-fn column(backend: Backend, entity_type: EntityType, field: &str) -> Result<Column, CrmError> {
+/// What a list's filter and order may name: the type's standard fields and its custom fields.
+struct Schema<'a> {
+    backend: Backend,
+    entity_type: EntityType,
+    custom: &'a [UserField],
+}
+
+impl Schema<'_> {
+    fn column(&self, field: &str) -> Result<Column, CrmError> {
+        if let Some(custom) = self.custom.iter().find(|f| f.field_name == field) {
+            if custom.multiple {
+                return Err(CrmError::Invalid(format!(
+                    "{field} holds several values; lists cannot filter or order by it"
+                )));
+            }
+            return Ok(Column {
+                sql: json_field(self.backend, field, custom.user_type.filter_kind()),
+                kind: ColumnKind::Custom(custom.clone()),
+            });
+        }
+        standard_column(self.backend, self.entity_type, field)
+    }
+}
+
+fn standard_column(backend: Backend, entity_type: EntityType, field: &str) -> Result<Column, CrmError> {
     let system = |sql: &str, kind| Ok(Column { sql: sql.into(), kind });
     match field {
         "ID" => system("id", ColumnKind::Field(FieldKind::Integer)),
@@ -176,9 +207,22 @@ enum Bound {
     Text(String),
 }
 
+impl From<Value> for Bound {
+    fn from(value: Value) -> Self {
+        match value {
+            Value::Null => Self::Null,
+            Value::Number(n) if n.is_i64() => Self::Int(n.as_i64().unwrap_or_default()),
+            Value::Number(n) => Self::Real(n.as_f64().unwrap_or_default()),
+            Value::String(s) => Self::Text(s),
+            other => Self::Text(other.to_string()),
+        }
+    }
+}
+
 impl ColumnKind {
-    fn bound(self, field: &str, value: &Value) -> Result<Bound, CrmError> {
+    fn bound(&self, field: &str, value: &Value) -> Result<Bound, CrmError> {
         match self {
+            Self::Custom(custom) => Ok(Bound::from(custom.canonical(value)?)),
             Self::DateTime => match value {
                 Value::String(s) => parse_datetime(s)
                     .map(Bound::Int)
@@ -186,29 +230,9 @@ impl ColumnKind {
                 Value::Null => Ok(Bound::Null),
                 other => Err(CrmError::Invalid(format!("field {field}: {other} is not a date"))),
             },
-            Self::Field(kind) => Ok(match kind.canonical(field, value)? {
-                Value::Null => Bound::Null,
-                Value::Number(n) if n.is_i64() => Bound::Int(n.as_i64().unwrap_or_default()),
-                Value::Number(n) => Bound::Real(n.as_f64().unwrap_or_default()),
-                Value::String(s) => Bound::Text(s),
-                other => Bound::Text(other.to_string()),
-            }),
+            Self::Field(kind) => Ok(Bound::from(kind.canonical(field, value)?)),
         }
     }
-}
-
-/// Accepts "2024-05-01", "2024-05-01T10:00:00" and RFC 3339 with an offset; naive times are UTC.
-fn parse_datetime(text: &str) -> Option<i64> {
-    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Some(at.timestamp_millis());
-    }
-    if let Ok(at) = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S") {
-        return Some(at.and_utc().timestamp_millis());
-    }
-    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|at| at.and_utc().timestamp_millis())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,12 +275,12 @@ struct Condition {
 }
 
 impl Condition {
-    fn parse(backend: Backend, entity_type: EntityType, key: &str, value: &Value) -> Result<Self, CrmError> {
+    fn parse(schema: &Schema, key: &str, value: &Value) -> Result<Self, CrmError> {
         let (operator, field) = OPERATORS
             .iter()
             .find_map(|(prefix, op)| key.strip_prefix(prefix).map(|rest| (*op, rest)))
             .unwrap_or((Operator::Eq, key));
-        let column = column(backend, entity_type, field)?;
+        let column = schema.column(field)?;
         let values = match (operator, value) {
             (Operator::In | Operator::NotIn, Value::Array(list)) => list
                 .iter()
@@ -269,7 +293,7 @@ impl Condition {
             (_, v) => vec![column.kind.bound(field, v)?],
         };
         Ok(Self {
-            backend,
+            backend: schema.backend,
             column: column.sql,
             operator,
             values,

@@ -19,15 +19,13 @@ use super::bindings::stagewright::action::types::{self as wit, Item as WitItem, 
 use super::manifest::Manifest;
 use crate::clock::Millis;
 use crate::crm as ops;
-use crate::model::{CrmError, EntityType, FieldChanges, Item, ItemRef, check_fields};
+use crate::directory::AUTOMATION_USER;
+use crate::model::{CrmError, EntityType, FieldChanges, Item, ItemRef, Write, check_fields};
 use crate::store::Store;
 
 /// Most log lines and bytes one run keeps; the rest is counted, not stored.
 const MAX_LOG_LINES: usize = 200;
 const MAX_LOG_BYTES: usize = 64 * 1024;
-
-/// The user id robots act as.
-pub const AUTOMATION_USER: i64 = 0;
 
 /// A write a plugin made, applied when its run commits.
 #[derive(Debug, Clone)]
@@ -189,6 +187,21 @@ impl RunState {
             id: id_of(r)?,
         };
         self.read(item_ref).await
+    }
+
+    /// Checks fields a plugin sends against the type's standard and custom fields.
+    async fn check_fields(
+        &mut self,
+        entity_type: EntityType,
+        fields: &str,
+        write: Write,
+    ) -> Result<FieldChanges, HostError> {
+        let input = parse_object("fields", fields)?;
+        let mut conn = self.store.pool().acquire().await.map_err(host_failure)?;
+        let custom = ops::userfields::userfields(&mut conn, entity_type)
+            .await
+            .map_err(host_failure)?;
+        Ok(check_fields(entity_type, &custom, &input, write).map_err(|e| WitCrmError::Invalid(e.to_string()))?)
     }
 
     async fn next_id(&mut self, sequence: &str) -> Result<i64, HostError> {
@@ -356,8 +369,7 @@ impl crm::Host for RunState {
         settle(
             async {
                 let et = self.check_write(&entity_type)?;
-                let changes = check_fields(et, &parse_object("fields", &fields)?)
-                    .map_err(|e| WitCrmError::Invalid(e.to_string()))?;
+                let changes = self.check_fields(et, &fields, Write::Create).await?;
                 let id = self.next_id(et.as_str()).await?;
                 let item_ref = ItemRef { entity_type: et, id };
                 let item = Item {
@@ -381,8 +393,9 @@ impl crm::Host for RunState {
         settle(
             async {
                 let item = self.writable(&r).await?;
-                let changes = check_fields(item.item_ref.entity_type, &parse_object("fields", &fields)?)
-                    .map_err(|e| WitCrmError::Invalid(e.to_string()))?;
+                let changes = self
+                    .check_fields(item.item_ref.entity_type, &fields, Write::Update)
+                    .await?;
                 self.stage_update(item, changes).await
             }
             .await,

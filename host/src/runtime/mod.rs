@@ -20,7 +20,7 @@ use sqlx::Row;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Trap};
 
-pub use host::{AUTOMATION_USER, LogLine, RunEffects, RunState, StagedChange, to_wit_item};
+pub use host::{LogLine, RunEffects, RunState, StagedChange, to_wit_item};
 pub use manifest::{Capability, Manifest};
 
 use crate::clock::Millis;

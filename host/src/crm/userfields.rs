@@ -1,0 +1,505 @@
+//! Custom fields (`UF_CRM_*`) an admin adds to an entity type at run time, as Bitrix24's
+//! `crm.*.userfield.*` do. Their values live in the item's JSON beside the standard fields, in a
+//! canonical form per type (numbers as numbers, dates as UTC ISO text), so filters and ordering
+//! compare them correctly; REST shows them as Bitrix24 does, as text.
+
+use serde_json::{Map, Value, json};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::model::{CrmError, EntityType, FieldKind, parse_datetime, rest_datetime};
+use crate::store::{Backend, Conn, Store, Tx, backend_of};
+
+/// The value types a custom field can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserType {
+    /// Text.
+    String,
+    /// Whole number.
+    Integer,
+    /// Decimal number.
+    Double,
+    /// Yes (1) or no (0).
+    Boolean,
+    /// A day, `2024-05-01`.
+    Date,
+    /// A moment, kept in UTC.
+    Datetime,
+    /// One of the field's list items, by item id.
+    Enumeration,
+    /// A user, by id.
+    Employee,
+    /// An amount and a currency, `100.00|EUR`.
+    Money,
+    /// An http(s) address.
+    Url,
+    /// A CRM item, `D_12` (deal 12), `L_`, `C_`, `CO_`.
+    Crm,
+}
+
+impl UserType {
+    /// Bitrix24's USER_TYPE_ID.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::String => "string",
+            Self::Integer => "integer",
+            Self::Double => "double",
+            Self::Boolean => "boolean",
+            Self::Date => "date",
+            Self::Datetime => "datetime",
+            Self::Enumeration => "enumeration",
+            Self::Employee => "employee",
+            Self::Money => "money",
+            Self::Url => "url",
+            Self::Crm => "crm",
+        }
+    }
+
+    /// Parses a USER_TYPE_ID.
+    pub fn parse(name: &str) -> Result<Self, CrmError> {
+        const ALL: [UserType; 11] = [
+            UserType::String,
+            UserType::Integer,
+            UserType::Double,
+            UserType::Boolean,
+            UserType::Date,
+            UserType::Datetime,
+            UserType::Enumeration,
+            UserType::Employee,
+            UserType::Money,
+            UserType::Url,
+            UserType::Crm,
+        ];
+        ALL.into_iter()
+            .find(|t| t.as_str() == name)
+            .ok_or_else(|| CrmError::Invalid(format!("USER_TYPE_ID '{name}' is not supported")))
+    }
+
+    /// How list filters compare the stored value.
+    pub fn filter_kind(self) -> FieldKind {
+        match self {
+            Self::Integer | Self::Boolean | Self::Enumeration | Self::Employee => FieldKind::Integer,
+            Self::Double => FieldKind::Double,
+            _ => FieldKind::String,
+        }
+    }
+}
+
+/// One item of an enumeration field's list.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ListItem {
+    /// Its id, which items store as the field's value.
+    pub id: i64,
+    /// Its text.
+    pub value: String,
+    /// Its position.
+    pub sort: i64,
+    /// Whether it is preselected.
+    pub def: bool,
+    /// An external code.
+    pub xml_id: Option<String>,
+}
+
+/// A custom field of an entity type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserField {
+    /// Its id, as `crm.*.userfield.get` takes it.
+    pub id: i64,
+    /// Its name, `UF_CRM_...`.
+    pub field_name: String,
+    /// Its value type.
+    pub user_type: UserType,
+    /// Whether it holds a list of values.
+    pub multiple: bool,
+    /// Whether every item must have a value.
+    pub mandatory: bool,
+    /// Its position in forms and `*.fields`.
+    pub sort: i64,
+    /// An external code.
+    pub xml_id: Option<String>,
+    /// Its label.
+    pub label: String,
+    /// Type-specific settings, kept as given.
+    pub settings: Value,
+    /// The list of an enumeration field.
+    pub list: Vec<ListItem>,
+}
+
+impl UserField {
+    /// Checks and normalizes a value sent for this field; `null` or an empty list clears it.
+    pub fn canonical(&self, value: &Value) -> Result<Value, CrmError> {
+        match value {
+            Value::Null => Ok(Value::Null),
+            Value::Array(values) if self.multiple => {
+                let values = values
+                    .iter()
+                    .filter(|v| !v.is_null() && v.as_str() != Some(""))
+                    .map(|v| self.canonical_one(v))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(if values.is_empty() {
+                    Value::Null
+                } else {
+                    Value::Array(values)
+                })
+            }
+            Value::Array(_) => Err(self.wrong(value, "one value, not a list")),
+            one if self.multiple => Ok(Value::Array(vec![self.canonical_one(one)?])),
+            one if one.as_str() == Some("") => Ok(Value::Null),
+            one => self.canonical_one(one),
+        }
+    }
+
+    fn wrong(&self, value: &Value, expected: &str) -> CrmError {
+        CrmError::Invalid(format!("field {}: expected {expected}, got {value}", self.field_name))
+    }
+
+    fn canonical_one(&self, value: &Value) -> Result<Value, CrmError> {
+        let text = match value {
+            Value::String(s) => Some(s.trim().to_string()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        };
+        let wrong = |expected: &str| self.wrong(value, expected);
+        match self.user_type {
+            UserType::String => text.map(Value::String).ok_or_else(|| wrong("text")),
+            UserType::Integer | UserType::Employee => {
+                let n = text
+                    .and_then(|t| t.parse::<i64>().ok())
+                    .ok_or_else(|| wrong("an integer"))?;
+                if self.user_type == UserType::Employee && n <= 0 {
+                    return Err(wrong("a user id"));
+                }
+                Ok(Value::from(n))
+            }
+            UserType::Double => text
+                .and_then(|t| t.parse::<f64>().ok())
+                .filter(|f| f.is_finite())
+                .map(Value::from)
+                .ok_or_else(|| wrong("a number")),
+            UserType::Boolean => match (value, text.as_deref()) {
+                (Value::Bool(b), _) => Ok(Value::from(i64::from(*b))),
+                (_, Some("1" | "Y" | "true")) => Ok(Value::from(1)),
+                (_, Some("0" | "N" | "false")) => Ok(Value::from(0)),
+                _ => Err(wrong("1 or 0")),
+            },
+            UserType::Date => text
+                .and_then(|t| chrono::NaiveDate::parse_from_str(&t, "%Y-%m-%d").ok())
+                .map(|d| Value::String(d.format("%Y-%m-%d").to_string()))
+                .ok_or_else(|| wrong("a date YYYY-MM-DD")),
+            UserType::Datetime => text
+                .as_deref()
+                .and_then(parse_datetime)
+                .map(|at| Value::String(rest_datetime(at)))
+                .ok_or_else(|| wrong("a date and time")),
+            UserType::Enumeration => {
+                let id = text.and_then(|t| t.parse::<i64>().ok());
+                id.filter(|id| self.list.iter().any(|item| item.id == *id))
+                    .map(Value::from)
+                    .ok_or_else(|| wrong("the id of one of the field's list items"))
+            }
+            UserType::Money => text.as_deref().and_then(money).ok_or_else(|| wrong("AMOUNT|CUR")),
+            UserType::Url => text
+                .filter(|t| (t.starts_with("http://") || t.starts_with("https://")) && !t.contains(char::is_whitespace))
+                .map(Value::String)
+                .ok_or_else(|| wrong("an http(s) URL")),
+            UserType::Crm => text
+                .as_deref()
+                .and_then(crm_link)
+                .ok_or_else(|| wrong("a CRM link like D_12")),
+        }
+    }
+
+    /// The field as `crm.*.fields` describes it.
+    pub fn description(&self) -> Value {
+        json!({
+            "type": self.user_type.as_str(),
+            "isRequired": self.mandatory,
+            "isReadOnly": false,
+            "isImmutable": false,
+            "isMultiple": self.multiple,
+            "isDynamic": true,
+            "title": self.field_name,
+            "formLabel": self.label,
+            "listLabel": self.label,
+            "filterLabel": self.label,
+        })
+    }
+}
+
+/// `100|EUR`, `100.5|eur` → `100.50|EUR`.
+fn money(text: &str) -> Option<Value> {
+    let (amount, currency) = text.split_once('|')?;
+    let amount: f64 = amount.trim().parse().ok().filter(|f: &f64| f.is_finite())?;
+    let currency = currency.trim().to_ascii_uppercase();
+    (currency.len() == 3 && currency.bytes().all(|b| b.is_ascii_uppercase()))
+        .then(|| Value::String(format!("{amount:.2}|{currency}")))
+}
+
+/// `D_12`, `L_3`, `C_4`, `CO_5` (deal, lead, contact, company), or a bare id.
+fn crm_link(text: &str) -> Option<Value> {
+    let id = match text.split_once('_') {
+        Some((prefix, id)) if ["L", "D", "C", "CO"].contains(&prefix) => id,
+        Some(_) => return None,
+        None => text,
+    };
+    id.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .map(|_| Value::String(text.to_string()))
+}
+
+/// Bitrix24's ENTITY_ID of an entity type's custom fields: `CRM_DEAL`, `CRM_LEAD`...
+pub fn userfield_entity_id(entity_type: EntityType) -> String {
+    format!("CRM_{}", entity_type.as_str().to_ascii_uppercase())
+}
+
+fn userfield_from_row(row: &AnyRow) -> Result<UserField, CrmError> {
+    let json = |column: &str| -> Result<Value, CrmError> {
+        let text: String = row.try_get(column)?;
+        serde_json::from_str(&text).map_err(|e| CrmError::Invalid(format!("stored {column} is corrupt: {e}")))
+    };
+    Ok(UserField {
+        id: row.try_get("id")?,
+        field_name: row.try_get("field_name")?,
+        user_type: UserType::parse(&row.try_get::<String, _>("user_type")?)?,
+        multiple: row.try_get::<i64, _>("multiple")? != 0,
+        mandatory: row.try_get::<i64, _>("mandatory")? != 0,
+        sort: row.try_get("sort")?,
+        xml_id: row.try_get("xml_id")?,
+        label: row.try_get("label")?,
+        settings: json("settings")?,
+        list: serde_json::from_value(json("list")?)
+            .map_err(|e| CrmError::Invalid(format!("stored list is corrupt: {e}")))?,
+    })
+}
+
+/// The custom fields of an entity type, by sort then id.
+pub async fn userfields(conn: &mut Conn, entity_type: EntityType) -> Result<Vec<UserField>, CrmError> {
+    let rows = sqlx::query("SELECT * FROM userfields WHERE entity_type = $1 ORDER BY sort, id")
+        .bind(entity_type.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(userfield_from_row).collect()
+}
+
+/// One custom field of an entity type.
+pub async fn userfield(conn: &mut Conn, entity_type: EntityType, id: i64) -> Result<UserField, CrmError> {
+    let row = sqlx::query("SELECT * FROM userfields WHERE entity_type = $1 AND id = $2")
+        .bind(entity_type.as_str())
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| CrmError::NotFound(format!("custom field {id} of {entity_type}")))?;
+    userfield_from_row(&row)
+}
+
+/// A new list item, or a change to one (`id` set) or its removal (`delete`).
+#[derive(Debug, Clone, Default)]
+pub struct ListChange {
+    /// The item to change; `None` adds one.
+    pub id: Option<i64>,
+    /// Its text.
+    pub value: Option<String>,
+    /// Its position.
+    pub sort: Option<i64>,
+    /// Whether it is preselected.
+    pub def: Option<bool>,
+    /// An external code.
+    pub xml_id: Option<String>,
+    /// Remove the item (Bitrix24's `DEL: Y`).
+    pub delete: bool,
+}
+
+/// What `crm.*.userfield.add` or `update` sets; `None` keeps the current value. Name, type and
+/// multiplicity are fixed once the field exists, since stored values depend on them.
+#[derive(Debug, Clone, Default)]
+pub struct UserFieldChanges {
+    /// The name, with or without `UF_CRM_` (add only).
+    pub field_name: Option<String>,
+    /// The type (add only).
+    pub user_type: Option<UserType>,
+    /// Multiple values (add only).
+    pub multiple: Option<bool>,
+    /// Mandatory.
+    pub mandatory: Option<bool>,
+    /// Position.
+    pub sort: Option<i64>,
+    /// External code.
+    pub xml_id: Option<String>,
+    /// Label.
+    pub label: Option<String>,
+    /// Type-specific settings.
+    pub settings: Option<Value>,
+    /// Changes to an enumeration's list.
+    pub list: Vec<ListChange>,
+}
+
+const PREFIX: &str = "UF_CRM_";
+
+/// `UF_CRM_` plus up to 13 of A-Z, 0-9 and `_`, as Bitrix24 allows.
+fn checked_field_name(name: &str) -> Result<String, CrmError> {
+    let upper = name.trim().to_ascii_uppercase();
+    let bare = upper.strip_prefix(PREFIX).unwrap_or(&upper);
+    if bare.is_empty() || bare.len() > 13 || !bare.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(CrmError::Invalid(format!(
+            "FIELD_NAME '{name}' must be 1 to 13 of A-Z, 0-9 and _ after {PREFIX}"
+        )));
+    }
+    Ok(format!("{PREFIX}{bare}"))
+}
+
+/// Adds a custom field.
+pub async fn add(tx: &mut Tx, entity_type: EntityType, new: &UserFieldChanges) -> Result<UserField, CrmError> {
+    let field_name = checked_field_name(
+        new.field_name
+            .as_deref()
+            .ok_or_else(|| CrmError::Invalid("FIELD_NAME is required".into()))?,
+    )?;
+    let user_type = new
+        .user_type
+        .ok_or_else(|| CrmError::Invalid("USER_TYPE_ID is required".into()))?;
+    let multiple = new.multiple.unwrap_or(false);
+    if multiple && user_type == UserType::Boolean {
+        return Err(CrmError::Invalid("a boolean field cannot be multiple".into()));
+    }
+    let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM userfields WHERE entity_type = $1 AND field_name = $2")
+        .bind(entity_type.as_str())
+        .bind(&field_name)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if taken.is_some() {
+        return Err(CrmError::Invalid(format!(
+            "{field_name} already exists for {entity_type}"
+        )));
+    }
+    let id = Store::next_id(tx, "userfield").await?;
+    sqlx::query(
+        "INSERT INTO userfields (id, entity_type, field_name, user_type, multiple, mandatory, sort, xml_id, label, settings, list)
+         VALUES ($1, $2, $3, $4, $5, 0, 100, NULL, $6, '{}', '[]')",
+    )
+    .bind(id)
+    .bind(entity_type.as_str())
+    .bind(&field_name)
+    .bind(user_type.as_str())
+    .bind(i64::from(multiple))
+    .bind(&field_name)
+    .execute(&mut **tx)
+    .await?;
+    update(tx, entity_type, id, new).await
+}
+
+/// Changes a custom field's label, sort, mandatory flag, settings or list.
+pub async fn update(
+    tx: &mut Tx,
+    entity_type: EntityType,
+    id: i64,
+    changes: &UserFieldChanges,
+) -> Result<UserField, CrmError> {
+    let current = userfield(tx, entity_type, id).await?;
+    if !changes.list.is_empty() && current.user_type != UserType::Enumeration {
+        return Err(CrmError::Invalid("only enumeration fields have a LIST".into()));
+    }
+    let settings = match &changes.settings {
+        Some(Value::Object(settings)) => Value::Object(settings.clone()),
+        Some(other) => return Err(CrmError::Invalid(format!("SETTINGS must be an object, not {other}"))),
+        None => current.settings.clone(),
+    };
+    let list = apply_list_changes(tx, &current.list, &changes.list).await?;
+    let sort = changes.sort.unwrap_or(current.sort);
+    if sort < 0 {
+        return Err(CrmError::Invalid("SORT must not be negative".into()));
+    }
+    sqlx::query(
+        "UPDATE userfields SET mandatory = $1, sort = $2, xml_id = $3, label = $4, settings = $5, list = $6 WHERE id = $7",
+    )
+    .bind(i64::from(changes.mandatory.unwrap_or(current.mandatory)))
+    .bind(sort)
+    .bind(changes.xml_id.clone().or(current.xml_id))
+    .bind(changes.label.as_deref().unwrap_or(&current.label).trim())
+    .bind(settings.to_string())
+    .bind(serde_json::to_string(&list).map_err(|e| CrmError::Invalid(e.to_string()))?)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    userfield(tx, entity_type, id).await
+}
+
+async fn apply_list_changes(
+    tx: &mut Tx,
+    current: &[ListItem],
+    changes: &[ListChange],
+) -> Result<Vec<ListItem>, CrmError> {
+    let mut list = current.to_vec();
+    for change in changes {
+        match change.id {
+            Some(id) => {
+                let at = list
+                    .iter()
+                    .position(|item| item.id == id)
+                    .ok_or_else(|| CrmError::Invalid(format!("LIST item {id} does not exist")))?;
+                if change.delete {
+                    list.remove(at);
+                    continue;
+                }
+                let item = &mut list[at];
+                if let Some(value) = change.value.as_deref().map(str::trim) {
+                    if value.is_empty() {
+                        return Err(CrmError::Invalid("a LIST item's VALUE cannot be empty".into()));
+                    }
+                    item.value = value.to_string();
+                }
+                item.sort = change.sort.unwrap_or(item.sort);
+                item.def = change.def.unwrap_or(item.def);
+                item.xml_id = change.xml_id.clone().or(item.xml_id.take());
+            }
+            None => {
+                let Some(value) = change.value.as_deref().map(str::trim).filter(|v| !v.is_empty()) else {
+                    continue;
+                };
+                list.push(ListItem {
+                    id: Store::next_id(tx, "userfield_list_item").await?,
+                    value: value.to_string(),
+                    sort: change.sort.unwrap_or(0),
+                    def: change.def.unwrap_or(false),
+                    xml_id: change.xml_id.clone(),
+                });
+            }
+        }
+    }
+    list.sort_by_key(|item| (item.sort, item.id));
+    Ok(list)
+}
+
+/// Deletes a custom field and its values from every item of the type.
+pub async fn delete(tx: &mut Tx, entity_type: EntityType, id: i64) -> Result<(), CrmError> {
+    let doomed = userfield(tx, entity_type, id).await?;
+    let strip = match backend_of(tx) {
+        Backend::Sqlite => "UPDATE items SET fields = json_remove(fields, '$.' || $1) WHERE entity_type = $2",
+        Backend::Postgres => "UPDATE items SET fields = (fields::jsonb - $1)::text WHERE entity_type = $2",
+    };
+    sqlx::query(strip)
+        .bind(&doomed.field_name)
+        .bind(entity_type.as_str())
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM userfields WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The custom fields among an item's stored fields, as REST shows them: every value as text.
+pub fn rest_values(fields: &Map<String, Value>) -> impl Iterator<Item = (&String, Value)> {
+    fn text(value: &Value) -> Value {
+        match value {
+            Value::Array(values) => Value::Array(values.iter().map(text).collect()),
+            Value::Null | Value::String(_) => value.clone(),
+            other => Value::String(other.to_string()),
+        }
+    }
+    fields
+        .iter()
+        .filter(|(name, _)| name.starts_with(PREFIX))
+        .map(|(name, value)| (name, text(value)))
+}
