@@ -154,8 +154,7 @@ pub async fn create(
     .await?;
     record_event(tx, item_ref, "item_added", Value::Object(changes.fields), now).await?;
     if let Some(stage) = stage {
-        let item = get(tx, item_ref).await?;
-        rules::enter_stage(tx, &item, &stage.status_id, now).await?;
+        rules::schedule_robots(tx, item_ref, &stage.status_id, now).await?;
     }
     Ok(item_ref)
 }
@@ -206,8 +205,7 @@ pub async fn update(tx: &mut Tx, item_ref: ItemRef, changes: FieldChanges, now: 
     if let Some(stage) = moved {
         let payload = json!({"old": before.stage_id, "new": stage.status_id});
         record_event(tx, item_ref, "stage_changed", payload, now).await?;
-        let item = get(tx, item_ref).await?;
-        rules::enter_stage(tx, &item, &stage.status_id, now).await?;
+        rules::enter_stage(tx, item_ref, &stage.status_id, now).await?;
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use serde_json::Value;
 use sqlx::Row;
 
 use crate::clock::Millis;
-use crate::model::{CrmError, EntityType, Item, ItemRef};
+use crate::model::{CrmError, EntityType, ItemRef};
 use crate::scheduler;
 use crate::store::{Conn, Tx};
 
@@ -145,13 +145,18 @@ pub async fn delete(tx: &mut Tx, id: &str) -> Result<(), CrmError> {
     Ok(())
 }
 
-/// An item entered a stage: what was pending for it elsewhere is cancelled, and the stage's
-/// robots are scheduled. Robots added later do not run for this entry.
-pub async fn enter_stage(tx: &mut Tx, item: &Item, stage_id: &str, now: Millis) -> Result<(), CrmError> {
-    leave_stage(tx, item.item_ref, now).await?;
-    let robots = list(tx, Some(item.item_ref.entity_type.as_str()), Some(stage_id)).await?;
+/// An item moved into a stage: its old stage's pending robots are cancelled and the new stage's
+/// scheduled.
+pub async fn enter_stage(tx: &mut Tx, item: ItemRef, stage_id: &str, now: Millis) -> Result<(), CrmError> {
+    leave_stage(tx, item, now).await?;
+    schedule_robots(tx, item, stage_id, now).await
+}
+
+/// Schedules a stage's robots for an item in it; a new item has nothing pending to cancel.
+pub async fn schedule_robots(tx: &mut Tx, item: ItemRef, stage_id: &str, now: Millis) -> Result<(), CrmError> {
+    let robots = list(tx, Some(item.entity_type.as_str()), Some(stage_id)).await?;
     for robot in robots {
-        scheduler::enqueue(tx, &robot, item.item_ref, now, now).await?;
+        scheduler::enqueue(tx, &robot, item, now, now).await?;
     }
     Ok(())
 }

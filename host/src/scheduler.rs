@@ -270,9 +270,18 @@ impl Scheduler {
         Ok(ran)
     }
 
+    /// Claims the next due run (or one whose worker's lease expired). A read first asks whether
+    /// there is one, so the many wake-ups that find nothing never queue for the writer.
     async fn claim(&self) -> Result<Option<Claimed>, CrmError> {
         let now = self.clock.now();
         let lease_until = now + self.settings.lease.as_millis() as i64;
+        let due: Option<String> = sqlx::query_scalar(&format!("SELECT id FROM runs WHERE {CLAIMABLE} LIMIT 1"))
+            .bind(now)
+            .fetch_optional(self.store.pool())
+            .await?;
+        if due.is_none() {
+            return Ok(None);
+        }
         // SQLite runs the statement under its one write lock; on PostgreSQL, concurrent claimers
         // skip the rows another has locked instead of queueing behind it.
         let skip_locked = match self.store.backend() {
@@ -280,17 +289,17 @@ impl Scheduler {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
         };
         let claim = format!(
-            "UPDATE runs SET status = 'running', attempt = attempt + 1, lease_until = $1, started_at = $2
-             WHERE id = (SELECT id FROM runs
-                         WHERE (status = 'pending' AND due_at <= $2) OR (status = 'running' AND lease_until < $2)
-                         ORDER BY due_at LIMIT 1 {skip_locked})
+            "UPDATE runs SET status = 'running', attempt = attempt + 1, lease_until = $2, started_at = $1
+             WHERE id = (SELECT id FROM runs WHERE {CLAIMABLE} ORDER BY due_at LIMIT 1 {skip_locked})
              RETURNING *"
         );
+        let mut tx = self.store.write().await?;
         let row = sqlx::query(&claim)
-            .bind(lease_until)
             .bind(now)
-            .fetch_optional(self.store.pool())
+            .bind(lease_until)
+            .fetch_optional(&mut *tx)
             .await?;
+        tx.commit().await?;
         row.map(|r| run_from_row(&r).map(|record| Claimed { record }))
             .transpose()
     }
@@ -441,6 +450,9 @@ impl Scheduler {
         Ok(())
     }
 }
+
+/// Runs a worker may claim at time `$1`: pending and due, or running with an expired lease.
+const CLAIMABLE: &str = "(status = 'pending' AND due_at <= $1) OR (status = 'running' AND lease_until < $1)";
 
 /// Exponential backoff with up to 20% jitter, capped at an hour.
 fn backoff(base: Duration, attempt: i64) -> Duration {
