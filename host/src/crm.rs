@@ -2,6 +2,7 @@
 //! the REST API and by plugins' staged writes alike. Each change writes its event in the same
 //! transaction, and entering a stage schedules that stage's robots there too.
 
+pub mod activities;
 mod pipelines;
 mod query;
 pub mod userfields;
@@ -19,6 +20,7 @@ pub use pipelines::{
     delete_category, delete_stage, parse_status_entity_id, stage, stage_by_id, stages, status_entity_id,
     update_category, update_stage,
 };
+pub(crate) use query::{ColumnType, TableQuery};
 pub use query::{ListQuery, list};
 
 /// A timeline comment.

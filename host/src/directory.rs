@@ -108,6 +108,18 @@ pub async fn user(conn: &mut Conn, id: i64) -> Result<User, CrmError> {
     user_from_row(conn, &row).await
 }
 
+/// A user work can be given to: one that exists and is active.
+pub async fn active_user(conn: &mut Conn, id: i64) -> Result<User, CrmError> {
+    let user = user(conn, id)
+        .await
+        .map_err(|_| CrmError::Invalid(format!("user {id} does not exist")))?;
+    if user.active {
+        Ok(user)
+    } else {
+        Err(CrmError::Invalid(format!("user {id} is not active")))
+    }
+}
+
 /// Every user but the automation, in id order.
 pub async fn users(conn: &mut Conn) -> Result<Vec<User>, CrmError> {
     let rows = sqlx::query("SELECT * FROM users WHERE id <> $1 ORDER BY id")

@@ -18,5 +18,6 @@ pub mod runtime;
 pub mod scheduler;
 pub mod server;
 pub mod store;
+pub mod tasks;
 
 pub use server::{Server, Settings};

@@ -123,6 +123,24 @@ pub struct ItemRef {
     pub id: i64,
 }
 
+impl ItemRef {
+    /// Reads Bitrix24's short item reference: `L_3` lead, `D_12` deal, `C_4` contact,
+    /// `CO_5` company.
+    pub fn parse_short(text: &str) -> Result<Self, CrmError> {
+        let invalid = || CrmError::Invalid(format!("'{text}' is not a CRM reference like D_12"));
+        let (prefix, id) = text.split_once('_').ok_or_else(invalid)?;
+        let entity_type = match prefix {
+            "L" => EntityType::Lead,
+            "D" => EntityType::Deal,
+            "C" => EntityType::Contact,
+            "CO" => EntityType::Company,
+            _ => return Err(invalid()),
+        };
+        let id = id.parse().ok().filter(|id| *id > 0).ok_or_else(invalid)?;
+        Ok(Self { entity_type, id })
+    }
+}
+
 impl fmt::Display for ItemRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.entity_type, self.id)

@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::ApiError;
+use crate::model::parse_datetime;
 
 /// Merges the query string and the body into one parameter object; the body wins on conflicts.
 pub fn parse(query: Option<&str>, content_type: Option<&str>, body: &[u8]) -> Result<Map<String, Value>, ApiError> {
@@ -132,6 +133,48 @@ pub fn optional_str(params: &Map<String, Value>, name: &str) -> Result<Option<St
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
         Some(_) => Err(ApiError::invalid(format!("{name} must be a string."))),
+    }
+}
+
+/// An optional moment (`DEADLINE`): absent keeps, empty or `null` clears, otherwise a date or
+/// date and time as [`parse_datetime`] reads them.
+pub fn optional_time(params: &Map<String, Value>, name: &str) -> Result<Option<Option<i64>>, ApiError> {
+    match get(params, name) {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(Some(None)),
+        Some(Value::String(s)) => parse_datetime(s.trim())
+            .map(|at| Some(Some(at)))
+            .ok_or_else(|| ApiError::invalid(format!("{name} '{s}' is not a date and time"))),
+        Some(other) => Err(ApiError::invalid(format!(
+            "{name} must be a date and time, not {other}"
+        ))),
+    }
+}
+
+/// An optional Y/N flag; `true`/`false` and 1/0 are accepted too.
+pub fn optional_flag(params: &Map<String, Value>, name: &str) -> Result<Option<bool>, ApiError> {
+    match get(params, name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(Value::String(s)) if matches!(s.as_str(), "Y" | "1" | "true") => Ok(Some(true)),
+        Some(Value::String(s)) if matches!(s.as_str(), "N" | "0" | "false") => Ok(Some(false)),
+        Some(Value::Number(n)) if n.as_i64() == Some(1) => Ok(Some(true)),
+        Some(Value::Number(n)) if n.as_i64() == Some(0) => Ok(Some(false)),
+        Some(other) => Err(ApiError::invalid(format!("{name} must be Y or N, not {other}"))),
+    }
+}
+
+/// An optional list of strings; a single string is a list of one.
+pub fn optional_strings(params: &Map<String, Value>, name: &str) -> Result<Option<Vec<String>>, ApiError> {
+    match get(params, name) {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(Vec::new())),
+        Some(Value::String(s)) => Ok(Some(vec![s.clone()])),
+        Some(Value::Array(_)) => strings(params, name).map(Some),
+        Some(other) => Err(ApiError::invalid(format!(
+            "{name} must be a list of strings, not {other}"
+        ))),
     }
 }
 

@@ -11,8 +11,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+mod activities;
 mod directory;
 mod pipelines;
+mod tasks;
 mod userfield_methods;
 
 use super::{ApiError, AppState, params};
@@ -104,6 +106,8 @@ async fn dispatch(app: &AppState, user: i64, method: &str, p: &Map<String, Value
         "batch" => batch(app, user, p).await,
         "crm.timeline.comment.add" => comment_add(app, user, p).await,
         "crm.timeline.comment.list" => comment_list(app, p).await,
+        _ if method.starts_with("tasks.task.") => tasks::dispatch(app, user, method, p).await,
+        _ if method.starts_with("crm.activity.") => activities::dispatch(app, user, method, p).await,
         _ if method.starts_with("user.") || method.starts_with("department.") => {
             directory::dispatch(app, user, method, p).await
         }

@@ -383,3 +383,141 @@ impl Condition {
         }
     }
 }
+
+/// How a column of a [`TableQuery`] reads filter values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ColumnType {
+    /// Whole numbers (ids, statuses).
+    Int,
+    /// Text.
+    Text,
+    /// A moment stored as milliseconds; filters take dates as REST writes them.
+    Time,
+    /// Y/N stored as 1/0.
+    Flag,
+}
+
+/// A listing of a plain table (tasks, activities): filters with `=`, `!`, `<`, `<=`, `>`, `>=`
+/// and `@` (in) over named columns, an order, a page and the total.
+pub(crate) struct TableQuery<'a> {
+    /// The table.
+    pub table: &'a str,
+    /// REST name, column and type of each filterable and orderable column.
+    pub columns: &'a [(&'a str, &'a str, ColumnType)],
+    /// A condition every row must meet besides the filter, already safe SQL.
+    pub scope: &'a str,
+    /// The filter, as the REST call gave it.
+    pub filter: &'a Map<String, Value>,
+    /// The order, as the REST call gave it; ties go by `id`.
+    pub order: &'a Map<String, Value>,
+    /// Rows to skip.
+    pub start: i64,
+    /// Rows to return at most.
+    pub limit: i64,
+}
+
+impl TableQuery<'_> {
+    fn column(&self, name: &str) -> Result<(&str, ColumnType), CrmError> {
+        self.columns
+            .iter()
+            .find(|(rest, _, _)| rest.eq_ignore_ascii_case(name))
+            .map(|(_, column, kind)| (*column, *kind))
+            .ok_or_else(|| CrmError::Invalid(format!("unknown field {name} in filter or order")))
+    }
+
+    fn bound(name: &str, kind: ColumnType, value: &Value) -> Result<Bound, CrmError> {
+        let text = match value {
+            Value::String(s) => s.trim().to_string(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => (if *b { "Y" } else { "N" }).to_string(),
+            other => return Err(CrmError::Invalid(format!("filter {name}: {other} is not a value"))),
+        };
+        let wrong = || CrmError::Invalid(format!("filter {name}: '{text}' is not a {kind:?}"));
+        match kind {
+            ColumnType::Int => text.parse().map(Bound::Int).map_err(|_| wrong()),
+            ColumnType::Text => Ok(Bound::Text(text)),
+            ColumnType::Time => parse_datetime(&text).map(Bound::Int).ok_or_else(wrong),
+            ColumnType::Flag => match text.as_str() {
+                "Y" | "1" | "true" => Ok(Bound::Int(1)),
+                "N" | "0" | "false" => Ok(Bound::Int(0)),
+                _ => Err(wrong()),
+            },
+        }
+    }
+
+    fn push_where(&self, sql: &mut Sql) -> Result<(), CrmError> {
+        sql.push(" WHERE ").push(self.scope);
+        for (key, value) in self.filter {
+            let (operator, name) = [
+                ("<=", "<="),
+                (">=", ">="),
+                ("!=", "<>"),
+                ("!", "<>"),
+                ("<", "<"),
+                (">", ">"),
+                ("@", "IN"),
+                ("=", "="),
+            ]
+            .iter()
+            .find_map(|(prefix, op)| key.strip_prefix(prefix).map(|rest| (*op, rest)))
+            .unwrap_or(("=", key));
+            let (column, kind) = self.column(name)?;
+            sql.push(" AND ").push(column);
+            match (operator, value) {
+                ("IN", Value::Array(values)) if values.is_empty() => {
+                    sql.push(" IS NULL AND 1 = 0");
+                }
+                ("IN", Value::Array(values)) => {
+                    sql.push(" IN (");
+                    for (i, v) in values.iter().enumerate() {
+                        if i > 0 {
+                            sql.push(", ");
+                        }
+                        sql.bind(Self::bound(name, kind, v)?);
+                    }
+                    sql.push(")");
+                }
+                (_, Value::Null) if operator == "=" => {
+                    sql.push(" IS NULL");
+                }
+                (_, Value::Null) if operator == "<>" => {
+                    sql.push(" IS NOT NULL");
+                }
+                ("IN", one) => {
+                    sql.push(" = ").bind(Self::bound(name, kind, one)?);
+                }
+                (op, one) => {
+                    sql.push(" ").push(op).push(" ").bind(Self::bound(name, kind, one)?);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The page of rows and the number of rows matching in all.
+    pub(crate) async fn run(&self, conn: &mut Conn) -> Result<(Vec<sqlx::any::AnyRow>, i64), CrmError> {
+        let mut count = Sql::new(&format!("SELECT COUNT(*) FROM {}", self.table));
+        self.push_where(&mut count)?;
+        let total: i64 = sqlx::query_scalar_with(&count.text, count.arguments()?)
+            .fetch_one(&mut *conn)
+            .await?;
+        let mut select = Sql::new(&format!("SELECT * FROM {}", self.table));
+        self.push_where(&mut select)?;
+        let mut order = Vec::new();
+        for (name, direction) in self.order {
+            let (column, _) = self.column(name)?;
+            let direction = match direction.as_str().map(str::to_ascii_uppercase).as_deref() {
+                Some("ASC") => "ASC",
+                Some("DESC") => "DESC",
+                _ => return Err(CrmError::Invalid(format!("order of {name} must be ASC or DESC"))),
+            };
+            order.push(format!("{column} {direction}"));
+        }
+        order.push("id ASC".into());
+        select.push(" ORDER BY ").push(&order.join(", "));
+        select.push(" LIMIT ").bind(Bound::Int(self.limit));
+        select.push(" OFFSET ").bind(Bound::Int(self.start));
+        let rows = select.query()?.fetch_all(&mut *conn).await?;
+        Ok((rows, total))
+    }
+}

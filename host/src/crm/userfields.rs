@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::model::{CrmError, EntityType, FieldKind, parse_datetime, rest_datetime};
+use crate::model::{CrmError, EntityType, FieldKind, ItemRef, parse_datetime, rest_datetime};
 use crate::store::{Backend, Conn, Store, Tx, backend_of};
 
 /// The value types a custom field can have.
@@ -235,17 +235,14 @@ fn money(text: &str) -> Option<Value> {
         .then(|| Value::String(format!("{amount:.2}|{currency}")))
 }
 
-/// `D_12`, `L_3`, `C_4`, `CO_5` (deal, lead, contact, company), or a bare id.
+/// A short item reference (`D_12`) or a bare id.
 fn crm_link(text: &str) -> Option<Value> {
-    let id = match text.split_once('_') {
-        Some((prefix, id)) if ["L", "D", "C", "CO"].contains(&prefix) => id,
-        Some(_) => return None,
-        None => text,
+    let valid = if text.contains('_') {
+        ItemRef::parse_short(text).is_ok()
+    } else {
+        text.parse::<i64>().is_ok_and(|id| id > 0)
     };
-    id.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .map(|_| Value::String(text.to_string()))
+    valid.then(|| Value::String(text.to_string()))
 }
 
 /// Bitrix24's ENTITY_ID of an entity type's custom fields: `CRM_DEAL`, `CRM_LEAD`...

@@ -140,16 +140,6 @@ async fn user_get(app: &AppState, p: &Map<String, Value>) -> Result<Answer, ApiE
     page(records, p)
 }
 
-fn flag(fields: &Map<String, Value>, name: &str) -> Result<Option<bool>, ApiError> {
-    match params::get(fields, name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(Value::String(s)) if matches!(s.as_str(), "Y" | "true" | "1") => Ok(Some(true)),
-        Some(Value::String(s)) if matches!(s.as_str(), "N" | "false" | "0") => Ok(Some(false)),
-        Some(other) => Err(ApiError::invalid(format!("{name} must be Y or N, not {other}"))),
-    }
-}
-
 fn id_list(fields: &Map<String, Value>, name: &str) -> Result<Option<Vec<i64>>, ApiError> {
     let invalid = || ApiError::invalid(format!("{name} must be a list of department ids"));
     let one = |v: &Value| match v {
@@ -183,7 +173,7 @@ fn user_changes(fields: &Map<String, Value>) -> Result<UserChanges, ApiError> {
         last_name: params::optional_str(fields, "LAST_NAME")?,
         email: params::optional_str(fields, "EMAIL")?,
         work_position: params::optional_str(fields, "WORK_POSITION")?,
-        active: flag(fields, "ACTIVE")?,
+        active: params::optional_flag(fields, "ACTIVE")?,
         departments: id_list(fields, "UF_DEPARTMENT")?,
     })
 }

@@ -66,16 +66,6 @@ fn userfield_json(entity_type: EntityType, field: &UserField) -> Value {
     record
 }
 
-fn yes_no(fields: &Map<String, Value>, name: &str) -> Result<Option<bool>, ApiError> {
-    match params::get(fields, name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(Value::String(s)) if s == "Y" || s == "1" => Ok(Some(true)),
-        Some(Value::String(s)) if s == "N" || s == "0" => Ok(Some(false)),
-        Some(other) => Err(ApiError::invalid(format!("{name} must be Y or N, not {other}"))),
-    }
-}
-
 /// A label given as text or, as Bitrix24 allows, per language (`{"en": ...}`; English first).
 fn label(fields: &Map<String, Value>) -> Result<Option<String>, ApiError> {
     for name in ["EDIT_FORM_LABEL", "LABEL", "LIST_COLUMN_LABEL", "LIST_FILTER_LABEL"] {
@@ -113,9 +103,9 @@ fn list_changes(fields: &Map<String, Value>) -> Result<Vec<ListChange>, ApiError
                 id: params::optional_int(item, "ID")?,
                 value: params::optional_str(item, "VALUE")?,
                 sort: params::optional_int(item, "SORT")?,
-                def: yes_no(item, "DEF")?,
+                def: params::optional_flag(item, "DEF")?,
                 xml_id: params::optional_str(item, "XML_ID")?,
-                delete: yes_no(item, "DEL")?.unwrap_or(false),
+                delete: params::optional_flag(item, "DEL")?.unwrap_or(false),
             })
         })
         .collect()
@@ -153,8 +143,8 @@ fn changes(fields: &Map<String, Value>, adding: bool) -> Result<UserFieldChanges
         user_type: params::optional_str(fields, "USER_TYPE_ID")?
             .map(|t| UserType::parse(&t))
             .transpose()?,
-        multiple: yes_no(fields, "MULTIPLE")?,
-        mandatory: yes_no(fields, "MANDATORY")?,
+        multiple: params::optional_flag(fields, "MULTIPLE")?,
+        mandatory: params::optional_flag(fields, "MANDATORY")?,
         sort: params::optional_int(fields, "SORT")?,
         xml_id: params::optional_str(fields, "XML_ID")?,
         label: label(fields)?,
