@@ -34,6 +34,17 @@ struct Answer {
     next: Option<i64>,
 }
 
+impl Answer {
+    /// One page of a list that started at `start` and matched `total` in all.
+    fn page(result: Value, total: i64, start: i64) -> Self {
+        Self {
+            result,
+            total: Some(total),
+            next: (start + PAGE_SIZE < total).then_some(start + PAGE_SIZE),
+        }
+    }
+}
+
 impl From<Value> for Answer {
     fn from(result: Value) -> Self {
         Self {
@@ -196,12 +207,7 @@ async fn item_list(app: &AppState, entity_type: EntityType, p: &Map<String, Valu
         .iter()
         .map(|item| Value::Object(item.to_rest_selected(&select)))
         .collect();
-    let next = (start + PAGE_SIZE < total).then_some(start + PAGE_SIZE);
-    Ok(Answer {
-        result: Value::Array(rows),
-        total: Some(total),
-        next,
-    })
+    Ok(Answer::page(Value::Array(rows), total, start))
 }
 
 /// The `fields` parameter checked against the type's standard and custom fields, inside the

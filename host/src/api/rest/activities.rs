@@ -110,11 +110,11 @@ async fn list(app: &AppState, p: &Map<String, Value>) -> Result<Answer, ApiError
     let order = params::object(p, "order")?;
     let mut conn = app.store.pool().acquire().await?;
     let (rows, total) = activities::list(&mut conn, &filter, &order, start, PAGE_SIZE).await?;
-    Ok(Answer {
-        result: Value::Array(rows.iter().map(activity_json).collect()),
-        total: Some(total),
-        next: (start + PAGE_SIZE < total).then_some(start + PAGE_SIZE),
-    })
+    Ok(Answer::page(
+        Value::Array(rows.iter().map(activity_json).collect()),
+        total,
+        start,
+    ))
 }
 
 async fn update(app: &AppState, p: &Map<String, Value>) -> Result<Answer, ApiError> {

@@ -108,11 +108,7 @@ fn page(records: Vec<Value>, p: &Map<String, Value>) -> Result<Answer, ApiError>
         .skip(usize::try_from(start).unwrap_or(usize::MAX))
         .take(PAGE_SIZE as usize)
         .collect();
-    Ok(Answer {
-        result: Value::Array(rows),
-        total: Some(total),
-        next: (start + PAGE_SIZE < total).then_some(start + PAGE_SIZE),
-    })
+    Ok(Answer::page(Value::Array(rows), total, start))
 }
 
 async fn user_get(app: &AppState, p: &Map<String, Value>) -> Result<Answer, ApiError> {

@@ -101,9 +101,9 @@ async fn list(app: &AppState, p: &Map<String, Value>) -> Result<Answer, ApiError
     let order = params::object(p, "order")?;
     let mut conn = app.store.pool().acquire().await?;
     let (tasks, total) = tasks::list(&mut conn, &filter, &order, start, PAGE_SIZE).await?;
-    Ok(Answer {
-        result: json!({"tasks": tasks.iter().map(task_json).collect::<Vec<_>>()}),
-        total: Some(total),
-        next: (start + PAGE_SIZE < total).then_some(start + PAGE_SIZE),
-    })
+    Ok(Answer::page(
+        json!({"tasks": tasks.iter().map(task_json).collect::<Vec<_>>()}),
+        total,
+        start,
+    ))
 }
