@@ -356,8 +356,41 @@ impl TokenKind {
     }
 }
 
-/// Issues a new random token of `kind` for an active user.
-pub async fn issue_token(tx: &mut Tx, user_id: i64, kind: TokenKind, now: Millis) -> Result<String, CrmError> {
+/// The scopes a webhook token can carry, as Bitrix24 names them; a method needs its family's.
+pub const SCOPES: &[&str] = &["crm", "task", "user", "department"];
+
+/// Every scope, for tokens that may call everything (the first administrator's).
+pub fn all_scopes() -> Vec<String> {
+    SCOPES.iter().map(|s| s.to_string()).collect()
+}
+
+/// Who a token acts as and what it may call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenHolder {
+    /// The user the token acts as.
+    pub user_id: i64,
+    /// The scopes of [`SCOPES`] it carries.
+    pub scopes: Vec<String>,
+}
+
+/// Issues a new random token of `kind` for an active user, carrying `scopes` (each one of
+/// [`SCOPES`]).
+pub async fn issue_token(
+    tx: &mut Tx,
+    user_id: i64,
+    kind: TokenKind,
+    scopes: &[String],
+    now: Millis,
+) -> Result<String, CrmError> {
+    if let Some(unknown) = scopes.iter().find(|s| !SCOPES.contains(&s.as_str())) {
+        return Err(CrmError::Invalid(format!(
+            "unknown scope '{unknown}'; scopes are {}",
+            SCOPES.join(", ")
+        )));
+    }
+    if scopes.is_empty() {
+        return Err(CrmError::Invalid("a token needs at least one scope".into()));
+    }
     let holder = user(tx, user_id).await?;
     if !holder.active {
         return Err(CrmError::Invalid(format!("user {user_id} is not active")));
@@ -366,11 +399,12 @@ pub async fn issue_token(tx: &mut Tx, user_id: i64, kind: TokenKind, now: Millis
     let token: String = (0..kind.length())
         .map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]))
         .collect();
-    sqlx::query("INSERT INTO tokens (token, user_id, kind, created_at) VALUES ($1, $2, $3, $4)")
+    sqlx::query("INSERT INTO tokens (token, user_id, kind, created_at, scopes) VALUES ($1, $2, $3, $4, $5)")
         .bind(&token)
         .bind(user_id)
         .bind(kind.as_str())
         .bind(now)
+        .bind(scopes.join(","))
         .execute(&mut **tx)
         .await?;
     Ok(token)
@@ -387,14 +421,18 @@ pub async fn first_token(tx: &mut Tx, user_id: i64, kind: TokenKind) -> Result<O
     )
 }
 
-/// The user a token of `kind` belongs to, if the token exists and its user is active.
-pub async fn token_user(conn: &mut Conn, token: &str, kind: TokenKind) -> Result<Option<i64>, CrmError> {
-    Ok(sqlx::query_scalar(
-        "SELECT tokens.user_id FROM tokens JOIN users ON users.id = tokens.user_id
+/// Who holds a token of `kind`, if the token exists and its user is active.
+pub async fn token_holder(conn: &mut Conn, token: &str, kind: TokenKind) -> Result<Option<TokenHolder>, CrmError> {
+    let row: Option<(i64, String)> = sqlx::query_as(
+        "SELECT tokens.user_id, tokens.scopes FROM tokens JOIN users ON users.id = tokens.user_id
          WHERE tokens.token = $1 AND tokens.kind = $2 AND users.active = 1",
     )
     .bind(token)
     .bind(kind.as_str())
     .fetch_optional(&mut *conn)
-    .await?)
+    .await?;
+    Ok(row.map(|(user_id, scopes)| TokenHolder {
+        user_id,
+        scopes: scopes.split(',').map(str::to_string).collect(),
+    }))
 }

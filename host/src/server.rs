@@ -155,7 +155,7 @@ async fn ensure_tokens(store: &Store, now: i64) -> anyhow::Result<(String, Strin
     for kind in [TokenKind::Admin, TokenKind::Webhook] {
         let token = match directory::first_token(&mut tx, 1, kind).await? {
             Some(token) => token,
-            None => directory::issue_token(&mut tx, 1, kind, now).await?,
+            None => directory::issue_token(&mut tx, 1, kind, &directory::all_scopes(), now).await?,
         };
         tokens.push(token);
     }

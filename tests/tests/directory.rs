@@ -166,3 +166,50 @@ async fn bad_directory_input_is_refused_and_changes_nothing() {
     let left: Vec<Value> = host.ok("department.get", json!({})).await.as_array().unwrap().clone();
     assert_eq!(left.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_calls_only_what_its_scopes_allow() {
+    let host = TestHost::start().await;
+    let (status, hook) = host
+        .admin(
+            Method::POST,
+            "/api/v1/webhooks",
+            Some(json!({"user_id": 1, "scopes": ["crm"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{hook}");
+    assert_eq!(hook["scopes"], json!(["crm"]));
+    let path = hook["path"].as_str().unwrap();
+
+    let (status, added) = host
+        .rest_via(path, "crm.deal.add", json!({"fields": {"TITLE": "In scope"}}))
+        .await;
+    assert_eq!(status, 200, "{added}");
+    for method in ["user.current", "tasks.task.list", "department.get"] {
+        let (status, body) = host.rest_via(path, method, json!({})).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("insufficient_scope")),
+            "{method}: {body}"
+        );
+    }
+    let (status, batch) = host
+        .rest_via(
+            path,
+            "batch",
+            json!({"cmd": {"deal": "crm.deal.get?id=1", "me": "user.current"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{batch}");
+    assert_eq!(batch["result"]["result"]["deal"]["TITLE"], "In scope");
+    assert_eq!(batch["result"]["result_error"]["me"]["error"], "insufficient_scope");
+
+    for bad in [
+        json!({"user_id": 1, "scopes": ["crm", "telephony"]}),
+        json!({"user_id": 1, "scopes": []}),
+        json!({"user_id": 99}),
+    ] {
+        let (status, body) = host.admin(Method::POST, "/api/v1/webhooks", Some(bad.clone())).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+}

@@ -23,8 +23,8 @@ pub async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<i64, Ap
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(ApiError::unauthorized)?;
     let mut conn = app.store.pool().acquire().await?;
-    let user = directory::token_user(&mut conn, token.trim(), TokenKind::Admin).await?;
-    user.ok_or_else(ApiError::unauthorized)
+    let holder = directory::token_holder(&mut conn, token.trim(), TokenKind::Admin).await?;
+    holder.map(|h| h.user_id).ok_or_else(ApiError::unauthorized)
 }
 
 fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
@@ -84,10 +84,13 @@ pub async fn list_robots(
 #[serde(deny_unknown_fields)]
 struct NewWebhook {
     user_id: i64,
+    /// What it may call; every scope when left out.
+    scopes: Option<Vec<String>>,
 }
 
-/// `POST /api/v1/webhooks`: issues an inbound-webhook token acting as a user, as Bitrix24's
-/// "inbound webhook" does; answers the path to call methods under.
+/// `POST /api/v1/webhooks {"user_id": N, "scopes": ["crm", ...]}`: issues an inbound-webhook
+/// token acting as a user, as Bitrix24's "inbound webhook" does; answers the path to call
+/// methods under.
 pub async fn create_webhook(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -96,12 +99,13 @@ pub async fn create_webhook(
     authenticate(&app, &headers).await?;
     let new: NewWebhook = json_body(&body?)?;
     let mut tx = app.store.write().await?;
-    let token = directory::issue_token(&mut tx, new.user_id, TokenKind::Webhook, app.clock.now()).await?;
+    let scopes = new.scopes.unwrap_or_else(directory::all_scopes);
+    let token = directory::issue_token(&mut tx, new.user_id, TokenKind::Webhook, &scopes, app.clock.now()).await?;
     tx.commit().await?;
     let path = format!("/rest/{}/{token}/", new.user_id);
     Ok((
         StatusCode::CREATED,
-        Json(json!({"user_id": new.user_id, "token": token, "path": path})),
+        Json(json!({"user_id": new.user_id, "token": token, "path": path, "scopes": scopes})),
     ))
 }
 

@@ -20,7 +20,7 @@ mod userfield_methods;
 use super::{ApiError, AppState, params};
 use crate::crm::userfields::{self, UserField};
 use crate::crm::{self, ListQuery};
-use crate::directory::TokenKind;
+use crate::directory::{TokenHolder, TokenKind};
 use crate::model::{EntityType, FieldChanges, ItemRef, Write, check_fields, rest_datetime};
 use crate::store::Tx;
 
@@ -67,10 +67,10 @@ pub async fn call(
     let started_at = app.clock.now();
     let method = method.strip_suffix(".json").unwrap_or(&method).to_ascii_lowercase();
     let answer = async {
-        authenticate(&app, user, &token).await?;
+        let caller = authenticate(&app, user, &token).await?;
         let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
         let params = params::parse(query.as_deref(), content_type, &body?)?;
-        dispatch(&app, user, &method, &params).await
+        dispatch(&app, &caller, &method, &params).await
     }
     .await;
     match answer {
@@ -100,21 +100,50 @@ pub async fn call(
     }
 }
 
-async fn authenticate(app: &AppState, user: i64, token: &str) -> Result<(), ApiError> {
+/// The webhook token's holder, if the token belongs to the user named in the URL.
+async fn authenticate(app: &AppState, user: i64, token: &str) -> Result<TokenHolder, ApiError> {
     let mut conn = app.store.pool().acquire().await?;
-    match crate::directory::token_user(&mut conn, token, TokenKind::Webhook).await? {
-        Some(owner) if owner == user => Ok(()),
+    match crate::directory::token_holder(&mut conn, token, TokenKind::Webhook).await? {
+        Some(holder) if holder.user_id == user => Ok(holder),
         _ => Err(ApiError::unauthorized()),
     }
 }
 
-async fn dispatch(app: &AppState, user: i64, method: &str, p: &Map<String, Value>) -> Result<Answer, ApiError> {
+/// The scope a method needs, by its family; `None` for `batch`, whose commands are checked one
+/// by one.
+fn required_scope(method: &str) -> Option<&'static str> {
+    let family = method.split('.').next().unwrap_or_default();
+    match family {
+        "batch" => None,
+        "tasks" => Some("task"),
+        "user" => Some("user"),
+        "department" => Some("department"),
+        _ => Some("crm"),
+    }
+}
+
+async fn dispatch(
+    app: &AppState,
+    caller: &TokenHolder,
+    method: &str,
+    p: &Map<String, Value>,
+) -> Result<Answer, ApiError> {
+    if let Some(scope) = required_scope(method)
+        && !caller.scopes.iter().any(|s| s == scope)
+    {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "insufficient_scope",
+            format!("The request requires higher privileges than provided by the webhook token (scope {scope})"),
+        ));
+    }
+    let user = caller.user_id;
     let item_call = method.strip_prefix("crm.").and_then(|m| m.split_once('.'));
     if let Some((entity_type, action)) = item_call.and_then(|(e, a)| EntityType::parse(e).ok().map(|t| (t, a))) {
         return item_method(app, user, entity_type, action, p).await;
     }
     match method {
-        "batch" => batch(app, user, p).await,
+        "batch" => batch(app, caller, p).await,
         "crm.timeline.comment.add" => comment_add(app, user, p).await,
         "crm.timeline.comment.list" => comment_list(app, p).await,
         _ if method.starts_with("tasks.task.") => tasks::dispatch(app, user, method, p).await,
@@ -306,7 +335,7 @@ const MAX_BATCH: usize = 50;
 /// `batch`: runs up to 50 calls given as `cmd: {name: "method?query"}` in order. A later command
 /// may use an earlier one's result as `$result[name]` or `$result[name][KEY]`; with `halt` set,
 /// the first error stops the batch.
-async fn batch(app: &AppState, user: i64, p: &Map<String, Value>) -> Result<Answer, ApiError> {
+async fn batch(app: &AppState, caller: &TokenHolder, p: &Map<String, Value>) -> Result<Answer, ApiError> {
     let commands = params::object(p, "cmd")?;
     if commands.len() > MAX_BATCH {
         return Err(ApiError::invalid(format!("Max batch length exceeded ({MAX_BATCH})")));
@@ -324,7 +353,7 @@ async fn batch(app: &AppState, user: i64, p: &Map<String, Value>) -> Result<Answ
         let outcome = if method == "batch" {
             Err(ApiError::invalid("batch calls cannot be nested"))
         } else {
-            Box::pin(dispatch(app, user, &method, &params::parse_form(query.as_bytes()))).await
+            Box::pin(dispatch(app, caller, &method, &params::parse_form(query.as_bytes()))).await
         };
         match outcome {
             Ok(answer) => {
