@@ -47,12 +47,25 @@ fn item_from_row(row: &sqlx::any::AnyRow, entity_type: EntityType) -> Result<Ite
         },
         category_id: row.try_get("category_id")?,
         stage_id: row.try_get("stage_id")?,
+        stage_semantic: row.try_get("stage_semantic")?,
         fields,
         created_by: row.try_get("created_by")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
 }
+
+/// The SQL of an item's stage semantics, for reading and for list filters: derived from the
+/// stage at read time, so it can never disagree with it.
+macro_rules! stage_semantic_sql {
+    () => {
+        "(SELECT s.semantics FROM stages s WHERE s.entity_type = items.entity_type AND s.status_id = items.stage_id)"
+    };
+}
+pub(crate) use stage_semantic_sql;
+
+/// What every item query selects: the row and its stage's semantics.
+const ITEM_COLUMNS: &str = concat!("items.*, ", stage_semantic_sql!(), " AS stage_semantic");
 
 /// Reads one item.
 pub async fn get(conn: &mut Conn, item: ItemRef) -> Result<Item, CrmError> {
@@ -71,12 +84,14 @@ async fn get_for_update(tx: &mut Tx, item: ItemRef) -> Result<Item, CrmError> {
 }
 
 async fn fetch_item(conn: &mut Conn, item: ItemRef, lock: &str) -> Result<Item, CrmError> {
-    let row = sqlx::query(&format!("SELECT * FROM items WHERE entity_type = $1 AND id = $2{lock}"))
-        .bind(item.entity_type.as_str())
-        .bind(item.id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| CrmError::NotFound(item.to_string()))?;
+    let row = sqlx::query(&format!(
+        "SELECT {ITEM_COLUMNS} FROM items WHERE entity_type = $1 AND id = $2{lock}"
+    ))
+    .bind(item.entity_type.as_str())
+    .bind(item.id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| CrmError::NotFound(item.to_string()))?;
     item_from_row(&row, item.entity_type)
 }
 

@@ -156,6 +156,9 @@ pub struct Item {
     pub category_id: Option<i64>,
     /// Its stage, for types with stages.
     pub stage_id: Option<String>,
+    /// Its stage's semantics, "P" in progress, "S" success, "F" failure; derived from the stage,
+    /// so `None` until the stage is known (an item a plugin creates, before its run commits).
+    pub stage_semantic: Option<String>,
     /// The settable fields, values in canonical JSON types.
     pub fields: Map<String, Value>,
     /// Who created it.
@@ -183,6 +186,17 @@ impl Item {
                 self.item_ref.entity_type.stage_field().into(),
                 Value::String(stage.clone()),
             );
+        }
+        if let Some(semantic) = &self.stage_semantic {
+            let (field, closes) = match self.item_ref.entity_type {
+                EntityType::Lead => ("STATUS_SEMANTIC_ID", false),
+                _ => ("STAGE_SEMANTIC_ID", true),
+            };
+            out.insert(field.into(), Value::String(semantic.clone()));
+            if closes {
+                let closed = if semantic == "P" { "N" } else { "Y" };
+                out.insert("CLOSED".into(), Value::String(closed.into()));
+            }
         }
         out.insert("CREATED_BY_ID".into(), Value::String(self.created_by.to_string()));
         out.insert("DATE_CREATE".into(), Value::String(rest_datetime(self.created_at)));
@@ -416,7 +430,15 @@ pub fn check_fields(
     Ok(changes)
 }
 
-const READ_ONLY: &[&str] = &["ID", "DATE_CREATE", "DATE_MODIFY", "CREATED_BY_ID", "STAGE_SEMANTIC_ID"];
+const READ_ONLY: &[&str] = &[
+    "ID",
+    "DATE_CREATE",
+    "DATE_MODIFY",
+    "CREATED_BY_ID",
+    "STAGE_SEMANTIC_ID",
+    "STATUS_SEMANTIC_ID",
+    "CLOSED",
+];
 
 #[cfg(test)]
 mod tests {

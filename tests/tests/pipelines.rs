@@ -307,3 +307,52 @@ async fn lead_statuses_can_be_extended() {
     let lead = host.ok("crm.lead.get", json!({"id": lead})).await;
     assert_eq!(lead["STATUS_ID"], "QUALIFIED");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_items_stage_semantics_follow_its_stage() {
+    let host = TestHost::start().await;
+    let open = host.add_deal("Open").await;
+    let won = host.add_deal("Won").await;
+    host.move_deal(won, "WON").await;
+    let lost = host.add_deal("Lost").await;
+    host.move_deal(lost, "LOSE").await;
+
+    let deal = host.deal(open).await;
+    assert_eq!(
+        (deal["STAGE_SEMANTIC_ID"].as_str(), deal["CLOSED"].as_str()),
+        (Some("P"), Some("N"))
+    );
+    let deal = host.deal(won).await;
+    assert_eq!(
+        (deal["STAGE_SEMANTIC_ID"].as_str(), deal["CLOSED"].as_str()),
+        (Some("S"), Some("Y"))
+    );
+    let deal = host.deal(lost).await;
+    assert_eq!(
+        (deal["STAGE_SEMANTIC_ID"].as_str(), deal["CLOSED"].as_str()),
+        (Some("F"), Some("Y"))
+    );
+
+    let closed = host
+        .ok(
+            "crm.deal.list",
+            json!({"filter": {"!STAGE_SEMANTIC_ID": "P"}, "order": {"ID": "ASC"}, "select": ["ID"]}),
+        )
+        .await;
+    assert_eq!(closed, json!([{"ID": won.to_string()}, {"ID": lost.to_string()}]));
+
+    let (status, body) = host
+        .rest("crm.deal.update", json!({"id": open, "fields": {"CLOSED": "Y"}}))
+        .await;
+    assert_eq!(status, 400, "derived fields are read-only: {body}");
+
+    let lead = host
+        .ok(
+            "crm.lead.add",
+            json!({"fields": {"TITLE": "Junk", "STATUS_ID": "JUNK"}}),
+        )
+        .await;
+    let lead = host.ok("crm.lead.get", json!({"id": lead})).await;
+    assert_eq!(lead["STATUS_SEMANTIC_ID"], "F");
+    assert!(lead.get("CLOSED").is_none(), "leads have no CLOSED flag: {lead}");
+}

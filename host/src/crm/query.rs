@@ -11,7 +11,7 @@ use crate::store::{Backend, Conn, backend_of};
 
 use super::userfields::{UserField, userfields};
 
-use super::item_from_row;
+use super::{ITEM_COLUMNS, item_from_row, stage_semantic_sql};
 
 /// What a `*.list` call asks for.
 #[derive(Debug, Default, Clone)]
@@ -57,7 +57,7 @@ pub async fn list(conn: &mut Conn, entity_type: EntityType, query: &ListQuery) -
         .fetch_one(&mut *conn)
         .await?;
 
-    let mut select = Sql::new("SELECT * FROM items WHERE ");
+    let mut select = Sql::new(&format!("SELECT {ITEM_COLUMNS} FROM items WHERE "));
     push_where(&mut select, entity_type, &conditions);
     select.push(" ORDER BY ").push(&order.join(", "));
     select.push(" LIMIT ").bind(Bound::Int(query.limit));
@@ -172,6 +172,9 @@ fn standard_column(backend: Backend, entity_type: EntityType, field: &str) -> Re
         "CREATED_BY_ID" => system("created_by", ColumnKind::Field(FieldKind::Integer)),
         "DATE_CREATE" => system("created_at", ColumnKind::DateTime),
         "DATE_MODIFY" => system("updated_at", ColumnKind::DateTime),
+        "STAGE_SEMANTIC_ID" | "STATUS_SEMANTIC_ID" if entity_type.has_stages() => {
+            system(stage_semantic_sql!(), ColumnKind::Field(FieldKind::String))
+        }
         f if f == entity_type.stage_field() && entity_type.has_stages() => {
             system("stage_id", ColumnKind::Field(FieldKind::String))
         }

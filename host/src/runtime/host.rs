@@ -221,6 +221,7 @@ impl RunState {
                 return Err(WitCrmError::Invalid(format!("stage {stage_id} is not in the item's pipeline")).into());
             }
             item.stage_id = Some(stage_id.clone());
+            item.stage_semantic = Some(stage.semantics.clone());
         }
         item.fields.extend(changes.fields.clone());
         let item_ref = item.item_ref;
@@ -376,6 +377,7 @@ impl crm::Host for RunState {
                     item_ref,
                     category_id: et.has_stages().then(|| changes.category_id.unwrap_or(0)),
                     stage_id: changes.stage_id.clone(),
+                    stage_semantic: None,
                     fields: changes.fields.clone(),
                     created_by: AUTOMATION_USER,
                     created_at: self.now,
