@@ -3,6 +3,7 @@
 //! transaction, and entering a stage schedules that stage's robots there too.
 
 pub mod activities;
+pub mod multifields;
 mod pipelines;
 mod query;
 pub mod userfields;
@@ -155,6 +156,7 @@ pub async fn create(
         None => Store::next_id(tx, entity_type.as_str()).await?,
     };
     let item_ref = ItemRef { entity_type, id };
+    let fields = Value::Object(changes.applied_to(&Map::new())?);
     sqlx::query(
         "INSERT INTO items (entity_type, id, category_id, stage_id, fields, created_by, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -163,13 +165,13 @@ pub async fn create(
     .bind(id)
     .bind(category_id)
     .bind(stage.as_ref().map(|s| s.status_id.clone()))
-    .bind(Value::Object(changes.fields.clone()).to_string())
+    .bind(fields.to_string())
     .bind(user)
     .bind(now)
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    record_event(tx, item_ref, "item_added", Value::Object(changes.fields), now).await?;
+    record_event(tx, item_ref, "item_added", fields, now).await?;
     if let Some(stage) = stage {
         rules::schedule_robots(tx, item_ref, &stage.status_id, now).await?;
     }
@@ -180,13 +182,13 @@ pub async fn create(
 /// cancels the old stage's pending robots and schedules the new stage's.
 pub async fn update(tx: &mut Tx, item_ref: ItemRef, changes: FieldChanges, now: Millis) -> Result<(), CrmError> {
     let before = get_for_update(tx, item_ref).await?;
-    let mut fields = before.fields.clone();
+    let fields = changes.applied_to(&before.fields)?;
     let mut changed = Map::new();
-    for (name, value) in changes.fields {
-        let old = fields.get(&name).cloned().unwrap_or(Value::Null);
-        if old != value {
-            changed.insert(name.clone(), json!({"old": old, "new": value}));
-            fields.insert(name, value);
+    for name in changes.fields.keys() {
+        let old = before.fields.get(name).unwrap_or(&Value::Null);
+        let new = fields.get(name).unwrap_or(&Value::Null);
+        if old != new {
+            changed.insert(name.clone(), json!({"old": old, "new": new}));
         }
     }
     let target = if item_ref.entity_type.has_stages() && (changes.stage_id.is_some() || changes.category_id.is_some()) {

@@ -6,6 +6,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use crate::clock::Millis;
+use crate::crm::multifields;
 use crate::crm::userfields::{self, UserField};
 
 /// Why a CRM request cannot be done as asked.
@@ -176,7 +177,7 @@ impl Item {
         out.insert("ID".into(), Value::String(self.item_ref.id.to_string()));
         for spec in self.item_ref.entity_type.fields() {
             let value = self.fields.get(spec.name).cloned().unwrap_or(Value::Null);
-            out.insert(spec.name.into(), spec.kind.to_rest(&value));
+            out.insert(spec.name.into(), spec.kind.to_rest(spec.name, &value));
         }
         if let Some(category) = self.category_id {
             out.insert("CATEGORY_ID".into(), Value::String(category.to_string()));
@@ -266,12 +267,15 @@ pub enum FieldKind {
     Double,
     /// "Y" or "N" (Bitrix24's char flag); booleans are accepted.
     Flag,
+    /// A list of typed entries (PHONE, EMAIL), written as changes; see [`multifields`].
+    Multi,
 }
 
 impl FieldKind {
     pub(crate) fn canonical(self, name: &str, value: &Value) -> Result<Value, CrmError> {
         let wrong = || CrmError::Invalid(format!("field {name}: expected {self:?}, got {value}"));
         match (self, value) {
+            (Self::Multi, _) => multifields::changes(name, value),
             (_, Value::Null) => Ok(Value::Null),
             (Self::String, Value::String(_)) => Ok(value.clone()),
             (Self::String, Value::Number(n)) => Ok(Value::String(n.to_string())),
@@ -291,8 +295,9 @@ impl FieldKind {
         }
     }
 
-    fn to_rest(self, value: &Value) -> Value {
+    fn to_rest(self, name: &str, value: &Value) -> Value {
         match (self, value) {
+            (Self::Multi, _) => multifields::to_rest(name, value),
             (_, Value::Null) => Value::Null,
             (Self::Double, Value::Number(n)) => Value::String(format!("{:.2}", n.as_f64().unwrap_or(0.0))),
             (_, Value::String(_)) => value.clone(),
@@ -307,6 +312,7 @@ impl FieldKind {
             Self::Integer => "integer",
             Self::Double => "double",
             Self::Flag => "char",
+            Self::Multi => "crm_multifield",
         }
     }
 }
@@ -345,6 +351,8 @@ const LEAD_FIELDS: &[FieldSpec] = &[
     field("NAME", FieldKind::String, "First name"),
     field("LAST_NAME", FieldKind::String, "Last name"),
     field("COMPANY_TITLE", FieldKind::String, "Company name"),
+    field("PHONE", FieldKind::Multi, "Phone"),
+    field("EMAIL", FieldKind::Multi, "E-mail"),
     field("CURRENCY_ID", FieldKind::String, "Currency"),
     field("OPPORTUNITY", FieldKind::Double, "Amount"),
     field("ASSIGNED_BY_ID", FieldKind::Integer, "Responsible person"),
@@ -355,6 +363,8 @@ const LEAD_FIELDS: &[FieldSpec] = &[
 const CONTACT_FIELDS: &[FieldSpec] = &[
     field("NAME", FieldKind::String, "First name"),
     field("LAST_NAME", FieldKind::String, "Last name"),
+    field("PHONE", FieldKind::Multi, "Phone"),
+    field("EMAIL", FieldKind::Multi, "E-mail"),
     field("COMPANY_ID", FieldKind::Integer, "Company"),
     field("ASSIGNED_BY_ID", FieldKind::Integer, "Responsible person"),
     field("COMMENTS", FieldKind::String, "Comment"),
@@ -362,6 +372,8 @@ const CONTACT_FIELDS: &[FieldSpec] = &[
 
 const COMPANY_FIELDS: &[FieldSpec] = &[
     field("TITLE", FieldKind::String, "Company name"),
+    field("PHONE", FieldKind::Multi, "Phone"),
+    field("EMAIL", FieldKind::Multi, "E-mail"),
     field("ASSIGNED_BY_ID", FieldKind::Integer, "Responsible person"),
     field("COMMENTS", FieldKind::String, "Comment"),
 ];
@@ -375,6 +387,23 @@ pub struct FieldChanges {
     pub category_id: Option<i64>,
     /// The other fields, values canonical.
     pub fields: Map<String, Value>,
+}
+
+impl FieldChanges {
+    /// An item's fields after these changes: multi-fields merged entry by entry, the rest
+    /// replaced.
+    pub fn applied_to(&self, fields: &Map<String, Value>) -> Result<Map<String, Value>, CrmError> {
+        let mut out = fields.clone();
+        for (name, value) in &self.fields {
+            let value = if multifields::is_multifield(name) {
+                multifields::merge(name, fields.get(name).unwrap_or(&Value::Null), value)?
+            } else {
+                value.clone()
+            };
+            out.insert(name.clone(), value);
+        }
+        Ok(out)
+    }
 }
 
 /// Whether fields are checked for a new item or for changes to an existing one.

@@ -317,3 +317,93 @@ async fn a_fresh_install_has_bitrix24_default_pipelines() {
     assert_eq!(pipelines["categories"][0]["id"], 0);
     assert_eq!(pipelines["categories"][0]["isDefault"], "Y");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phone_and_email_lists_change_entry_by_entry_and_find_contacts() {
+    let host = TestHost::start().await;
+    let ann = host
+        .ok(
+            "crm.contact.add",
+            json!({"fields": {"NAME": "Ann", "PHONE": [{"VALUE": "+1 555 0100", "VALUE_TYPE": "WORK"}, {"VALUE": "+1 555 0199", "VALUE_TYPE": "MOBILE"}],
+                "EMAIL": [{"VALUE": "ann@example.com"}]}}),
+        )
+        .await;
+    host.ok(
+        "crm.contact.add",
+        json!({"fields": {"NAME": "Bob", "EMAIL": "bob@example.com"}}),
+    )
+    .await;
+    let contact = host.ok("crm.contact.get", json!({"id": ann})).await;
+    assert_eq!(
+        contact["PHONE"],
+        json!([
+            {"ID": "1", "VALUE_TYPE": "WORK", "VALUE": "+1 555 0100", "TYPE_ID": "PHONE"},
+            {"ID": "2", "VALUE_TYPE": "MOBILE", "VALUE": "+1 555 0199", "TYPE_ID": "PHONE"},
+        ])
+    );
+    assert_eq!(contact["EMAIL"][0]["VALUE_TYPE"], "WORK", "WORK is the default type");
+
+    host.ok(
+        "crm.contact.update",
+        json!({"id": ann, "fields": {"PHONE": [{"ID": 1, "VALUE": "+1 555 0101"}, {"ID": 2, "DELETE": "Y"}, {"VALUE": "+44 20 7946 0000", "VALUE_TYPE": "HOME"}]}}),
+    )
+    .await;
+    let phones: Vec<(String, String)> = host.ok("crm.contact.get", json!({"id": ann})).await["PHONE"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["ID"].as_str().unwrap().to_string(),
+                p["VALUE"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        phones,
+        [
+            ("1".to_string(), "+1 555 0101".to_string()),
+            ("3".to_string(), "+44 20 7946 0000".to_string())
+        ]
+    );
+    let contact = host.ok("crm.contact.get", json!({"id": ann})).await;
+    assert_eq!(
+        contact["EMAIL"][0]["VALUE"], "ann@example.com",
+        "a list not written stays"
+    );
+
+    let found = host
+        .ok(
+            "crm.contact.list",
+            json!({"filter": {"EMAIL": "bob@example.com"}, "select": ["NAME"]}),
+        )
+        .await;
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    assert_eq!(found[0]["NAME"], "Bob");
+    let found = host
+        .ok(
+            "crm.contact.list",
+            json!({"filter": {"@PHONE": ["+1 555 0101", "+1 000"]}, "select": ["NAME"]}),
+        )
+        .await;
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    assert_eq!(found[0]["NAME"], "Ann");
+
+    let before = host.ok("crm.contact.get", json!({"id": ann})).await;
+    for bad in [
+        json!({"PHONE": [{"VALUE": "call me"}]}),
+        json!({"EMAIL": [{"VALUE": "not-an-address"}]}),
+        json!({"PHONE": [{"VALUE": "+1 555 0102", "VALUE_TYPE": "CARRIER_PIGEON"}]}),
+        json!({"PHONE": [{"ID": 99, "VALUE": "+1 555 0103"}]}),
+        json!({"PHONE": [{"VALUE_TYPE": "WORK"}]}),
+        json!({"PHONE": 5551234}),
+    ] {
+        let (status, body) = host
+            .rest("crm.contact.update", json!({"id": ann, "fields": bad.clone()}))
+            .await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    assert_eq!(host.ok("crm.contact.get", json!({"id": ann})).await, before);
+    let (status, _) = host.rest("crm.contact.list", json!({"order": {"PHONE": "ASC"}})).await;
+    assert_eq!(status, 400, "a list of values cannot order a list");
+}

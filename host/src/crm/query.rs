@@ -41,7 +41,13 @@ pub async fn list(conn: &mut Conn, entity_type: EntityType, query: &ListQuery) -
         .collect::<Result<Vec<_>, _>>()?;
     let mut order = Vec::new();
     for (field, direction) in &query.order {
-        let column = schema.column(field)?.sql;
+        let column = schema.column(field)?;
+        if matches!(column.kind, ColumnKind::Multi) {
+            return Err(CrmError::Invalid(format!(
+                "{field} holds several values; lists cannot order by it"
+            )));
+        }
+        let column = column.sql;
         let direction = match direction.as_str().map(str::to_ascii_uppercase).as_deref() {
             Some("ASC") => "ASC",
             Some("DESC") => "DESC",
@@ -138,6 +144,8 @@ enum ColumnKind {
     Field(FieldKind),
     DateTime,
     Custom(UserField),
+    /// A multi-field (PHONE, EMAIL): only "has an entry equal to" (`=`, `@`) can be asked.
+    Multi,
 }
 
 /// What a list's filter and order may name: the type's standard fields and its custom fields.
@@ -182,11 +190,31 @@ fn standard_column(backend: Backend, entity_type: EntityType, field: &str) -> Re
             .fields()
             .iter()
             .find(|spec| spec.name == f)
-            .map(|spec| Column {
-                sql: json_field(backend, spec.name, spec.kind),
-                kind: ColumnKind::Field(spec.kind),
+            .map(|spec| match spec.kind {
+                FieldKind::Multi => Column {
+                    sql: multifield_match(backend, spec.name),
+                    kind: ColumnKind::Multi,
+                },
+                kind => Column {
+                    sql: json_field(backend, spec.name, kind),
+                    kind: ColumnKind::Field(kind),
+                },
             })
             .ok_or_else(|| CrmError::Invalid(format!("unknown field {f} in filter or order"))),
+    }
+}
+
+/// The start of a condition that one of a multi-field's entries has a value in a list; the
+/// caller appends `IN (...)` and the closing parenthesis.
+fn multifield_match(backend: Backend, name: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!(
+            "EXISTS (SELECT 1 FROM json_each(items.fields, '$.{name}') WHERE json_extract(json_each.value, '$.VALUE')"
+        ),
+        Backend::Postgres => format!(
+            "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE jsonb_typeof(items.fields::jsonb -> '{name}') \
+             WHEN 'array' THEN items.fields::jsonb -> '{name}' ELSE '[]'::jsonb END) AS entry WHERE entry ->> 'VALUE'"
+        ),
     }
 }
 
@@ -197,7 +225,9 @@ fn json_field(backend: Backend, name: &str, kind: FieldKind) -> String {
         (Backend::Postgres, FieldKind::Integer | FieldKind::Double) => {
             format!("((fields::jsonb ->> '{name}')::double precision)")
         }
-        (Backend::Postgres, FieldKind::String | FieldKind::Flag) => format!("(fields::jsonb ->> '{name}')"),
+        (Backend::Postgres, FieldKind::String | FieldKind::Flag | FieldKind::Multi) => {
+            format!("(fields::jsonb ->> '{name}')")
+        }
     }
 }
 
@@ -226,6 +256,9 @@ impl ColumnKind {
     fn bound(&self, field: &str, value: &Value) -> Result<Bound, CrmError> {
         match self {
             Self::Custom(custom) => Ok(Bound::from(custom.canonical(value)?)),
+            Self::Multi => Err(CrmError::Invalid(format!(
+                "{field} can only be filtered by equal values"
+            ))),
             Self::DateTime => match value {
                 Value::String(s) => parse_datetime(s)
                     .map(Bound::Int)
@@ -275,6 +308,8 @@ struct Condition {
     column: String,
     operator: Operator,
     values: Vec<Bound>,
+    /// Text that closes `column`, for multi-field matches (an `EXISTS (` to close).
+    closing: &'static str,
 }
 
 impl Condition {
@@ -284,6 +319,9 @@ impl Condition {
             .find_map(|(prefix, op)| key.strip_prefix(prefix).map(|rest| (*op, rest)))
             .unwrap_or((Operator::Eq, key));
         let column = schema.column(field)?;
+        if matches!(column.kind, ColumnKind::Multi) {
+            return Self::multifield(schema.backend, field, column.sql, operator, value);
+        }
         let values = match (operator, value) {
             (Operator::In | Operator::NotIn, Value::Array(list)) => list
                 .iter()
@@ -300,10 +338,46 @@ impl Condition {
             column: column.sql,
             operator,
             values,
+            closing: "",
+        })
+    }
+
+    /// "One of the entries of a multi-field has this value (or one of these)".
+    fn multifield(
+        backend: Backend,
+        field: &str,
+        column: String,
+        operator: Operator,
+        value: &Value,
+    ) -> Result<Self, CrmError> {
+        if !matches!(operator, Operator::Eq | Operator::In) {
+            return Err(CrmError::Invalid(format!(
+                "{field} can only be filtered by equal values"
+            )));
+        }
+        let text = |v: &Value| match v {
+            Value::String(s) => Ok(Bound::Text(s.trim().to_string())),
+            other => Err(CrmError::Invalid(format!("filter {field}: {other} is not text"))),
+        };
+        let values = match value {
+            Value::Array(list) => list.iter().map(text).collect::<Result<_, _>>()?,
+            one => vec![text(one)?],
+        };
+        Ok(Self {
+            backend,
+            column,
+            operator: Operator::In,
+            values,
+            closing: ")",
         })
     }
 
     fn push_sql(&self, b: &mut Sql) {
+        self.push_condition(b);
+        b.push(self.closing);
+    }
+
+    fn push_condition(&self, b: &mut Sql) {
         let value = self.values.first().cloned().unwrap_or(Bound::Null);
         match (self.operator, &value) {
             (Operator::Eq, Bound::Null) => {

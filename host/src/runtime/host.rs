@@ -223,7 +223,9 @@ impl RunState {
             item.stage_id = Some(stage_id.clone());
             item.stage_semantic = Some(stage.semantics.clone());
         }
-        item.fields.extend(changes.fields.clone());
+        item.fields = changes
+            .applied_to(&item.fields)
+            .map_err(|e| WitCrmError::Invalid(e.to_string()))?;
         let item_ref = item.item_ref;
         self.overlay.insert(item_ref, Some(item));
         self.staged.push(StagedChange::Update { item_ref, changes });
@@ -378,7 +380,9 @@ impl crm::Host for RunState {
                     category_id: et.has_stages().then(|| changes.category_id.unwrap_or(0)),
                     stage_id: changes.stage_id.clone(),
                     stage_semantic: None,
-                    fields: changes.fields.clone(),
+                    fields: changes
+                        .applied_to(&Map::new())
+                        .map_err(|e| WitCrmError::Invalid(e.to_string()))?,
                     created_by: AUTOMATION_USER,
                     created_at: self.now,
                     updated_at: self.now,
