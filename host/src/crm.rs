@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use sqlx::Row;
 
 use crate::clock::Millis;
-use crate::model::{CrmError, EntityType, FieldChanges, Item, ItemRef};
+use crate::model::{CrmError, EntityType, FieldChanges, Item, ItemRef, rest_datetime};
 use crate::rules;
 use crate::store::{Backend, Conn, Store, Tx, backend_of};
 
@@ -156,7 +156,11 @@ pub async fn create(
         None => Store::next_id(tx, entity_type.as_str()).await?,
     };
     let item_ref = ItemRef { entity_type, id };
-    let fields = Value::Object(changes.applied_to(&Map::new())?);
+    let mut fields = changes.applied_to(&Map::new())?;
+    if entity_type == EntityType::Deal && fields.get("BEGINDATE").is_none_or(Value::is_null) {
+        fields.insert("BEGINDATE".into(), Value::String(rest_datetime(now)));
+    }
+    let fields = Value::Object(fields);
     sqlx::query(
         "INSERT INTO items (entity_type, id, category_id, stage_id, fields, created_by, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

@@ -267,6 +267,9 @@ pub enum FieldKind {
     Double,
     /// "Y" or "N" (Bitrix24's char flag); booleans are accepted.
     Flag,
+    /// A moment (BEGINDATE, CLOSEDATE): a date or a date and time, kept as UTC ISO text so text
+    /// order is time order.
+    DateTime,
     /// A list of typed entries (PHONE, EMAIL), written as changes; see [`multifields`].
     Multi,
 }
@@ -291,6 +294,10 @@ impl FieldKind {
                 .ok_or_else(wrong),
             (Self::Flag, Value::Bool(b)) => Ok(Value::from(if *b { "Y" } else { "N" })),
             (Self::Flag, Value::String(s)) if s == "Y" || s == "N" => Ok(value.clone()),
+            (Self::DateTime, Value::String(s)) if s.trim().is_empty() => Ok(Value::Null),
+            (Self::DateTime, Value::String(s)) => parse_datetime(s.trim())
+                .map(|at| Value::String(rest_datetime(at)))
+                .ok_or_else(wrong),
             _ => Err(wrong()),
         }
     }
@@ -312,6 +319,7 @@ impl FieldKind {
             Self::Integer => "integer",
             Self::Double => "double",
             Self::Flag => "char",
+            Self::DateTime => "date",
             Self::Multi => "crm_multifield",
         }
     }
@@ -340,6 +348,8 @@ const DEAL_FIELDS: &[FieldSpec] = &[
     field("OPPORTUNITY", FieldKind::Double, "Amount"),
     field("COMPANY_ID", FieldKind::Integer, "Company"),
     field("CONTACT_ID", FieldKind::Integer, "Contact"),
+    field("BEGINDATE", FieldKind::DateTime, "Start date"),
+    field("CLOSEDATE", FieldKind::DateTime, "Expected close date"),
     field("ASSIGNED_BY_ID", FieldKind::Integer, "Responsible person"),
     field("SOURCE_ID", FieldKind::String, "Source"),
     field("COMMENTS", FieldKind::String, "Comment"),

@@ -407,3 +407,43 @@ async fn phone_and_email_lists_change_entry_by_entry_and_find_contacts() {
     let (status, _) = host.rest("crm.contact.list", json!({"order": {"PHONE": "ASC"}})).await;
     assert_eq!(status, 400, "a list of values cannot order a list");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deal_dates_default_normalize_and_filter() {
+    let host = TestHost::start().await;
+    let soon = host
+        .ok(
+            "crm.deal.add",
+            json!({"fields": {"TITLE": "Soon", "CLOSEDATE": "2026-12-31"}}),
+        )
+        .await;
+    let later = host
+        .ok(
+            "crm.deal.add",
+            json!({"fields": {"TITLE": "Later", "BEGINDATE": "2027-01-10T09:00:00+03:00", "CLOSEDATE": "2027-03-01"}}),
+        )
+        .await;
+    let deal = host.deal(soon.as_i64().unwrap()).await;
+    assert_eq!(
+        deal["BEGINDATE"], deal["DATE_CREATE"],
+        "a deal begins when it is created unless told"
+    );
+    assert_eq!(deal["CLOSEDATE"], "2026-12-31T00:00:00+00:00");
+    let deal = host.deal(later.as_i64().unwrap()).await;
+    assert_eq!(deal["BEGINDATE"], "2027-01-10T06:00:00+00:00", "times are kept in UTC");
+
+    let closing = host
+        .ok(
+            "crm.deal.list",
+            json!({"filter": {"<=CLOSEDATE": "2027-01-01"}, "select": ["TITLE"]}),
+        )
+        .await;
+    assert_eq!(closing, json!([{"ID": soon.to_string(), "TITLE": "Soon"}]));
+    let (status, body) = host
+        .rest(
+            "crm.deal.update",
+            json!({"id": soon, "fields": {"CLOSEDATE": "next week"}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+}

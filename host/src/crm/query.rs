@@ -225,7 +225,7 @@ fn json_field(backend: Backend, name: &str, kind: FieldKind) -> String {
         (Backend::Postgres, FieldKind::Integer | FieldKind::Double) => {
             format!("((fields::jsonb ->> '{name}')::double precision)")
         }
-        (Backend::Postgres, FieldKind::String | FieldKind::Flag | FieldKind::Multi) => {
+        (Backend::Postgres, FieldKind::String | FieldKind::Flag | FieldKind::DateTime | FieldKind::Multi) => {
             format!("(fields::jsonb ->> '{name}')")
         }
     }
