@@ -290,7 +290,7 @@ impl Scheduler {
         };
         let claim = format!(
             "UPDATE runs SET status = 'running', attempt = attempt + 1, lease_until = $2, started_at = $1
-             WHERE id = (SELECT id FROM runs WHERE {CLAIMABLE} ORDER BY due_at LIMIT 1 {skip_locked})
+             WHERE id = (SELECT id FROM runs WHERE {CLAIMABLE} ORDER BY due_at, seq LIMIT 1 {skip_locked})
              RETURNING *"
         );
         let mut tx = self.store.write().await?;
@@ -451,8 +451,14 @@ impl Scheduler {
     }
 }
 
-/// Runs a worker may claim at time `$1`: pending and due, or running with an expired lease.
-const CLAIMABLE: &str = "(status = 'pending' AND due_at <= $1) OR (status = 'running' AND lease_until < $1)";
+/// Runs a worker may claim at time `$1`: pending and due, or running with an expired lease; and
+/// no run of the same item scheduled before it is still due or running. An item's robots thus
+/// run one at a time in the order they were scheduled, so one that moves the item cannot
+/// overtake (and cancel) an earlier one, on any number of workers and hosts.
+const CLAIMABLE: &str = "((status = 'pending' AND due_at <= $1) OR (status = 'running' AND lease_until < $1))
+    AND NOT EXISTS (SELECT 1 FROM runs earlier
+        WHERE earlier.entity_type = runs.entity_type AND earlier.item_id = runs.item_id AND earlier.seq < runs.seq
+          AND ((earlier.status = 'pending' AND earlier.due_at <= $1) OR (earlier.status = 'running' AND earlier.lease_until >= $1)))";
 
 /// Exponential backoff with up to 20% jitter, capped at an hour.
 fn backoff(base: Duration, attempt: i64) -> Duration {
