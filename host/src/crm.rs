@@ -6,6 +6,7 @@ pub mod activities;
 pub mod multifields;
 mod pipelines;
 mod query;
+pub mod types;
 pub mod userfields;
 
 use serde_json::{Map, Value, json};
@@ -18,10 +19,10 @@ use crate::store::{Backend, Conn, Store, Tx, backend_of};
 
 pub use pipelines::{
     Category, NewStage, Stage, StageChanges, add_category, add_stage, all_stages, categories, category,
-    delete_category, delete_stage, parse_status_entity_id, stage, stage_by_id, stages, status_entity_id,
-    update_category, update_stage,
+    default_category, delete_category, delete_stage, parse_status_entity_id, stage, stage_by_id, stages,
+    status_entity_id, update_category, update_stage,
 };
-pub(crate) use query::{ColumnType, TableQuery};
+pub(crate) use query::{ColumnType, TableQuery, split_filter_key};
 pub use query::{ListQuery, list};
 
 /// A timeline comment.
@@ -88,7 +89,7 @@ async fn fetch_item(conn: &mut Conn, item: ItemRef, lock: &str) -> Result<Item, 
     let row = sqlx::query(&format!(
         "SELECT {ITEM_COLUMNS} FROM items WHERE entity_type = $1 AND id = $2{lock}"
     ))
-    .bind(item.entity_type.as_str())
+    .bind(item.entity_type)
     .bind(item.id)
     .fetch_optional(&mut *conn)
     .await?
@@ -124,7 +125,7 @@ async fn placement(
 
 async fn record_event(tx: &mut Tx, item: ItemRef, kind: &str, payload: Value, now: Millis) -> Result<(), CrmError> {
     sqlx::query("INSERT INTO events (entity_type, item_id, kind, payload, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(item.entity_type.as_str())
+        .bind(item.entity_type)
         .bind(item.id)
         .bind(kind)
         .bind(payload.to_string())
@@ -145,7 +146,10 @@ pub async fn create(
     now: Millis,
 ) -> Result<ItemRef, CrmError> {
     let (category_id, stage) = if entity_type.has_stages() {
-        let category = changes.category_id.unwrap_or(0);
+        let category = match changes.category_id {
+            Some(category) => category,
+            None => default_category(tx, entity_type).await?,
+        };
         let stage = placement(tx, entity_type, category, changes.stage_id.as_deref()).await?;
         (Some(category), Some(stage))
     } else {
@@ -153,11 +157,12 @@ pub async fn create(
     };
     let id = match id {
         Some(id) => id,
-        None => Store::next_id(tx, entity_type.as_str()).await?,
+        None => Store::next_id(tx, &entity_type.to_string()).await?,
     };
     let item_ref = ItemRef { entity_type, id };
     let mut fields = changes.applied_to(&Map::new())?;
-    if entity_type == EntityType::Deal && fields.get("BEGINDATE").is_none_or(Value::is_null) {
+    if entity_type.fields().iter().any(|f| f.name == "BEGINDATE") && fields.get("BEGINDATE").is_none_or(Value::is_null)
+    {
         fields.insert("BEGINDATE".into(), Value::String(rest_datetime(now)));
     }
     let fields = Value::Object(fields);
@@ -165,7 +170,7 @@ pub async fn create(
         "INSERT INTO items (entity_type, id, category_id, stage_id, fields, created_by, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
-    .bind(entity_type.as_str())
+    .bind(entity_type)
     .bind(id)
     .bind(category_id)
     .bind(stage.as_ref().map(|s| s.status_id.clone()))
@@ -218,7 +223,7 @@ pub async fn update(tx: &mut Tx, item_ref: ItemRef, changes: FieldChanges, now: 
     .bind(target.as_ref().map(|s| s.category_id).or(before.category_id))
     .bind(target.as_ref().map(|s| s.status_id.clone()).or(before.stage_id.clone()))
     .bind(now)
-    .bind(item_ref.entity_type.as_str())
+    .bind(item_ref.entity_type)
     .bind(item_ref.id)
     .execute(&mut **tx)
     .await?;
@@ -236,7 +241,7 @@ pub async fn update(tx: &mut Tx, item_ref: ItemRef, changes: FieldChanges, now: 
 /// Deletes an item and cancels its pending robots.
 pub async fn delete(tx: &mut Tx, item_ref: ItemRef, now: Millis) -> Result<(), CrmError> {
     let deleted = sqlx::query("DELETE FROM items WHERE entity_type = $1 AND id = $2")
-        .bind(item_ref.entity_type.as_str())
+        .bind(item_ref.entity_type)
         .bind(item_ref.id)
         .execute(&mut **tx)
         .await?;
@@ -274,7 +279,7 @@ pub async fn add_comment(
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(id)
-    .bind(item_ref.entity_type.as_str())
+    .bind(item_ref.entity_type)
     .bind(item_ref.id)
     .bind(author)
     .bind(text)
@@ -288,7 +293,7 @@ pub async fn add_comment(
 /// The item's timeline comments, oldest first.
 pub async fn comments(conn: &mut Conn, item_ref: ItemRef) -> Result<Vec<Comment>, CrmError> {
     let rows = sqlx::query("SELECT * FROM timeline_comments WHERE entity_type = $1 AND item_id = $2 ORDER BY id")
-        .bind(item_ref.entity_type.as_str())
+        .bind(item_ref.entity_type)
         .bind(item_ref.id)
         .fetch_all(&mut *conn)
         .await?;

@@ -40,28 +40,25 @@ pub enum EntityType {
     Contact,
     /// Bitrix24 entityTypeId 4.
     Company,
+    /// A smart-process (SPA) type an admin defined with `crm.type.add`, by its entityTypeId.
+    /// Whether such a type exists is a question for the store ([`crate::crm::types`]).
+    Dynamic(i64),
 }
 
 impl EntityType {
-    /// The name used in storage, robots and the plugin contract ("deal").
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Lead => "lead",
-            Self::Deal => "deal",
-            Self::Contact => "contact",
-            Self::Company => "company",
-        }
-    }
+    /// The four built-in types, which have their own `crm.{type}.*` methods.
+    pub const STANDARD: [Self; 4] = [Self::Lead, Self::Deal, Self::Contact, Self::Company];
 
-    /// Parses the name used in storage and the plugin contract.
+    /// Parses the name used in storage, robots and the plugin contract: "deal", "dynamic_128".
     pub fn parse(name: &str) -> Result<Self, CrmError> {
-        match name {
-            "lead" => Ok(Self::Lead),
-            "deal" => Ok(Self::Deal),
-            "contact" => Ok(Self::Contact),
-            "company" => Ok(Self::Company),
-            other => Err(CrmError::Invalid(format!("unknown entity type '{other}'"))),
+        if let Some(standard) = Self::STANDARD.into_iter().find(|t| t.to_string() == name) {
+            return Ok(standard);
         }
+        name.strip_prefix("dynamic_")
+            .and_then(|id| id.parse().ok())
+            .filter(|id| Self::is_dynamic_id(*id))
+            .map(Self::Dynamic)
+            .ok_or_else(|| CrmError::Invalid(format!("unknown entity type '{name}'")))
     }
 
     /// Bitrix24's numeric entityTypeId.
@@ -71,6 +68,7 @@ impl EntityType {
             Self::Deal => 2,
             Self::Contact => 3,
             Self::Company => 4,
+            Self::Dynamic(id) => id,
         }
     }
 
@@ -81,13 +79,25 @@ impl EntityType {
             2 => Ok(Self::Deal),
             3 => Ok(Self::Contact),
             4 => Ok(Self::Company),
+            id if Self::is_dynamic_id(id) => Ok(Self::Dynamic(id)),
             other => Err(CrmError::NotFound(format!("entity type {other}"))),
         }
     }
 
+    /// Whether an entityTypeId is in one of the ranges Bitrix24 gives smart processes: 128 to
+    /// 192, or even numbers from 1030.
+    pub fn is_dynamic_id(id: i64) -> bool {
+        (128..=192).contains(&id) || (id >= 1030 && id % 2 == 0)
+    }
+
     /// Whether items of this type sit in a pipeline of stages.
     pub fn has_stages(self) -> bool {
-        matches!(self, Self::Lead | Self::Deal)
+        matches!(self, Self::Lead | Self::Deal | Self::Dynamic(_))
+    }
+
+    /// Whether the type may have more than one pipeline.
+    pub fn has_categories(self) -> bool {
+        matches!(self, Self::Deal | Self::Dynamic(_))
     }
 
     /// The name of the field that holds the stage ("STATUS_ID" for leads, as in Bitrix24).
@@ -105,13 +115,37 @@ impl EntityType {
             Self::Lead => LEAD_FIELDS,
             Self::Contact => CONTACT_FIELDS,
             Self::Company => COMPANY_FIELDS,
+            Self::Dynamic(_) => SPA_FIELDS,
         }
     }
 }
 
+/// The name used in storage, robots and the plugin contract ("deal", "dynamic_128").
 impl fmt::Display for EntityType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        match self {
+            Self::Lead => f.write_str("lead"),
+            Self::Deal => f.write_str("deal"),
+            Self::Contact => f.write_str("contact"),
+            Self::Company => f.write_str("company"),
+            Self::Dynamic(id) => write!(f, "dynamic_{id}"),
+        }
+    }
+}
+
+/// Entity types are stored as their name, so SQL can bind them directly.
+impl sqlx::Type<sqlx::Any> for EntityType {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <String as sqlx::Type<sqlx::Any>>::type_info()
+    }
+}
+
+impl<'q> sqlx::Encode<'q, sqlx::Any> for EntityType {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <sqlx::Any as sqlx::Database>::ArgumentBuffer<'q>,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <String as sqlx::Encode<'q, sqlx::Any>>::encode(self.to_string(), buf)
     }
 }
 
@@ -126,7 +160,7 @@ pub struct ItemRef {
 
 impl ItemRef {
     /// Reads Bitrix24's short item reference: `L_3` lead, `D_12` deal, `C_4` contact,
-    /// `CO_5` company.
+    /// `CO_5` company, `T80_7` item 7 of smart process 128 (the type id in hex).
     pub fn parse_short(text: &str) -> Result<Self, CrmError> {
         let invalid = || CrmError::Invalid(format!("'{text}' is not a CRM reference like D_12"));
         let (prefix, id) = text.split_once('_').ok_or_else(invalid)?;
@@ -135,7 +169,12 @@ impl ItemRef {
             "D" => EntityType::Deal,
             "C" => EntityType::Contact,
             "CO" => EntityType::Company,
-            _ => return Err(invalid()),
+            dynamic => dynamic
+                .strip_prefix('T')
+                .and_then(|hex| i64::from_str_radix(hex, 16).ok())
+                .filter(|id| EntityType::is_dynamic_id(*id))
+                .map(EntityType::Dynamic)
+                .ok_or_else(invalid)?,
         };
         let id = id.parse().ok().filter(|id| *id > 0).ok_or_else(invalid)?;
         Ok(Self { entity_type, id })
@@ -388,6 +427,21 @@ const COMPANY_FIELDS: &[FieldSpec] = &[
     field("COMMENTS", FieldKind::String, "Comment"),
 ];
 
+const SPA_FIELDS: &[FieldSpec] = &[
+    field("TITLE", FieldKind::String, "Name"),
+    field("XML_ID", FieldKind::String, "External ID"),
+    field("CURRENCY_ID", FieldKind::String, "Currency"),
+    field("OPPORTUNITY", FieldKind::Double, "Amount"),
+    field("COMPANY_ID", FieldKind::Integer, "Company"),
+    field("CONTACT_ID", FieldKind::Integer, "Contact"),
+    field("BEGINDATE", FieldKind::DateTime, "Start date"),
+    field("CLOSEDATE", FieldKind::DateTime, "End date"),
+    field("ASSIGNED_BY_ID", FieldKind::Integer, "Responsible person"),
+    field("SOURCE_ID", FieldKind::String, "Source"),
+    field("SOURCE_DESCRIPTION", FieldKind::String, "Source information"),
+    field("OPENED", FieldKind::Flag, "Available to everyone"),
+];
+
 /// Fields an integration sends, split into the stage/pipeline it asks for and the rest, checked.
 #[derive(Debug, Default, Clone)]
 pub struct FieldChanges {
@@ -445,7 +499,7 @@ pub fn check_fields(
                 .as_str()
                 .ok_or_else(|| CrmError::Invalid(format!("field {name}: expected a stage id string")))?;
             changes.stage_id = Some(stage.to_string());
-        } else if name == "CATEGORY_ID" && entity_type == EntityType::Deal {
+        } else if name == "CATEGORY_ID" && entity_type.has_categories() {
             let id = FieldKind::Integer.canonical(name, value)?;
             changes.category_id = id.as_i64();
         } else if let Some(spec) = entity_type.fields().iter().find(|f| f.name == name) {

@@ -77,13 +77,13 @@ pub async fn add(tx: &mut Tx, new: NewRobot, now: Millis) -> Result<Robot, CrmEr
     }
     let sort: i64 =
         sqlx::query_scalar("SELECT COALESCE(MAX(sort), 0) + 10 FROM robots WHERE entity_type = $1 AND stage_id = $2")
-            .bind(entity_type.as_str())
+            .bind(entity_type)
             .bind(&stage.status_id)
             .fetch_one(&mut **tx)
             .await?;
     let robot = Robot {
         id: format!("r_{:016x}", rand::random::<u64>()),
-        entity_type: entity_type.as_str().into(),
+        entity_type: entity_type.to_string(),
         category_id: stage.category_id,
         stage_id: stage.status_id,
         name: new.name.unwrap_or_else(|| new.plugin_id.clone()),
@@ -154,7 +154,7 @@ pub async fn enter_stage(tx: &mut Tx, item: ItemRef, stage_id: &str, now: Millis
 
 /// Schedules a stage's robots for an item in it; a new item has nothing pending to cancel.
 pub async fn schedule_robots(tx: &mut Tx, item: ItemRef, stage_id: &str, now: Millis) -> Result<(), CrmError> {
-    let robots = list(tx, Some(item.entity_type.as_str()), Some(stage_id)).await?;
+    let robots = list(tx, Some(&item.entity_type.to_string()), Some(stage_id)).await?;
     for robot in robots {
         scheduler::enqueue(tx, &robot, item, now, now).await?;
     }

@@ -130,7 +130,7 @@ pub async fn enqueue(
     )
     .bind(&id)
     .bind(&robot.id)
-    .bind(item.entity_type.as_str())
+    .bind(item.entity_type)
     .bind(item.id)
     .bind(&robot.stage_id)
     .bind(&robot.plugin_id)
@@ -149,7 +149,7 @@ pub async fn cancel_pending(tx: &mut Tx, item: ItemRef, now: Millis) -> Result<(
          WHERE entity_type = $2 AND item_id = $3 AND status = 'pending'",
     )
     .bind(now)
-    .bind(item.entity_type.as_str())
+    .bind(item.entity_type)
     .bind(item.id)
     .execute(&mut **tx)
     .await?;

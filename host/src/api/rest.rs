@@ -13,16 +13,17 @@ use serde_json::{Map, Value, json};
 
 mod activities;
 mod directory;
+mod items;
 mod pipelines;
 mod tasks;
+mod types;
 mod userfield_methods;
 
 use super::{ApiError, AppState, params};
 use crate::crm::userfields::{self, UserField};
 use crate::crm::{self, ListQuery};
 use crate::directory::{TokenHolder, TokenKind};
-use crate::model::{EntityType, FieldChanges, ItemRef, Write, check_fields, rest_datetime};
-use crate::store::Tx;
+use crate::model::{EntityType, ItemRef, Write, check_fields, rest_datetime};
 
 /// Items per page of a `*.list` answer, as in Bitrix24.
 const PAGE_SIZE: i64 = 50;
@@ -139,13 +140,16 @@ async fn dispatch(
     }
     let user = caller.user_id;
     let item_call = method.strip_prefix("crm.").and_then(|m| m.split_once('.'));
-    if let Some((entity_type, action)) = item_call.and_then(|(e, a)| EntityType::parse(e).ok().map(|t| (t, a))) {
+    let standard = |name: &str| EntityType::STANDARD.into_iter().find(|t| t.to_string() == name);
+    if let Some((entity_type, action)) = item_call.and_then(|(e, a)| standard(e).map(|t| (t, a))) {
         return item_method(app, user, entity_type, action, p).await;
     }
     match method {
         "batch" => batch(app, caller, p).await,
         "crm.timeline.comment.add" => comment_add(app, user, p).await,
         "crm.timeline.comment.list" => comment_list(app, p).await,
+        _ if method.starts_with("crm.item.") => items::dispatch(app, user, method, p).await,
+        _ if method.starts_with("crm.type.") => types::dispatch(app, user, method, p).await,
         _ if method.starts_with("tasks.task.") => tasks::dispatch(app, user, method, p).await,
         _ if method.starts_with("crm.activity.") => activities::dispatch(app, user, method, p).await,
         _ if method.starts_with("user.") || method.starts_with("department.") => {
@@ -169,14 +173,9 @@ async fn item_method(
     action: &str,
     p: &Map<String, Value>,
 ) -> Result<Answer, ApiError> {
-    let now = app.clock.now();
     match action {
         "add" => {
-            let mut tx = app.store.write().await?;
-            let changes = checked_fields(&mut tx, entity_type, p, Write::Create).await?;
-            let created = crm::create(&mut tx, entity_type, None, changes, user, now).await?;
-            tx.commit().await?;
-            app.scheduler.wake();
+            let created = add_item(app, user, entity_type, &params::object(p, "fields")?).await?;
             Ok(json!(created.id).into())
         }
         "get" => {
@@ -193,11 +192,7 @@ async fn item_method(
                 entity_type,
                 id: params::id(p, "id")?,
             };
-            let mut tx = app.store.write().await?;
-            let changes = checked_fields(&mut tx, entity_type, p, Write::Update).await?;
-            crm::update(&mut tx, item_ref, changes, now).await?;
-            tx.commit().await?;
-            app.scheduler.wake();
+            update_item(app, item_ref, &params::object(p, "fields")?).await?;
             Ok(json!(true).into())
         }
         "delete" => {
@@ -205,9 +200,7 @@ async fn item_method(
                 entity_type,
                 id: params::id(p, "id")?,
             };
-            let mut tx = app.store.write().await?;
-            crm::delete(&mut tx, item_ref, now).await?;
-            tx.commit().await?;
+            delete_item(app, item_ref).await?;
             Ok(json!(true).into())
         }
         "list" => item_list(app, entity_type, p).await,
@@ -239,21 +232,40 @@ async fn item_list(app: &AppState, entity_type: EntityType, p: &Map<String, Valu
     Ok(Answer::page(Value::Array(rows), total, start))
 }
 
-/// The `fields` parameter checked against the type's standard and custom fields, inside the
-/// write transaction so the custom fields cannot change underneath.
-async fn checked_fields(
-    tx: &mut Tx,
+/// Creates an item from REST `fields` (standard names), checked against the type's standard
+/// and custom fields inside the write transaction so the custom fields cannot change underneath.
+async fn add_item(
+    app: &AppState,
+    user: i64,
     entity_type: EntityType,
-    p: &Map<String, Value>,
-    write: Write,
-) -> Result<FieldChanges, ApiError> {
-    let custom = userfields::userfields(tx, entity_type).await?;
-    Ok(check_fields(
-        entity_type,
-        &custom,
-        &params::object(p, "fields")?,
-        write,
-    )?)
+    fields: &Map<String, Value>,
+) -> Result<ItemRef, ApiError> {
+    let mut tx = app.store.write().await?;
+    let custom = userfields::userfields(&mut tx, entity_type).await?;
+    let changes = check_fields(entity_type, &custom, fields, Write::Create)?;
+    let created = crm::create(&mut tx, entity_type, None, changes, user, app.clock.now()).await?;
+    tx.commit().await?;
+    app.scheduler.wake();
+    Ok(created)
+}
+
+/// Changes an item's fields (and stage) from REST `fields`, checked as [`add_item`] does.
+async fn update_item(app: &AppState, item_ref: ItemRef, fields: &Map<String, Value>) -> Result<(), ApiError> {
+    let mut tx = app.store.write().await?;
+    let custom = userfields::userfields(&mut tx, item_ref.entity_type).await?;
+    let changes = check_fields(item_ref.entity_type, &custom, fields, Write::Update)?;
+    crm::update(&mut tx, item_ref, changes, app.clock.now()).await?;
+    tx.commit().await?;
+    app.scheduler.wake();
+    Ok(())
+}
+
+/// Deletes an item; its pending robots are cancelled.
+async fn delete_item(app: &AppState, item_ref: ItemRef) -> Result<(), ApiError> {
+    let mut tx = app.store.write().await?;
+    crm::delete(&mut tx, item_ref, app.clock.now()).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 fn fields_description(entity_type: EntityType, custom: &[UserField]) -> Value {
@@ -269,7 +281,7 @@ fn fields_description(entity_type: EntityType, custom: &[UserField]) -> Value {
     if entity_type.has_stages() {
         out.insert(entity_type.stage_field().into(), json!({"type": "crm_status", "isRequired": false, "isReadOnly": false, "isImmutable": false, "isMultiple": false, "isDynamic": false, "title": "Stage"}));
     }
-    if entity_type == EntityType::Deal {
+    if entity_type.has_categories() {
         out.insert("CATEGORY_ID".into(), json!({"type": "crm_category", "isRequired": false, "isReadOnly": false, "isImmutable": true, "isMultiple": false, "isDynamic": false, "title": "Pipeline"}));
     }
     out.insert("CREATED_BY_ID".into(), read_only("user", "Created by"));
@@ -314,7 +326,7 @@ async fn comment_list(app: &AppState, p: &Map<String, Value>) -> Result<Answer, 
             json!({
                 "ID": c.id.to_string(),
                 "ENTITY_ID": item_ref.id.to_string(),
-                "ENTITY_TYPE": item_ref.entity_type.as_str(),
+                "ENTITY_TYPE": item_ref.entity_type.to_string(),
                 "AUTHOR_ID": c.author_id.to_string(),
                 "COMMENT": c.text,
                 "CREATED": rest_datetime(c.created_at),

@@ -156,7 +156,7 @@ pub async fn list(
         }
     };
     let scope = match owner_type {
-        Some(entity_type) => format!("owner_type = '{}'", entity_type.as_str()),
+        Some(entity_type) => format!("owner_type = '{entity_type}'"),
         None => "1 = 1".to_string(),
     };
     let query = TableQuery {
@@ -197,7 +197,7 @@ pub async fn add(tx: &mut Tx, changes: &ActivityChanges, author: i64, now: Milli
          VALUES ($1, $2, $3, $4, $5, '', $6, $6, 0, 2, 0, $7, $7)",
     )
     .bind(id)
-    .bind(owner.entity_type.as_str())
+    .bind(owner.entity_type)
     .bind(owner.id)
     .bind(type_id)
     .bind(checked_name("SUBJECT", subject)?)

@@ -82,11 +82,21 @@ const NEW_DEAL_PIPELINE: &[(&str, &str, i64, &str)] = &[
     ("APOLOGY", "Analyze failure", 80, "F"),
 ];
 
-/// Bitrix24's ENTITY_ID of a pipeline's stage list: `DEAL_STAGE`, `DEAL_STAGE_{category}` or
-/// `STATUS` (lead statuses).
+/// The stages a smart process's new pipeline starts with, as in Bitrix24.
+const NEW_SPA_PIPELINE: &[(&str, &str, i64, &str)] = &[
+    ("NEW", "Start", 10, "P"),
+    ("PREPARATION", "Preparation", 20, "P"),
+    ("CLIENT", "Customer approval", 30, "P"),
+    ("SUCCESS", "Success", 40, "S"),
+    ("FAIL", "Failure", 50, "F"),
+];
+
+/// Bitrix24's ENTITY_ID of a pipeline's stage list: `DEAL_STAGE`, `DEAL_STAGE_{category}`,
+/// `STATUS` (lead statuses) or `DYNAMIC_{entityTypeId}_STAGE_{category}`.
 pub fn status_entity_id(entity_type: EntityType, category_id: i64) -> String {
     match (entity_type, category_id) {
         (EntityType::Lead, _) => "STATUS".into(),
+        (EntityType::Dynamic(type_id), category) => format!("DYNAMIC_{type_id}_STAGE_{category}"),
         (_, 0) => "DEAL_STAGE".into(),
         (_, category) => format!("DEAL_STAGE_{category}"),
     }
@@ -98,16 +108,23 @@ pub fn parse_status_entity_id(entity_id: &str) -> Option<(EntityType, i64)> {
         "STATUS" => Some((EntityType::Lead, 0)),
         "DEAL_STAGE" => Some((EntityType::Deal, 0)),
         other => {
+            if let Some(dynamic) = other.strip_prefix("DYNAMIC_") {
+                let (type_id, category) = dynamic.split_once("_STAGE_")?;
+                let entity_type = EntityType::from_type_id(type_id.parse().ok()?).ok()?;
+                return Some((entity_type, category.parse().ok()?));
+            }
             let category = other.strip_prefix("DEAL_STAGE_")?.parse().ok()?;
             Some((EntityType::Deal, category))
         }
     }
 }
 
-/// The prefix of a pipeline's stage ids: `C{category}:` for deal pipelines other than the default.
+/// The prefix of a pipeline's stage ids: `C{category}:` for deal pipelines other than the
+/// default, `DT{entityTypeId}_{category}:` for every smart-process pipeline.
 fn stage_prefix(entity_type: EntityType, category_id: i64) -> String {
     match (entity_type, category_id) {
         (EntityType::Deal, category) if category != 0 => format!("C{category}:"),
+        (EntityType::Dynamic(type_id), category) => format!("DT{type_id}_{category}:"),
         _ => String::new(),
     }
 }
@@ -146,17 +163,29 @@ fn stage_from_row(row: &AnyRow) -> Result<Stage, CrmError> {
 pub async fn categories(conn: &mut Conn, entity_type: EntityType) -> Result<Vec<Category>, CrmError> {
     check_has_pipelines(entity_type)?;
     let rows = sqlx::query("SELECT * FROM categories WHERE entity_type = $1 ORDER BY sort, id")
-        .bind(entity_type.as_str())
+        .bind(entity_type)
         .fetch_all(&mut *conn)
         .await?;
     rows.iter().map(category_from_row).collect()
+}
+
+/// The pipeline new items of a type land in when none is asked for.
+pub async fn default_category(conn: &mut Conn, entity_type: EntityType) -> Result<i64, CrmError> {
+    if !matches!(entity_type, EntityType::Dynamic(_)) {
+        return Ok(0);
+    }
+    sqlx::query_scalar("SELECT id FROM categories WHERE entity_type = $1 AND is_default = 1")
+        .bind(entity_type)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| CrmError::NotFound(format!("entity type {}", entity_type.type_id())))
 }
 
 /// One pipeline.
 pub async fn category(conn: &mut Conn, entity_type: EntityType, id: i64) -> Result<Category, CrmError> {
     check_has_pipelines(entity_type)?;
     let row = sqlx::query("SELECT * FROM categories WHERE entity_type = $1 AND id = $2")
-        .bind(entity_type.as_str())
+        .bind(entity_type)
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
@@ -164,23 +193,33 @@ pub async fn category(conn: &mut Conn, entity_type: EntityType, id: i64) -> Resu
     category_from_row(&row)
 }
 
-/// Adds a deal pipeline with Bitrix24's default stages, ids prefixed `C{id}:`.
+/// Adds a pipeline with Bitrix24's default stages (ids prefixed `C{id}:` for deals,
+/// `DT{type}_{id}:` for smart processes); the first pipeline of a smart process is its default.
 pub async fn add_category(tx: &mut Tx, entity_type: EntityType, name: &str, sort: i64) -> Result<Category, CrmError> {
-    if entity_type != EntityType::Deal {
+    if !entity_type.has_categories() {
         return Err(CrmError::Invalid(format!(
             "entity type {entity_type} has one fixed pipeline"
         )));
     }
     let name = checked_name("NAME", name)?;
     let id = Store::next_id(tx, &format!("category:{entity_type}")).await?;
-    sqlx::query("INSERT INTO categories (entity_type, id, name, sort, is_default) VALUES ($1, $2, $3, $4, 0)")
-        .bind(entity_type.as_str())
+    let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM categories WHERE entity_type = $1")
+        .bind(entity_type)
+        .fetch_one(&mut **tx)
+        .await?;
+    sqlx::query("INSERT INTO categories (entity_type, id, name, sort, is_default) VALUES ($1, $2, $3, $4, $5)")
+        .bind(entity_type)
         .bind(id)
         .bind(name)
         .bind(sort.max(0))
+        .bind(i64::from(existing == 0))
         .execute(&mut **tx)
         .await?;
-    for (status_id, name, sort, semantics) in NEW_DEAL_PIPELINE {
+    let template = match entity_type {
+        EntityType::Dynamic(_) => NEW_SPA_PIPELINE,
+        _ => NEW_DEAL_PIPELINE,
+    };
+    for (status_id, name, sort, semantics) in template {
         let stage = NewStage {
             status_id: (*status_id).into(),
             name: (*name).into(),
@@ -209,7 +248,7 @@ pub async fn update_category(
     sqlx::query("UPDATE categories SET name = $1, sort = $2 WHERE entity_type = $3 AND id = $4")
         .bind(name)
         .bind(sort.unwrap_or(current.sort).max(0))
-        .bind(entity_type.as_str())
+        .bind(entity_type)
         .bind(id)
         .execute(&mut **tx)
         .await?;
@@ -223,7 +262,7 @@ pub async fn delete_category(tx: &mut Tx, entity_type: EntityType, id: i64) -> R
         return Err(CrmError::Invalid("The default pipeline cannot be deleted".into()));
     }
     let items: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM items WHERE entity_type = $1 AND category_id = $2")
-        .bind(entity_type.as_str())
+        .bind(entity_type)
         .bind(id)
         .fetch_one(&mut **tx)
         .await?;
@@ -236,7 +275,7 @@ pub async fn delete_category(tx: &mut Tx, entity_type: EntityType, id: i64) -> R
     for table in ["robots", "stages", "categories"] {
         let key = if table == "categories" { "id" } else { "category_id" };
         sqlx::query(&format!("DELETE FROM {table} WHERE entity_type = $1 AND {key} = $2"))
-            .bind(entity_type.as_str())
+            .bind(entity_type)
             .bind(id)
             .execute(&mut **tx)
             .await?;
@@ -258,7 +297,7 @@ fn checked_color(color: &str) -> Result<&str, CrmError> {
 /// Looks up a stage of an entity type by its stage id.
 pub async fn stage(conn: &mut Conn, entity_type: EntityType, status_id: &str) -> Result<Stage, CrmError> {
     let row = sqlx::query("SELECT * FROM stages WHERE entity_type = $1 AND status_id = $2")
-        .bind(entity_type.as_str())
+        .bind(entity_type)
         .bind(status_id)
         .fetch_optional(&mut *conn)
         .await?
@@ -279,7 +318,7 @@ pub async fn stage_by_id(conn: &mut Conn, id: i64) -> Result<Stage, CrmError> {
 /// The stages of one pipeline in order.
 pub async fn stages(conn: &mut Conn, entity_type: EntityType, category_id: i64) -> Result<Vec<Stage>, CrmError> {
     let rows = sqlx::query("SELECT * FROM stages WHERE entity_type = $1 AND category_id = $2 ORDER BY sort, id")
-        .bind(entity_type.as_str())
+        .bind(entity_type)
         .bind(category_id)
         .fetch_all(&mut *conn)
         .await?;
@@ -342,7 +381,7 @@ async fn insert_stage(
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(id)
-    .bind(entity_type.as_str())
+    .bind(entity_type)
     .bind(category_id)
     .bind(&status_id)
     .bind(new.name.trim())
@@ -391,7 +430,7 @@ pub async fn delete_stage(tx: &mut Tx, id: i64) -> Result<(), CrmError> {
         )));
     }
     let items: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM items WHERE entity_type = $1 AND stage_id = $2")
-        .bind(doomed.entity_type.as_str())
+        .bind(doomed.entity_type)
         .bind(&doomed.status_id)
         .fetch_one(&mut **tx)
         .await?;
@@ -404,7 +443,7 @@ pub async fn delete_stage(tx: &mut Tx, id: i64) -> Result<(), CrmError> {
     for table in ["robots", "stages"] {
         let key = if table == "stages" { "status_id" } else { "stage_id" };
         sqlx::query(&format!("DELETE FROM {table} WHERE entity_type = $1 AND {key} = $2"))
-            .bind(doomed.entity_type.as_str())
+            .bind(doomed.entity_type)
             .bind(&doomed.status_id)
             .execute(&mut **tx)
             .await?;

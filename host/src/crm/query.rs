@@ -34,11 +34,7 @@ pub async fn list(conn: &mut Conn, entity_type: EntityType, query: &ListQuery) -
         entity_type,
         custom: &custom,
     };
-    let conditions = query
-        .filter
-        .iter()
-        .map(|(key, value)| Condition::parse(&schema, key, value))
-        .collect::<Result<Vec<_>, _>>()?;
+    let conditions = Group::parse(&schema, &query.filter, 0)?;
     let mut order = Vec::new();
     for (field, direction) in &query.order {
         let column = schema.column(field)?;
@@ -124,13 +120,82 @@ impl Sql {
     }
 }
 
-fn push_where(builder: &mut Sql, entity_type: EntityType, conditions: &[Condition]) {
+fn push_where(builder: &mut Sql, entity_type: EntityType, conditions: &Group) {
     builder
         .push("entity_type = ")
-        .bind(Bound::Text(entity_type.as_str().to_string()));
-    for condition in conditions {
+        .bind(Bound::Text(entity_type.to_string()));
+    if !conditions.members.is_empty() {
         builder.push(" AND ");
-        condition.push_sql(builder);
+        conditions.push_sql(builder);
+    }
+}
+
+/// How deep filter groups may nest; deeper is refused rather than risking the stack.
+const MAX_FILTER_DEPTH: usize = 8;
+
+/// Conditions joined by AND, or by OR when the filter says `"logic": "OR"`. A key whose value
+/// is an object (Bitrix24 uses `"0"`, `"1"`, ...) is a nested group.
+struct Group {
+    any: bool,
+    members: Vec<Member>,
+}
+
+enum Member {
+    Condition(Condition),
+    Group(Group),
+}
+
+impl Group {
+    fn parse(schema: &Schema, filter: &Map<String, Value>, depth: usize) -> Result<Self, CrmError> {
+        if depth > MAX_FILTER_DEPTH {
+            return Err(CrmError::Invalid(format!(
+                "filter groups nest deeper than {MAX_FILTER_DEPTH} levels"
+            )));
+        }
+        let mut group = Self {
+            any: false,
+            members: Vec::new(),
+        };
+        for (key, value) in filter {
+            match value {
+                _ if key.eq_ignore_ascii_case("logic") => {
+                    group.any = match value.as_str().map(str::to_ascii_uppercase).as_deref() {
+                        Some("OR") => true,
+                        Some("AND") => false,
+                        _ => {
+                            return Err(CrmError::Invalid(format!(
+                                "filter logic must be AND or OR, not {value}"
+                            )));
+                        }
+                    }
+                }
+                Value::Object(inner) => group
+                    .members
+                    .push(Member::Group(Self::parse(schema, inner, depth + 1)?)),
+                _ => group
+                    .members
+                    .push(Member::Condition(Condition::parse(schema, key, value)?)),
+            }
+        }
+        Ok(group)
+    }
+
+    fn push_sql(&self, b: &mut Sql) {
+        if self.members.is_empty() {
+            b.push("1 = 1");
+            return;
+        }
+        b.push("(");
+        for (i, member) in self.members.iter().enumerate() {
+            if i > 0 {
+                b.push(if self.any { " OR " } else { " AND " });
+            }
+            match member {
+                Member::Condition(condition) => condition.push_sql(b),
+                Member::Group(group) => group.push_sql(b),
+            }
+        }
+        b.push(")");
     }
 }
 
@@ -284,10 +349,13 @@ enum Operator {
     Contains,
     NotContains,
     Like,
+    NotLike,
 }
 
 /// Prefixes in the order they must be tried: longer ones first.
 const OPERATORS: &[(&str, Operator)] = &[
+    ("!=%", Operator::NotLike),
+    ("!%=", Operator::NotLike),
     ("!@", Operator::NotIn),
     ("!%", Operator::NotContains),
     ("!=", Operator::NotEq),
@@ -303,6 +371,15 @@ const OPERATORS: &[(&str, Operator)] = &[
     ("!", Operator::NotEq),
 ];
 
+/// Splits a filter key into its operator prefix and field name: `">=OPPORTUNITY"` gives
+/// `(">=", "OPPORTUNITY")`, a bare name gives `("", name)`.
+pub(crate) fn split_filter_key(key: &str) -> (&str, &str) {
+    OPERATORS
+        .iter()
+        .find(|(prefix, _)| key.starts_with(prefix))
+        .map_or(("", key), |(prefix, _)| key.split_at(prefix.len()))
+}
+
 struct Condition {
     backend: Backend,
     column: String,
@@ -314,10 +391,11 @@ struct Condition {
 
 impl Condition {
     fn parse(schema: &Schema, key: &str, value: &Value) -> Result<Self, CrmError> {
-        let (operator, field) = OPERATORS
+        let (prefix, field) = split_filter_key(key);
+        let operator = OPERATORS
             .iter()
-            .find_map(|(prefix, op)| key.strip_prefix(prefix).map(|rest| (*op, rest)))
-            .unwrap_or((Operator::Eq, key));
+            .find(|(known, _)| *known == prefix)
+            .map_or(Operator::Eq, |(_, op)| *op);
         let column = schema.column(field)?;
         if matches!(column.kind, ColumnKind::Multi) {
             return Self::multifield(schema.backend, field, column.sql, operator, value);
@@ -328,7 +406,7 @@ impl Condition {
                 .map(|v| column.kind.bound(field, v))
                 .collect::<Result<_, _>>()?,
             (Operator::In | Operator::NotIn, single) => vec![column.kind.bound(field, single)?],
-            (Operator::Contains | Operator::NotContains | Operator::Like, v) => {
+            (Operator::Contains | Operator::NotContains | Operator::Like | Operator::NotLike, v) => {
                 vec![Bound::Text(v.as_str().map_or_else(|| v.to_string(), str::to_string))]
             }
             (_, v) => vec![column.kind.bound(field, v)?],
@@ -392,7 +470,9 @@ impl Condition {
                 b.push(")");
             }
             (Operator::In | Operator::NotIn, _) => self.push_in(b),
-            (Operator::Contains | Operator::NotContains | Operator::Like, _) => self.push_like(b, value),
+            (Operator::Contains | Operator::NotContains | Operator::Like | Operator::NotLike, _) => {
+                self.push_like(b, value)
+            }
             (Operator::Eq, _) => self.compare(b, " = ", value),
             (Operator::Gt, _) => self.compare(b, " > ", value),
             (Operator::Ge, _) => self.compare(b, " >= ", value),
@@ -434,20 +514,20 @@ impl Condition {
             other => format!("{other:?}"),
         };
         let pattern = match self.operator {
-            Operator::Like => text,
+            Operator::Like | Operator::NotLike => text,
             _ => format!(
                 "%{}%",
                 text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
             ),
         };
         // Bitrix24's text match ignores case; SQLite's LIKE already does for ASCII.
-        let like = match (self.backend, self.operator) {
-            (Backend::Sqlite, Operator::NotContains) => " NOT LIKE ",
-            (Backend::Sqlite, _) => " LIKE ",
-            (Backend::Postgres, Operator::NotContains) => " NOT ILIKE ",
-            (Backend::Postgres, _) => " ILIKE ",
+        let negated = matches!(self.operator, Operator::NotContains | Operator::NotLike);
+        let like = match (self.backend, negated) {
+            (Backend::Sqlite, true) => " NOT LIKE ",
+            (Backend::Sqlite, false) => " LIKE ",
+            (Backend::Postgres, true) => " NOT ILIKE ",
+            (Backend::Postgres, false) => " ILIKE ",
         };
-        let negated = self.operator == Operator::NotContains;
         if negated {
             b.push("(").push(&self.column).push(" IS NULL OR ");
         }

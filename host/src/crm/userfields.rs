@@ -247,7 +247,7 @@ fn crm_link(text: &str) -> Option<Value> {
 
 /// Bitrix24's ENTITY_ID of an entity type's custom fields: `CRM_DEAL`, `CRM_LEAD`...
 pub fn userfield_entity_id(entity_type: EntityType) -> String {
-    format!("CRM_{}", entity_type.as_str().to_ascii_uppercase())
+    format!("CRM_{}", entity_type.to_string().to_ascii_uppercase())
 }
 
 fn userfield_from_row(row: &AnyRow) -> Result<UserField, CrmError> {
@@ -273,7 +273,7 @@ fn userfield_from_row(row: &AnyRow) -> Result<UserField, CrmError> {
 /// The custom fields of an entity type, by sort then id.
 pub async fn userfields(conn: &mut Conn, entity_type: EntityType) -> Result<Vec<UserField>, CrmError> {
     let rows = sqlx::query("SELECT * FROM userfields WHERE entity_type = $1 ORDER BY sort, id")
-        .bind(entity_type.as_str())
+        .bind(entity_type)
         .fetch_all(&mut *conn)
         .await?;
     rows.iter().map(userfield_from_row).collect()
@@ -282,7 +282,7 @@ pub async fn userfields(conn: &mut Conn, entity_type: EntityType) -> Result<Vec<
 /// One custom field of an entity type.
 pub async fn userfield(conn: &mut Conn, entity_type: EntityType, id: i64) -> Result<UserField, CrmError> {
     let row = sqlx::query("SELECT * FROM userfields WHERE entity_type = $1 AND id = $2")
-        .bind(entity_type.as_str())
+        .bind(entity_type)
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
@@ -331,7 +331,8 @@ pub struct UserFieldChanges {
     pub list: Vec<ListChange>,
 }
 
-const PREFIX: &str = "UF_CRM_";
+/// What every custom field name starts with.
+pub const PREFIX: &str = "UF_CRM_";
 
 /// `UF_CRM_` plus up to 13 of A-Z, 0-9 and `_`, as Bitrix24 allows.
 fn checked_field_name(name: &str) -> Result<String, CrmError> {
@@ -360,7 +361,7 @@ pub async fn add(tx: &mut Tx, entity_type: EntityType, new: &UserFieldChanges) -
         return Err(CrmError::Invalid("a boolean field cannot be multiple".into()));
     }
     let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM userfields WHERE entity_type = $1 AND field_name = $2")
-        .bind(entity_type.as_str())
+        .bind(entity_type)
         .bind(&field_name)
         .fetch_optional(&mut **tx)
         .await?;
@@ -375,7 +376,7 @@ pub async fn add(tx: &mut Tx, entity_type: EntityType, new: &UserFieldChanges) -
          VALUES ($1, $2, $3, $4, $5, 0, 100, NULL, $6, '{}', '[]')",
     )
     .bind(id)
-    .bind(entity_type.as_str())
+    .bind(entity_type)
     .bind(&field_name)
     .bind(user_type.as_str())
     .bind(i64::from(multiple))
@@ -476,7 +477,7 @@ pub async fn delete(tx: &mut Tx, entity_type: EntityType, id: i64) -> Result<(),
     };
     sqlx::query(strip)
         .bind(&doomed.field_name)
-        .bind(entity_type.as_str())
+        .bind(entity_type)
         .execute(&mut **tx)
         .await?;
     sqlx::query("DELETE FROM userfields WHERE id = $1")

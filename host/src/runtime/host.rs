@@ -248,7 +248,7 @@ fn id_of(r: &WitRef) -> Result<i64, WitCrmError> {
 
 fn to_wit_ref(r: ItemRef) -> WitRef {
     WitRef {
-        entity_type: r.entity_type.as_str().into(),
+        entity_type: r.entity_type.to_string(),
         id: r.id as u64,
     }
 }
@@ -372,12 +372,19 @@ impl crm::Host for RunState {
         settle(
             async {
                 let et = self.check_write(&entity_type)?;
-                let changes = self.check_fields(et, &fields, Write::Create).await?;
-                let id = self.next_id(et.as_str()).await?;
+                let mut changes = self.check_fields(et, &fields, Write::Create).await?;
+                if et.has_stages() && changes.category_id.is_none() {
+                    let mut conn = self.store.pool().acquire().await.map_err(host_failure)?;
+                    let category = ops::default_category(&mut conn, et)
+                        .await
+                        .map_err(|e| WitCrmError::Invalid(e.to_string()))?;
+                    changes.category_id = Some(category);
+                }
+                let id = self.next_id(&et.to_string()).await?;
                 let item_ref = ItemRef { entity_type: et, id };
                 let item = Item {
                     item_ref,
-                    category_id: et.has_stages().then(|| changes.category_id.unwrap_or(0)),
+                    category_id: changes.category_id,
                     stage_id: changes.stage_id.clone(),
                     stage_semantic: None,
                     fields: changes

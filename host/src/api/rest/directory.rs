@@ -28,7 +28,7 @@ pub(super) async fn dispatch(
     }
 }
 
-async fn require_admin(app: &AppState, user: i64) -> Result<(), ApiError> {
+pub(super) async fn require_admin(app: &AppState, user: i64) -> Result<(), ApiError> {
     let mut conn = app.store.pool().acquire().await?;
     if directory::user(&mut conn, user).await?.is_admin {
         Ok(())

@@ -4,7 +4,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Answer, AppState, unknown_method};
 use crate::api::{ApiError, params};
-use crate::crm::{self, Category, NewStage, Stage, StageChanges};
+use crate::crm::{self, Category, NewStage, Stage, StageChanges, types};
 use crate::model::EntityType;
 
 /// Answers one `crm.category.*` or `crm.status.*` call.
@@ -48,6 +48,7 @@ fn category_json(entity_type: EntityType, category: &Category) -> Value {
 async fn category_list(app: &AppState, p: &Map<String, Value>) -> Result<Answer, ApiError> {
     let entity_type = entity_type(p)?;
     let mut conn = app.store.pool().acquire().await?;
+    types::require(&mut conn, entity_type).await?;
     let categories = crm::categories(&mut conn, entity_type).await?;
     let rows: Vec<Value> = categories.iter().map(|c| category_json(entity_type, c)).collect();
     Ok(Answer {
@@ -80,6 +81,15 @@ async fn category_add(app: &AppState, p: &Map<String, Value>) -> Result<Answer, 
     let (name, sort) = category_fields(p)?;
     let name = name.ok_or_else(|| ApiError::invalid("Field 'NAME' is required"))?;
     let mut tx = app.store.write().await?;
+    if let EntityType::Dynamic(_) = entity_type
+        && !types::by_entity_type(&mut tx, entity_type)
+            .await?
+            .setting("isCategoriesEnabled")
+    {
+        return Err(ApiError::invalid(
+            "This smart process has one pipeline: turn on isCategoriesEnabled to add more",
+        ));
+    }
     let category = crm::add_category(&mut tx, entity_type, &name, sort.unwrap_or(500)).await?;
     tx.commit().await?;
     Ok(json!({"category": category_json(entity_type, &category)}).into())
