@@ -69,6 +69,16 @@ pub(crate) use stage_semantic_sql;
 /// What every item query selects: the row and its stage's semantics.
 const ITEM_COLUMNS: &str = concat!("items.*, ", stage_semantic_sql!(), " AS stage_semantic");
 
+/// What a create or update did: the item, and how many robot runs it scheduled (so the caller
+/// wakes the scheduler only when there is something to run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// The item written.
+    pub item: ItemRef,
+    /// Robot runs scheduled by entering a stage.
+    pub robots_scheduled: usize,
+}
+
 /// Reads one item.
 pub async fn get(conn: &mut Conn, item: ItemRef) -> Result<Item, CrmError> {
     fetch_item(conn, item, "").await
@@ -144,7 +154,7 @@ pub async fn create(
     changes: FieldChanges,
     user: i64,
     now: Millis,
-) -> Result<ItemRef, CrmError> {
+) -> Result<Written, CrmError> {
     let (category_id, stage) = if entity_type.has_stages() {
         let category = match changes.category_id {
             Some(category) => category,
@@ -181,15 +191,19 @@ pub async fn create(
     .execute(&mut **tx)
     .await?;
     record_event(tx, item_ref, "item_added", fields, now).await?;
-    if let Some(stage) = stage {
-        rules::schedule_robots(tx, item_ref, &stage.status_id, now).await?;
-    }
-    Ok(item_ref)
+    let robots_scheduled = match stage {
+        Some(stage) => rules::schedule_robots(tx, item_ref, &stage.status_id, now).await?,
+        None => 0,
+    };
+    Ok(Written {
+        item: item_ref,
+        robots_scheduled,
+    })
 }
 
 /// Sets fields of an item and moves it if a new stage or pipeline was asked for; entering a stage
 /// cancels the old stage's pending robots and schedules the new stage's.
-pub async fn update(tx: &mut Tx, item_ref: ItemRef, changes: FieldChanges, now: Millis) -> Result<(), CrmError> {
+pub async fn update(tx: &mut Tx, item_ref: ItemRef, changes: FieldChanges, now: Millis) -> Result<Written, CrmError> {
     let before = get_for_update(tx, item_ref).await?;
     let fields = changes.applied_to(&before.fields)?;
     let mut changed = Map::new();
@@ -230,12 +244,16 @@ pub async fn update(tx: &mut Tx, item_ref: ItemRef, changes: FieldChanges, now: 
     if !changed.is_empty() {
         record_event(tx, item_ref, "fields_changed", Value::Object(changed), now).await?;
     }
+    let mut robots_scheduled = 0;
     if let Some(stage) = moved {
         let payload = json!({"old": before.stage_id, "new": stage.status_id});
         record_event(tx, item_ref, "stage_changed", payload, now).await?;
-        rules::enter_stage(tx, item_ref, &stage.status_id, now).await?;
+        robots_scheduled = rules::enter_stage(tx, item_ref, &stage.status_id, now).await?;
     }
-    Ok(())
+    Ok(Written {
+        item: item_ref,
+        robots_scheduled,
+    })
 }
 
 /// Deletes an item and cancels its pending robots.

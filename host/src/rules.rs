@@ -146,19 +146,20 @@ pub async fn delete(tx: &mut Tx, id: &str) -> Result<(), CrmError> {
 }
 
 /// An item moved into a stage: its old stage's pending robots are cancelled and the new stage's
-/// scheduled.
-pub async fn enter_stage(tx: &mut Tx, item: ItemRef, stage_id: &str, now: Millis) -> Result<(), CrmError> {
+/// scheduled; returns how many were scheduled.
+pub async fn enter_stage(tx: &mut Tx, item: ItemRef, stage_id: &str, now: Millis) -> Result<usize, CrmError> {
     leave_stage(tx, item, now).await?;
     schedule_robots(tx, item, stage_id, now).await
 }
 
-/// Schedules a stage's robots for an item in it; a new item has nothing pending to cancel.
-pub async fn schedule_robots(tx: &mut Tx, item: ItemRef, stage_id: &str, now: Millis) -> Result<(), CrmError> {
+/// Schedules a stage's robots for an item in it (a new item has nothing pending to cancel);
+/// returns how many were scheduled.
+pub async fn schedule_robots(tx: &mut Tx, item: ItemRef, stage_id: &str, now: Millis) -> Result<usize, CrmError> {
     let robots = list(tx, Some(&item.entity_type.to_string()), Some(stage_id)).await?;
-    for robot in robots {
-        scheduler::enqueue(tx, &robot, item, now, now).await?;
+    for robot in &robots {
+        scheduler::enqueue(tx, robot, item, now, now).await?;
     }
-    Ok(())
+    Ok(robots.len())
 }
 
 /// An item left its stage (or was deleted): its pending robots are cancelled.

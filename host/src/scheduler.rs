@@ -482,7 +482,9 @@ async fn apply(tx: &mut Tx, staged: &[StagedChange], now: Millis) -> Result<(), 
                 )
                 .await?;
             }
-            StagedChange::Update { item_ref, changes } => crm::update(tx, *item_ref, changes.clone(), now).await?,
+            StagedChange::Update { item_ref, changes } => {
+                crm::update(tx, *item_ref, changes.clone(), now).await?;
+            }
             StagedChange::Delete(item_ref) => crm::delete(tx, *item_ref, now).await?,
             StagedChange::Comment { item_ref, id, text } => {
                 crm::add_comment(tx, *item_ref, Some(*id), AUTOMATION_USER, text, now).await?;

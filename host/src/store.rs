@@ -82,14 +82,17 @@ fn pool_options() -> AnyPoolOptions {
 
 /// A pool of SQLite connections, each set up with [`SQLITE_PRAGMAS`].
 fn sqlite_pool(connections: u32) -> AnyPoolOptions {
-    pool_options().max_connections(connections).after_connect(|conn, _| {
-        Box::pin(async move {
-            for pragma in SQLITE_PRAGMAS {
-                conn.execute(pragma).await?;
-            }
-            Ok(())
+    pool_options()
+        .max_connections(connections)
+        .test_before_acquire(false)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                for pragma in SQLITE_PRAGMAS {
+                    conn.execute(pragma).await?;
+                }
+                Ok(())
+            })
         })
-    })
 }
 
 impl Store {

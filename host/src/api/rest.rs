@@ -245,8 +245,8 @@ async fn add_item(
     let changes = check_fields(entity_type, &custom, fields, Write::Create)?;
     let created = crm::create(&mut tx, entity_type, None, changes, user, app.clock.now()).await?;
     tx.commit().await?;
-    app.scheduler.wake();
-    Ok(created)
+    wake_for(app, created);
+    Ok(created.item)
 }
 
 /// Changes an item's fields (and stage) from REST `fields`, checked as [`add_item`] does.
@@ -254,10 +254,17 @@ async fn update_item(app: &AppState, item_ref: ItemRef, fields: &Map<String, Val
     let mut tx = app.store.write().await?;
     let custom = userfields::userfields(&mut tx, item_ref.entity_type).await?;
     let changes = check_fields(item_ref.entity_type, &custom, fields, Write::Update)?;
-    crm::update(&mut tx, item_ref, changes, app.clock.now()).await?;
+    let updated = crm::update(&mut tx, item_ref, changes, app.clock.now()).await?;
     tx.commit().await?;
-    app.scheduler.wake();
+    wake_for(app, updated);
     Ok(())
+}
+
+/// Tells the scheduler about robot runs a committed write scheduled, if it scheduled any.
+fn wake_for(app: &AppState, written: crm::Written) {
+    if written.robots_scheduled > 0 {
+        app.scheduler.wake();
+    }
 }
 
 /// Deletes an item; its pending robots are cancelled.
