@@ -15,6 +15,7 @@ use sqlx::Row;
 use crate::clock::Millis;
 use crate::model::{CrmError, EntityType, FieldChanges, Item, ItemRef, rest_datetime};
 use crate::rules;
+use crate::scheduler::Entry;
 use crate::store::{Backend, Conn, Store, Tx, backend_of};
 
 pub use pipelines::{
@@ -133,16 +134,19 @@ async fn placement(
     }
 }
 
-async fn record_event(tx: &mut Tx, item: ItemRef, kind: &str, payload: Value, now: Millis) -> Result<(), CrmError> {
-    sqlx::query("INSERT INTO events (entity_type, item_id, kind, payload, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(item.entity_type)
-        .bind(item.id)
-        .bind(kind)
-        .bind(payload.to_string())
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+/// Writes an event; returns its id (an entry into a stage is known by its event's id).
+async fn record_event(tx: &mut Tx, item: ItemRef, kind: &str, payload: Value, now: Millis) -> Result<i64, CrmError> {
+    let id = sqlx::query_scalar(
+        "INSERT INTO events (entity_type, item_id, kind, payload, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(item.entity_type)
+    .bind(item.id)
+    .bind(kind)
+    .bind(payload.to_string())
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(id)
 }
 
 /// Creates an item with the given id (taken from [`Store::next_id`] earlier, so a plugin can know
@@ -190,9 +194,12 @@ pub async fn create(
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    record_event(tx, item_ref, "item_added", fields, now).await?;
+    let entry = Entry {
+        id: record_event(tx, item_ref, "item_added", fields, now).await?,
+        at: now,
+    };
     let robots_scheduled = match stage {
-        Some(stage) => rules::schedule_robots(tx, item_ref, &stage.status_id, now).await?,
+        Some(stage) => rules::schedule_robots(tx, item_ref, &stage.status_id, entry, now).await?,
         None => 0,
     };
     Ok(Written {
@@ -247,8 +254,11 @@ pub async fn update(tx: &mut Tx, item_ref: ItemRef, changes: FieldChanges, now: 
     let mut robots_scheduled = 0;
     if let Some(stage) = moved {
         let payload = json!({"old": before.stage_id, "new": stage.status_id});
-        record_event(tx, item_ref, "stage_changed", payload, now).await?;
-        robots_scheduled = rules::enter_stage(tx, item_ref, &stage.status_id, now).await?;
+        let entry = Entry {
+            id: record_event(tx, item_ref, "stage_changed", payload, now).await?,
+            at: now,
+        };
+        robots_scheduled = rules::enter_stage(tx, item_ref, &stage.status_id, entry, now).await?;
     }
     Ok(Written {
         item: item_ref,

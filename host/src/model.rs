@@ -247,6 +247,20 @@ impl Item {
         out
     }
 
+    /// The item's values by REST field name in canonical types, its system fields (ID, stage,
+    /// pipeline, author) included: what robot conditions and templates read.
+    pub fn values(&self) -> Map<String, Value> {
+        let mut values = self.fields.clone();
+        values.insert("ID".into(), Value::from(self.item_ref.id));
+        values.insert("CATEGORY_ID".into(), Value::from(self.category_id));
+        values.insert(
+            self.item_ref.entity_type.stage_field().into(),
+            Value::from(self.stage_id.clone()),
+        );
+        values.insert("CREATED_BY_ID".into(), Value::from(self.created_by));
+        values
+    }
+
     /// [`Item::to_rest`] with only the selected fields, as Bitrix24's `select`: empty or `*`
     /// selects the standard fields, `UF_*` every custom field, names select themselves, and ID
     /// is always kept.

@@ -1,13 +1,27 @@
 //! Robots: automation rules attached to a stage, and what entering or leaving a stage does.
+//!
+//! When an item enters a stage, every robot of the stage that does not wait for the previous one
+//! is scheduled at once, each due when its [`Timing`] says. A robot marked `after_previous` is
+//! scheduled when the robot before it finishes (see [`continue_chain`]), its timing counted
+//! from then. Leaving the stage cancels whatever is still pending. A robot's condition is
+//! checked when it is about to run, and its config's templates are resolved then.
+
+pub mod condition;
+pub mod template;
+pub mod timing;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::Row;
 
 use crate::clock::Millis;
-use crate::model::{CrmError, EntityType, ItemRef};
-use crate::scheduler;
+use crate::crm;
+use crate::model::{CrmError, EntityType, Item, ItemRef};
+use crate::scheduler::{self, Due, Entry, RunRecord};
 use crate::store::{Conn, Tx};
+
+pub use condition::ConditionGroup;
+pub use timing::Timing;
 
 /// A robot as stored and shown by the admin API.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -22,10 +36,19 @@ pub struct Robot {
     pub stage_id: String,
     /// Its name for admin screens.
     pub name: String,
-    /// The plugin it runs (the newest installed version).
+    /// The plugin it runs.
     pub plugin_id: String,
-    /// The config handed to the plugin.
+    /// Which versions of the plugin it may run (a semver requirement like "^1.2"); the newest
+    /// installed version that matches runs. `None` takes the newest.
+    pub plugin_version: Option<String>,
+    /// The config handed to the plugin, templates unresolved.
     pub config: Value,
+    /// When it runs, counted from when it is scheduled.
+    pub timing: Timing,
+    /// What must hold for it to run, checked when it is due.
+    pub condition: Option<ConditionGroup>,
+    /// Whether it waits for the robot before it to finish.
+    pub after_previous: bool,
     /// Its position among the stage's robots.
     pub sort: i64,
     /// When it was added.
@@ -36,7 +59,7 @@ pub struct Robot {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewRobot {
-    /// "deal", "lead", ...
+    /// "deal", "lead", "dynamic_128", ...
     pub entity_type: String,
     /// The stage it is attached to.
     pub stage_id: String,
@@ -44,9 +67,48 @@ pub struct NewRobot {
     pub name: Option<String>,
     /// The plugin to run.
     pub plugin_id: String,
+    /// A semver requirement on the plugin's version.
+    pub plugin_version: Option<String>,
     /// The plugin's config; an empty object when left out.
     #[serde(default = "empty_object")]
     pub config: Value,
+    /// When it runs; immediately when left out.
+    #[serde(default)]
+    pub timing: Timing,
+    /// What must hold for it to run.
+    pub condition: Option<ConditionGroup>,
+    /// Whether it waits for the robot before it.
+    #[serde(default)]
+    pub after_previous: bool,
+}
+
+/// What `PUT /api/v1/robots/{id}` changes; fields left out stay. The stage and plugin stay:
+/// a robot for another stage or plugin is a new robot.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RobotChanges {
+    /// A new name.
+    pub name: Option<String>,
+    /// A new version requirement.
+    pub plugin_version: Option<String>,
+    /// A new config.
+    pub config: Option<Value>,
+    /// A new timing.
+    pub timing: Option<Timing>,
+    /// A new condition; `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    pub condition: Option<Option<ConditionGroup>>,
+    /// Whether it waits for the robot before it.
+    pub after_previous: Option<bool>,
+}
+
+/// Tells "given as null" (`Some(None)`) from "left out" (`None`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 fn empty_object() -> Value {
@@ -54,7 +116,10 @@ fn empty_object() -> Value {
 }
 
 fn robot_from_row(row: &sqlx::any::AnyRow) -> Result<Robot, CrmError> {
+    let corrupt = |what: &str, e: serde_json::Error| CrmError::Invalid(format!("stored robot {what} is corrupt: {e}"));
     let config: String = row.try_get("config")?;
+    let timing: String = row.try_get("timing")?;
+    let condition: Option<String> = row.try_get("condition")?;
     Ok(Robot {
         id: row.try_get("id")?,
         entity_type: row.try_get("entity_type")?,
@@ -62,19 +127,80 @@ fn robot_from_row(row: &sqlx::any::AnyRow) -> Result<Robot, CrmError> {
         stage_id: row.try_get("stage_id")?,
         name: row.try_get("name")?,
         plugin_id: row.try_get("plugin_id")?,
-        config: serde_json::from_str(&config).unwrap_or(Value::Null),
+        plugin_version: row.try_get("plugin_version")?,
+        config: serde_json::from_str(&config).map_err(|e| corrupt("config", e))?,
+        timing: serde_json::from_str(&timing).map_err(|e| corrupt("timing", e))?,
+        condition: condition
+            .map(|c| serde_json::from_str(&c))
+            .transpose()
+            .map_err(|e| corrupt("condition", e))?,
+        after_previous: row.try_get::<i64, _>("after_previous")? != 0,
         sort: row.try_get("sort")?,
         created_at: row.try_get("created_at")?,
     })
 }
 
-/// Adds a robot at the end of its stage's list. The caller has checked that the plugin exists.
-pub async fn add(tx: &mut Tx, new: NewRobot, now: Millis) -> Result<Robot, CrmError> {
-    let entity_type = EntityType::parse(&new.entity_type)?;
-    let stage = crate::crm::stage(tx, entity_type, &new.stage_id).await?;
-    if !new.config.is_object() {
+/// A robot's `plugin_version`, parsed: which versions of its plugin it may run.
+pub fn version_requirement(text: Option<&str>) -> Result<Option<semver::VersionReq>, CrmError> {
+    text.map(|text| {
+        semver::VersionReq::parse(text)
+            .map_err(|e| CrmError::Invalid(format!("plugin_version '{text}' is not a semver requirement: {e}")))
+    })
+    .transpose()
+}
+
+/// The field names a robot of `entity_type` may use in conditions and templates, and those of
+/// them that hold dates (for date-based timing).
+async fn robot_fields(conn: &mut Conn, entity_type: EntityType) -> Result<(Vec<String>, Vec<String>), CrmError> {
+    let custom = crm::userfields::userfields(conn, entity_type).await?;
+    let mut known: Vec<String> = ["ID", "CATEGORY_ID", "CREATED_BY_ID", entity_type.stage_field()]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut dates = Vec::new();
+    for spec in entity_type.fields() {
+        known.push(spec.name.into());
+        if spec.kind == crate::model::FieldKind::DateTime {
+            dates.push(spec.name.into());
+        }
+    }
+    for field in custom {
+        if matches!(field.user_type.as_str(), "date" | "datetime") {
+            dates.push(field.field_name.clone());
+        }
+        known.push(field.field_name);
+    }
+    Ok((known, dates))
+}
+
+/// Checks what a robot will do against its entity type: config an object, timing and condition
+/// naming real fields, templates well-formed and naming real fields.
+async fn check_robot(conn: &mut Conn, entity_type: EntityType, robot: &Robot) -> Result<(), CrmError> {
+    if !robot.config.is_object() {
         return Err(CrmError::Invalid("config must be a JSON object".into()));
     }
+    let (known, dates) = robot_fields(conn, entity_type).await?;
+    robot.timing.check(&dates)?;
+    if let Some(condition) = &robot.condition {
+        condition.check(&known)?;
+    }
+    for reference in template::references(&robot.config).map_err(CrmError::Invalid)? {
+        if let template::Reference::Document(field) | template::Reference::Linked { link: field, .. } = &reference
+            && !known.contains(field)
+        {
+            return Err(CrmError::Invalid(format!(
+                "template {{=Document:{field}}} names no field of {entity_type}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Adds a robot at the end of its stage's list. The caller has checked the plugin and the config
+/// against the plugin's schema.
+pub async fn add(tx: &mut Tx, new: NewRobot, now: Millis) -> Result<Robot, CrmError> {
+    let entity_type = EntityType::parse(&new.entity_type)?;
+    let stage = crm::stage(tx, entity_type, &new.stage_id).await?;
     let sort: i64 =
         sqlx::query_scalar("SELECT COALESCE(MAX(sort), 0) + 10 FROM robots WHERE entity_type = $1 AND stage_id = $2")
             .bind(entity_type)
@@ -88,13 +214,19 @@ pub async fn add(tx: &mut Tx, new: NewRobot, now: Millis) -> Result<Robot, CrmEr
         stage_id: stage.status_id,
         name: new.name.unwrap_or_else(|| new.plugin_id.clone()),
         plugin_id: new.plugin_id,
+        plugin_version: new.plugin_version,
         config: new.config,
+        timing: new.timing,
+        condition: new.condition,
+        after_previous: new.after_previous,
         sort,
         created_at: now,
     };
+    check_robot(tx, entity_type, &robot).await?;
     sqlx::query(
-        "INSERT INTO robots (id, entity_type, category_id, stage_id, name, plugin_id, config, sort, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO robots (id, entity_type, category_id, stage_id, name, plugin_id, plugin_version, config, timing,
+             condition, after_previous, sort, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(&robot.id)
     .bind(&robot.entity_type)
@@ -102,12 +234,83 @@ pub async fn add(tx: &mut Tx, new: NewRobot, now: Millis) -> Result<Robot, CrmEr
     .bind(&robot.stage_id)
     .bind(&robot.name)
     .bind(&robot.plugin_id)
+    .bind(&robot.plugin_version)
     .bind(robot.config.to_string())
+    .bind(to_json(&robot.timing))
+    .bind(robot.condition.as_ref().map(to_json))
+    .bind(i64::from(robot.after_previous))
     .bind(robot.sort)
     .bind(robot.created_at)
     .execute(&mut **tx)
     .await?;
     Ok(robot)
+}
+
+fn to_json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+/// Changes a robot in place; runs already scheduled keep their due time, and pick up the new
+/// config and condition when they run.
+pub async fn update(tx: &mut Tx, id: &str, changes: RobotChanges) -> Result<Robot, CrmError> {
+    let mut robot = get(tx, id).await?;
+    let entity_type = EntityType::parse(&robot.entity_type)?;
+    if let Some(name) = changes.name {
+        robot.name = name;
+    }
+    if let Some(version) = changes.plugin_version {
+        robot.plugin_version = Some(version);
+    }
+    if let Some(config) = changes.config {
+        robot.config = config;
+    }
+    if let Some(timing) = changes.timing {
+        robot.timing = timing;
+    }
+    if let Some(condition) = changes.condition {
+        robot.condition = condition;
+    }
+    if let Some(after_previous) = changes.after_previous {
+        robot.after_previous = after_previous;
+    }
+    check_robot(tx, entity_type, &robot).await?;
+    sqlx::query(
+        "UPDATE robots SET name = $1, plugin_version = $2, config = $3, timing = $4, condition = $5, after_previous = $6
+         WHERE id = $7",
+    )
+    .bind(&robot.name)
+    .bind(&robot.plugin_version)
+    .bind(robot.config.to_string())
+    .bind(to_json(&robot.timing))
+    .bind(robot.condition.as_ref().map(to_json))
+    .bind(i64::from(robot.after_previous))
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(robot)
+}
+
+/// Puts a stage's robots in the given order; the list must name each of them once.
+pub async fn reorder(tx: &mut Tx, entity_type: &str, stage_id: &str, order: &[String]) -> Result<Vec<Robot>, CrmError> {
+    let current = list(tx, Some(entity_type), Some(stage_id)).await?;
+    let mut wanted: Vec<&String> = order.iter().collect();
+    wanted.sort();
+    let mut have: Vec<&String> = current.iter().map(|r| &r.id).collect();
+    have.sort();
+    if wanted != have {
+        return Err(CrmError::Invalid(format!(
+            "the new order must name each robot of stage {stage_id} once: {}",
+            current.iter().map(|r| r.id.as_str()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    for (position, id) in order.iter().enumerate() {
+        sqlx::query("UPDATE robots SET sort = $1 WHERE id = $2")
+            .bind((position as i64 + 1) * 10)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    list(tx, Some(entity_type), Some(stage_id)).await
 }
 
 /// One robot.
@@ -147,19 +350,70 @@ pub async fn delete(tx: &mut Tx, id: &str) -> Result<(), CrmError> {
 
 /// An item moved into a stage: its old stage's pending robots are cancelled and the new stage's
 /// scheduled; returns how many were scheduled.
-pub async fn enter_stage(tx: &mut Tx, item: ItemRef, stage_id: &str, now: Millis) -> Result<usize, CrmError> {
+pub async fn enter_stage(
+    tx: &mut Tx,
+    item: ItemRef,
+    stage_id: &str,
+    entry: Entry,
+    now: Millis,
+) -> Result<usize, CrmError> {
     leave_stage(tx, item, now).await?;
-    schedule_robots(tx, item, stage_id, now).await
+    schedule_robots(tx, item, stage_id, entry, now).await
 }
 
-/// Schedules a stage's robots for an item in it (a new item has nothing pending to cancel);
-/// returns how many were scheduled.
-pub async fn schedule_robots(tx: &mut Tx, item: ItemRef, stage_id: &str, now: Millis) -> Result<usize, CrmError> {
-    let robots = list(tx, Some(&item.entity_type.to_string()), Some(stage_id)).await?;
+/// Schedules the robots of a stage an item just entered (a new item has nothing pending to
+/// cancel), in the stage's order: each robot that does not wait for the one before it is due
+/// when its timing says; each that does gets a waiting run. Returns how many were scheduled.
+pub async fn schedule_robots(
+    tx: &mut Tx,
+    item_ref: ItemRef,
+    stage_id: &str,
+    entry: Entry,
+    now: Millis,
+) -> Result<usize, CrmError> {
+    let robots = list(tx, Some(&item_ref.entity_type.to_string()), Some(stage_id)).await?;
+    if robots.is_empty() {
+        return Ok(0);
+    }
+    let item = crm::get(tx, item_ref).await?;
     for robot in &robots {
-        scheduler::enqueue(tx, robot, item, now, now).await?;
+        let due = if robot.after_previous {
+            Due::AfterPrevious
+        } else {
+            robot.timing.due_at(now, &item).into()
+        };
+        scheduler::enqueue(tx, robot, item_ref, due, entry, now).await?;
     }
     Ok(robots.len())
+}
+
+/// A run ended (succeeded, failed for good, skipped or cancelled): the robot after it in the stage, if it
+/// waits for this one, is due from now by its own timing. Robots added after the item entered
+/// the stage have no waiting run, so they do not run for it; leaving the stage cancelled the
+/// waiting runs, so a chain never outlives its stay.
+pub async fn continue_chain(tx: &mut Tx, finished: &RunRecord, now: Millis) -> Result<(), CrmError> {
+    let mut finished = finished.clone();
+    while let Some(waiting) = scheduler::next_waiting(tx, &finished).await? {
+        let item_ref = ItemRef {
+            entity_type: EntityType::parse(&waiting.entity_type)?,
+            id: waiting.item_id,
+        };
+        let due = match get(tx, &waiting.robot_id).await {
+            Ok(robot) => {
+                let item: Item = crm::get(tx, item_ref).await?;
+                robot.timing.due_at(now, &item).into()
+            }
+            Err(CrmError::NotFound(_)) => Due::Impossible("the robot was deleted".into()),
+            Err(e) => return Err(e),
+        };
+        let impossible = matches!(due, Due::Impossible(_));
+        scheduler::start_waiting(tx, &waiting, due, now).await?;
+        if !impossible {
+            break;
+        }
+        finished = waiting;
+    }
+    Ok(())
 }
 
 /// An item left its stage (or was deleted): its pending robots are cancelled.

@@ -7,15 +7,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use serde_json::Value;
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
 use sqlx::Row;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::clock::{Clock, Millis};
 use crate::crm;
+use crate::directory;
 use crate::directory::AUTOMATION_USER;
-use crate::model::{CrmError, EntityType, ItemRef};
+use crate::model::rest_datetime;
+use crate::model::{CrmError, EntityType, Item, ItemRef};
+use crate::rules::template::{self, Reference};
 use crate::rules::{self, Robot};
 use crate::runtime::bindings::stagewright::action::types::Invocation;
 use crate::runtime::{LogLine, Plugin, RunOutcome, RunResult, Runtime, StagedChange, to_wit_item};
@@ -83,8 +88,23 @@ pub struct RunRecord {
     pub logs: Vec<LogLine>,
     /// The return values, on success.
     pub return_values: Option<Value>,
-    /// Why it failed or was cancelled.
+    /// Why it failed, was skipped or was cancelled.
     pub error: Option<String>,
+    /// The stay in the stage that scheduled it: the id of the event that recorded the entry.
+    pub entry_id: i64,
+    /// Its place in scheduling order; within a stay, the stage's robot order.
+    pub seq: i64,
+    /// When the item entered the stage.
+    pub entered_at: Millis,
+}
+
+/// One stay of an item in a stage, which a chain of robots belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    /// The id of the event that recorded the entry (item added, or stage changed).
+    pub id: i64,
+    /// When it happened.
+    pub at: Millis,
 }
 
 fn run_from_row(row: &sqlx::any::AnyRow) -> Result<RunRecord, CrmError> {
@@ -108,25 +128,56 @@ fn run_from_row(row: &sqlx::any::AnyRow) -> Result<RunRecord, CrmError> {
         logs: serde_json::from_str(&logs).unwrap_or_default(),
         return_values: values.and_then(|v| serde_json::from_str(&v).ok()),
         error: row.try_get("error")?,
+        entry_id: row.try_get("entry_id")?,
+        seq: row.try_get("seq")?,
+        entered_at: row.try_get("entered_at")?,
     })
 }
 
 /// The sequence that orders runs created in the same millisecond.
 const RUN_SEQUENCE: &str = "run";
 
-/// Schedules one run of `robot` for `item`, due at `due_at`.
+/// When a newly scheduled run is to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Due {
+    /// At this moment.
+    At(Millis),
+    /// When the run before it in the stage finishes ([`start_waiting`] then gives it a time).
+    AfterPrevious,
+    /// Never: its moment could not be worked out (a date-based robot whose field is empty). The
+    /// run is recorded as failed with the reason, so the admin sees why the robot did not run.
+    Impossible(String),
+}
+
+impl From<Result<Millis, String>> for Due {
+    fn from(due: Result<Millis, String>) -> Self {
+        match due {
+            Ok(at) => Self::At(at),
+            Err(why) => Self::Impossible(why),
+        }
+    }
+}
+
+/// Schedules one run of `robot` for `item` in the stay `entry`.
 pub async fn enqueue(
     tx: &mut Tx,
     robot: &Robot,
     item: ItemRef,
-    due_at: Millis,
+    due: Due,
+    entry: Entry,
     now: Millis,
 ) -> Result<String, CrmError> {
     let id = format!("run_{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>());
     let seq = Store::next_id(tx, RUN_SEQUENCE).await?;
+    let (status, due_at, finished_at, error) = match due {
+        Due::At(due_at) => ("pending", due_at, None, None),
+        Due::AfterPrevious => ("waiting", now, None, None),
+        Due::Impossible(why) => ("failed", now, Some(now), Some(why)),
+    };
     sqlx::query(
-        "INSERT INTO runs (id, robot_id, entity_type, item_id, stage_id, plugin_id, status, due_at, created_at, seq)
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9)",
+        "INSERT INTO runs (id, robot_id, entity_type, item_id, stage_id, plugin_id, status, due_at, finished_at, error,
+             created_at, seq, entry_id, entered_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(&id)
     .bind(&robot.id)
@@ -134,19 +185,62 @@ pub async fn enqueue(
     .bind(item.id)
     .bind(&robot.stage_id)
     .bind(&robot.plugin_id)
+    .bind(status)
     .bind(due_at)
+    .bind(finished_at)
+    .bind(error)
     .bind(now)
     .bind(seq)
+    .bind(entry.id)
+    .bind(entry.at)
     .execute(&mut **tx)
     .await?;
     Ok(id)
 }
 
-/// Cancels every pending run of an item, recording why.
+/// The run that comes after `finished` in its stay in the stage, if it is waiting for it: it
+/// gets its due time now, counted from this moment. Returns the waiting run's robot, for the
+/// caller to work out that time.
+pub async fn next_waiting(tx: &mut Tx, finished: &RunRecord) -> Result<Option<RunRecord>, CrmError> {
+    let row = sqlx::query(
+        "SELECT * FROM runs WHERE entity_type = $1 AND item_id = $2 AND entry_id = $3 AND seq > $4 ORDER BY seq LIMIT 1",
+    )
+    .bind(&finished.entity_type)
+    .bind(finished.item_id)
+    .bind(finished.entry_id)
+    .bind(finished.seq)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.map(|row| run_from_row(&row))
+        .transpose()
+        .map(|run| run.filter(|run| run.status == "waiting"))
+}
+
+/// Gives a waiting run its due time (or fails it with the reason it has none).
+pub async fn start_waiting(tx: &mut Tx, run: &RunRecord, due: Due, now: Millis) -> Result<(), CrmError> {
+    let (status, due_at, finished_at, error) = match due {
+        Due::At(due_at) => ("pending", due_at, None, None),
+        Due::AfterPrevious => return Ok(()),
+        Due::Impossible(why) => ("failed", now, Some(now), Some(why)),
+    };
+    sqlx::query(
+        "UPDATE runs SET status = $1, due_at = $2, finished_at = $3, error = $4 WHERE id = $5 AND status = 'waiting'",
+    )
+    .bind(status)
+    .bind(due_at)
+    .bind(finished_at)
+    .bind(error)
+    .bind(&run.id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Cancels every pending or waiting run of an item, recording why.
 pub async fn cancel_pending(tx: &mut Tx, item: ItemRef, now: Millis) -> Result<(), CrmError> {
     sqlx::query(
         "UPDATE runs SET status = 'cancelled', finished_at = $1, error = 'the item left the stage'
-         WHERE entity_type = $2 AND item_id = $3 AND status = 'pending'",
+         WHERE entity_type = $2 AND item_id = $3 AND status IN ('pending', 'waiting')",
     )
     .bind(now)
     .bind(item.entity_type)
@@ -397,18 +491,36 @@ impl Scheduler {
         if item.stage_id.as_deref() != Some(run.stage_id.as_str()) {
             return Ok(Err(ends("cancelled", "the item left the stage".into())));
         }
-        let Some(plugin) = self.runtime.plugin(&robot.plugin_id) else {
+        if let Some(condition) = &robot.condition
+            && let Err(why) = condition.holds(&item)
+        {
+            return Ok(Err(ends("skipped", format!("condition not met: {why}"))));
+        }
+        let requirement = match rules::version_requirement(robot.plugin_version.as_deref()) {
+            Ok(requirement) => requirement,
+            Err(e) => return Ok(Err(ends("failed", e.to_string()))),
+        };
+        let Some(plugin) = self.runtime.plugin(&robot.plugin_id, requirement.as_ref()) else {
             return Ok(Err(ends(
                 "failed",
-                format!("plugin {} is not installed", robot.plugin_id),
+                format!(
+                    "plugin {} {} is not installed",
+                    robot.plugin_id,
+                    robot.plugin_version.as_deref().unwrap_or("")
+                ),
             )));
+        };
+        let previous = stay_returns(&mut conn, run).await?;
+        let config = match resolve_templates(&mut conn, &robot, &item, &previous, now).await? {
+            Ok(config) => config,
+            Err(why) => return Ok(Err(ends("failed", format!("config template: {why}")))),
         };
         let invocation = Invocation {
             run_id: run.id.clone(),
             rule_id: robot.id.clone(),
             item: to_wit_item(&item),
-            config: robot.config.to_string(),
-            previous: "{}".into(),
+            config: config.to_string(),
+            previous: Value::Object(previous).to_string(),
             attempt: u32::try_from(run.attempt).unwrap_or(u32::MAX),
             now_ms: u64::try_from(now).unwrap_or_default(),
         };
@@ -494,6 +606,118 @@ async fn apply(tx: &mut Tx, staged: &[StagedChange], now: Millis) -> Result<(), 
     Ok(())
 }
 
+/// What the robots of a run's stay in the stage returned so far, by robot id (a robot that ran
+/// twice counts with its last values).
+async fn stay_returns(conn: &mut Conn, run: &RunRecord) -> Result<Map<String, Value>, CrmError> {
+    let rows = sqlx::query(
+        "SELECT robot_id, return_values FROM runs
+         WHERE entity_type = $1 AND item_id = $2 AND entry_id = $3 AND status = 'succeeded' ORDER BY seq",
+    )
+    .bind(&run.entity_type)
+    .bind(run.item_id)
+    .bind(run.entry_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut returns = Map::new();
+    for row in rows {
+        let values: Option<String> = row.try_get("return_values")?;
+        let values = values
+            .and_then(|v| serde_json::from_str(&v).ok())
+            .unwrap_or(Value::Null);
+        returns.insert(row.try_get("robot_id")?, values);
+    }
+    Ok(returns)
+}
+
+/// The robot's config with its templates resolved against the item, what it links to, the
+/// clock and the stay's earlier return values; `Err` names what a template asked for and
+/// could not be found.
+async fn resolve_templates(
+    conn: &mut Conn,
+    robot: &Robot,
+    item: &Item,
+    previous: &Map<String, Value>,
+    now: Millis,
+) -> Result<Result<Value, String>, CrmError> {
+    let references = match template::references(&robot.config) {
+        Ok(references) => references,
+        Err(why) => return Ok(Err(why)),
+    };
+    let fields = item.values();
+    let mut values = HashMap::new();
+    for reference in references {
+        let value = match &reference {
+            Reference::Document(field) => match fields.get(field) {
+                Some(value) => Ok(value.clone()),
+                None if item.item_ref.entity_type.fields().iter().any(|f| f.name == field) => Ok(Value::Null),
+                None => Err(format!("{{=Document:{field}}}: the item has no field {field}")),
+            },
+            Reference::Linked { link, field } => linked_value(conn, &fields, link, field).await?,
+            Reference::Now => Ok(Value::String(rest_datetime(now))),
+            Reference::Today => Ok(Value::String(rest_datetime(now)[..10].to_string())),
+            Reference::Returned { robot_id, key } => previous
+                .get(robot_id)
+                .and_then(|values| values.get(key))
+                .cloned()
+                .ok_or_else(|| format!("{{={robot_id}:{key}}}: robot {robot_id} has not returned {key} in this stage")),
+        };
+        match value {
+            Ok(value) => values.insert(reference, value),
+            Err(why) => return Ok(Err(why)),
+        };
+    }
+    Ok(template::resolve(&robot.config, &values))
+}
+
+/// A field of what an item's link field points at: the company (COMPANY_ID), the contact
+/// (CONTACT_ID), or the user (ASSIGNED_BY_ID, CREATED_BY_ID: NAME, LAST_NAME, EMAIL,
+/// WORK_POSITION).
+async fn linked_value(
+    conn: &mut Conn,
+    fields: &Map<String, Value>,
+    link: &str,
+    field: &str,
+) -> Result<Result<Value, String>, CrmError> {
+    let template = format!("{{=Document:{link}.{field}}}");
+    let Some(id) = fields.get(link).and_then(Value::as_i64) else {
+        return Ok(Err(format!("{template}: the item's {link} is empty")));
+    };
+    let linked = match link {
+        "COMPANY_ID" | "CONTACT_ID" => {
+            let entity_type = if link == "COMPANY_ID" {
+                EntityType::Company
+            } else {
+                EntityType::Contact
+            };
+            match crm::get(conn, ItemRef { entity_type, id }).await {
+                Ok(linked) => linked.values(),
+                Err(CrmError::NotFound(_)) => return Ok(Err(format!("{template}: {entity_type} {id} does not exist"))),
+                Err(e) => return Err(e),
+            }
+        }
+        "ASSIGNED_BY_ID" | "CREATED_BY_ID" => match directory::user(conn, id).await {
+            Ok(user) => Map::from_iter([
+                ("ID".to_string(), Value::from(user.id)),
+                ("NAME".to_string(), Value::from(user.name)),
+                ("LAST_NAME".to_string(), Value::from(user.last_name)),
+                ("EMAIL".to_string(), Value::from(user.email)),
+                ("WORK_POSITION".to_string(), Value::from(user.work_position)),
+            ]),
+            Err(CrmError::NotFound(_)) => return Ok(Err(format!("{template}: user {id} does not exist"))),
+            Err(e) => return Err(e),
+        },
+        _ => {
+            return Ok(Err(format!(
+                "{template}: {link} is not a link to a company, contact or user"
+            )));
+        }
+    };
+    Ok(linked
+        .get(field)
+        .cloned()
+        .ok_or_else(|| format!("{template}: it has no field {field}")))
+}
+
 /// Writes a claimed run's end, fenced by its attempt: returns false (and writes nothing) if the
 /// lease was lost to another worker meanwhile.
 async fn write_finish(tx: &mut Tx, claimed: &Claimed, finish: Finish, now: Millis) -> Result<bool, CrmError> {
@@ -505,13 +729,14 @@ async fn write_finish(tx: &mut Tx, claimed: &Claimed, finish: Finish, now: Milli
         ),
         None => (None, None, Vec::new()),
     };
-    let finished_at = (finish.status != "pending").then_some(now);
+    let status = finish.status;
+    let finished_at = (status != "pending").then_some(now);
     let updated = sqlx::query(
         "UPDATE runs SET status = $1, due_at = $2, plugin_version = $3, lease_until = NULL, finished_at = $4,
                 duration_us = $5, fuel_used = $6, logs = $7, return_values = $8, error = $9
          WHERE id = $10 AND attempt = $11 AND status = 'running'",
     )
-    .bind(finish.status)
+    .bind(status)
     .bind(finish.due_at)
     .bind(finish.plugin_version)
     .bind(finished_at)
@@ -527,6 +752,9 @@ async fn write_finish(tx: &mut Tx, claimed: &Claimed, finish: Finish, now: Milli
     if updated.rows_affected() == 0 {
         tracing::warn!(run = %claimed.record.id, "lease lost before the run finished; its result is discarded");
         return Ok(false);
+    }
+    if status != "pending" {
+        rules::continue_chain(tx, &claimed.record, now).await?;
     }
     Ok(true)
 }

@@ -186,7 +186,15 @@ async fn robots_with_bad_definitions_are_refused() {
         ),
         (
             json!({"entity_type": "deal", "stage_id": "WON", "plugin_id": "add-comment", "config": [1]}),
-            "config must be a JSON object",
+            "is not of type \"object\"",
+        ),
+        (
+            json!({"entity_type": "deal", "stage_id": "WON", "plugin_id": "add-comment", "config": {"text": 5}}),
+            "config does not match plugin add-comment's schema: /text: 5 is not of type \"string\"",
+        ),
+        (
+            json!({"entity_type": "deal", "stage_id": "WON", "plugin_id": "add-comment", "plugin_version": "^9", "config": {"text": "x"}}),
+            "no installed version of plugin add-comment meets ^9",
         ),
     ];
     for (robot, expected) in cases {

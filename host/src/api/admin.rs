@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
 use crate::directory::{self, TokenKind};
-use crate::rules::{self, NewRobot};
+use crate::rules::{self, NewRobot, RobotChanges};
 use crate::runtime::Plugin;
 use crate::scheduler::{self, RunFilter};
 
@@ -109,7 +109,20 @@ pub async fn create_webhook(
     ))
 }
 
-/// `POST /api/v1/robots`: attaches a robot to a stage.
+/// Checks that a plugin version meeting `version` is installed and that `config` fits its
+/// config schema.
+fn check_plugin(app: &AppState, plugin_id: &str, version: Option<&str>, config: &Value) -> Result<(), ApiError> {
+    let requirement = rules::version_requirement(version)?;
+    let plugin = app.runtime.plugin(plugin_id, requirement.as_ref()).ok_or_else(|| {
+        ApiError::invalid(match version {
+            Some(version) => format!("no installed version of plugin {plugin_id} meets {version}"),
+            None => format!("plugin {plugin_id} is not installed"),
+        })
+    })?;
+    plugin.manifest.check_config(config).map_err(ApiError::invalid)
+}
+
+/// `POST /api/v1/robots`: attaches a robot to a stage, at the end of its list.
 pub async fn add_robot(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -117,13 +130,56 @@ pub async fn add_robot(
 ) -> Result<impl IntoResponse, ApiError> {
     authenticate(&app, &headers).await?;
     let new: NewRobot = json_body(&body?)?;
-    if app.runtime.plugin(&new.plugin_id).is_none() {
-        return Err(ApiError::invalid(format!("plugin {} is not installed", new.plugin_id)));
-    }
+    check_plugin(&app, &new.plugin_id, new.plugin_version.as_deref(), &new.config)?;
     let mut tx = app.store.write().await?;
     let robot = rules::add(&mut tx, new, app.clock.now()).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(robot)))
+}
+
+/// `PUT /api/v1/robots/{id}`: changes a robot's name, version requirement, config, timing,
+/// condition or chaining; what is left out stays.
+pub async fn update_robot(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    authenticate(&app, &headers).await?;
+    let changes: RobotChanges = json_body(&body?)?;
+    let mut tx = app.store.write().await?;
+    let current = rules::get(&mut tx, &id).await?;
+    check_plugin(
+        &app,
+        &current.plugin_id,
+        changes.plugin_version.as_deref().or(current.plugin_version.as_deref()),
+        changes.config.as_ref().unwrap_or(&current.config),
+    )?;
+    let robot = rules::update(&mut tx, &id, changes).await?;
+    tx.commit().await?;
+    Ok(Json(robot))
+}
+
+/// `POST /api/v1/robots/reorder {"entity_type", "stage_id", "robot_ids": [...]}`: puts a
+/// stage's robots in a new order; answers the stage's robots in it.
+pub async fn reorder_robots(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Reorder {
+        entity_type: String,
+        stage_id: String,
+        robot_ids: Vec<String>,
+    }
+    authenticate(&app, &headers).await?;
+    let order: Reorder = json_body(&body?)?;
+    let mut tx = app.store.write().await?;
+    let robots = rules::reorder(&mut tx, &order.entity_type, &order.stage_id, &order.robot_ids).await?;
+    tx.commit().await?;
+    Ok(Json(json!({"robots": robots})))
 }
 
 /// `DELETE /api/v1/robots/{id}`.

@@ -45,7 +45,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/rest/{user}/{token}/{method}", any(rest::call))
         .route("/api/v1/robots", get(admin::list_robots).post(admin::add_robot))
-        .route("/api/v1/robots/{id}", delete(admin::delete_robot))
+        .route("/api/v1/robots/reorder", post(admin::reorder_robots))
+        .route(
+            "/api/v1/robots/{id}",
+            delete(admin::delete_robot).put(admin::update_robot),
+        )
         .route("/api/v1/runs", get(admin::list_runs))
         .route("/api/v1/webhooks", post(admin::create_webhook))
         .route("/api/v1/clock/advance", post(admin::advance_clock))

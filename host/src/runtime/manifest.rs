@@ -63,6 +63,7 @@ impl Manifest {
             if !value.is_object() {
                 return Err(bad(format!("{name} must be a JSON Schema object")));
             }
+            jsonschema::validator_for(&value).map_err(|e| bad(format!("{name} is not a valid JSON Schema: {e}")))?;
             Ok(value)
         };
         let capabilities = m
@@ -85,6 +86,37 @@ impl Manifest {
             description: m.description,
             capabilities,
         })
+    }
+
+    /// Checks a robot's config against the plugin's config schema. A value holding a template
+    /// (`{=Document:OPPORTUNITY}`) is only known when the robot runs, so a schema error at a
+    /// string with a template is let through; the plugin sees the resolved value.
+    pub fn check_config(&self, config: &Value) -> Result<(), String> {
+        let validator = jsonschema::validator_for(&self.config_schema).map_err(|e| e.to_string())?;
+        let errors: Vec<String> = validator
+            .iter_errors(config)
+            .filter(|e| {
+                let at = config.pointer(e.instance_path().as_str());
+                !at.and_then(Value::as_str).is_some_and(|s| s.contains("{="))
+            })
+            .map(|e| {
+                let path = e.instance_path().as_str().to_string();
+                if path.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("{path}: {e}")
+                }
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "config does not match plugin {}'s schema: {}",
+                self.id,
+                errors.join("; ")
+            ))
+        }
     }
 
     /// Whether the plugin may read items of `entity_type`.

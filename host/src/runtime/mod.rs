@@ -195,12 +195,17 @@ impl Runtime {
         })
     }
 
-    /// The newest installed version of a plugin.
-    pub fn plugin(&self, id: &str) -> Option<Arc<Plugin>> {
+    /// The newest installed version of a plugin that meets `requirement` (the newest of all
+    /// when `None`).
+    pub fn plugin(&self, id: &str, requirement: Option<&semver::VersionReq>) -> Option<Arc<Plugin>> {
         let plugins = self.plugins.read().expect("plugin registry lock");
-        plugins
-            .get(id)
-            .and_then(|versions| versions.values().next_back().cloned())
+        plugins.get(id).and_then(|versions| {
+            versions
+                .iter()
+                .rev()
+                .find(|(version, _)| requirement.is_none_or(|r| r.matches(version)))
+                .map(|(_, plugin)| plugin.clone())
+        })
     }
 
     /// Every installed plugin version, by id then version.
