@@ -15,6 +15,7 @@ use sqlx::Row;
 use crate::clock::Millis;
 use crate::model::{CrmError, EntityType, FieldChanges, Item, ItemRef, rest_datetime};
 use crate::rules;
+use crate::rules::triggers::{self, Happening};
 use crate::scheduler::Entry;
 use crate::store::{Backend, Conn, Store, Tx, backend_of};
 
@@ -135,7 +136,13 @@ async fn placement(
 }
 
 /// Writes an event; returns its id (an entry into a stage is known by its event's id).
-async fn record_event(tx: &mut Tx, item: ItemRef, kind: &str, payload: Value, now: Millis) -> Result<i64, CrmError> {
+pub(crate) async fn record_event(
+    tx: &mut Tx,
+    item: ItemRef,
+    kind: &str,
+    payload: Value,
+    now: Millis,
+) -> Result<i64, CrmError> {
     let id = sqlx::query_scalar(
         "INSERT INTO events (entity_type, item_id, kind, payload, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
@@ -198,10 +205,13 @@ pub async fn create(
         id: record_event(tx, item_ref, "item_added", fields, now).await?,
         at: now,
     };
-    let robots_scheduled = match stage {
+    let mut robots_scheduled = match stage {
         Some(stage) => rules::schedule_robots(tx, item_ref, &stage.status_id, entry, now).await?,
         None => 0,
     };
+    if let Some(moved) = triggers::react(tx, item_ref, &Happening::Created, now).await? {
+        robots_scheduled += moved.robots_scheduled;
+    }
     Ok(Written {
         item: item_ref,
         robots_scheduled,
@@ -213,14 +223,15 @@ pub async fn create(
 pub async fn update(tx: &mut Tx, item_ref: ItemRef, changes: FieldChanges, now: Millis) -> Result<Written, CrmError> {
     let before = get_for_update(tx, item_ref).await?;
     let fields = changes.applied_to(&before.fields)?;
-    let mut changed = Map::new();
-    for name in changes.fields.keys() {
-        let old = before.fields.get(name).unwrap_or(&Value::Null);
-        let new = fields.get(name).unwrap_or(&Value::Null);
-        if old != new {
-            changed.insert(name.clone(), json!({"old": old, "new": new}));
-        }
-    }
+    let changed: Vec<(String, Value, Value)> = changes
+        .fields
+        .keys()
+        .filter_map(|name| {
+            let old = before.fields.get(name).unwrap_or(&Value::Null);
+            let new = fields.get(name).unwrap_or(&Value::Null);
+            (old != new).then(|| (name.clone(), old.clone(), new.clone()))
+        })
+        .collect();
     let target = if item_ref.entity_type.has_stages() && (changes.stage_id.is_some() || changes.category_id.is_some()) {
         let category = changes.category_id.or(before.category_id).unwrap_or(0);
         let switching_pipeline = Some(category) != before.category_id;
@@ -249,7 +260,11 @@ pub async fn update(tx: &mut Tx, item_ref: ItemRef, changes: FieldChanges, now: 
     .execute(&mut **tx)
     .await?;
     if !changed.is_empty() {
-        record_event(tx, item_ref, "fields_changed", Value::Object(changed), now).await?;
+        let payload = changed
+            .iter()
+            .map(|(name, old, new)| (name.clone(), json!({"old": old, "new": new})))
+            .collect();
+        record_event(tx, item_ref, "fields_changed", Value::Object(payload), now).await?;
     }
     let mut robots_scheduled = 0;
     if let Some(stage) = moved {
@@ -259,6 +274,11 @@ pub async fn update(tx: &mut Tx, item_ref: ItemRef, changes: FieldChanges, now: 
             at: now,
         };
         robots_scheduled = rules::enter_stage(tx, item_ref, &stage.status_id, entry, now).await?;
+    }
+    if !changed.is_empty()
+        && let Some(moved) = triggers::react(tx, item_ref, &Happening::FieldsChanged(changed), now).await?
+    {
+        robots_scheduled += moved.robots_scheduled;
     }
     Ok(Written {
         item: item_ref,
@@ -315,6 +335,7 @@ pub async fn add_comment(
     .execute(&mut **tx)
     .await?;
     record_event(tx, item_ref, "comment_added", json!({"comment_id": id}), now).await?;
+    triggers::react(tx, item_ref, &Happening::CommentAdded, now).await?;
     Ok(id)
 }
 

@@ -9,6 +9,7 @@
 pub mod condition;
 pub mod template;
 pub mod timing;
+pub mod triggers;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -151,7 +152,10 @@ pub fn version_requirement(text: Option<&str>) -> Result<Option<semver::VersionR
 
 /// The field names a robot of `entity_type` may use in conditions and templates, and those of
 /// them that hold dates (for date-based timing).
-async fn robot_fields(conn: &mut Conn, entity_type: EntityType) -> Result<(Vec<String>, Vec<String>), CrmError> {
+pub(crate) async fn robot_fields(
+    conn: &mut Conn,
+    entity_type: EntityType,
+) -> Result<(Vec<String>, Vec<String>), CrmError> {
     let custom = crm::userfields::userfields(conn, entity_type).await?;
     let mut known: Vec<String> = ["ID", "CATEGORY_ID", "CREATED_BY_ID", entity_type.stage_field()]
         .iter()

@@ -4,6 +4,7 @@
 //! the run over; the attempt number fences out the stale holder's commit.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -21,6 +22,7 @@ use crate::directory::AUTOMATION_USER;
 use crate::model::rest_datetime;
 use crate::model::{CrmError, EntityType, Item, ItemRef};
 use crate::rules::template::{self, Reference};
+use crate::rules::triggers;
 use crate::rules::{self, Robot};
 use crate::runtime::bindings::stagewright::action::types::Invocation;
 use crate::runtime::{LogLine, Plugin, RunOutcome, RunResult, Runtime, StagedChange, to_wit_item};
@@ -309,7 +311,12 @@ pub struct Scheduler {
     clock: Clock,
     settings: SchedulerSettings,
     wake: Notify,
+    /// When quiet items were last swept for `no_activity` triggers.
+    last_sweep: AtomicI64,
 }
+
+/// How often (in clock time) items are checked for `no_activity` triggers.
+const QUIET_SWEEP_EVERY_MS: Millis = 60_000;
 
 impl Scheduler {
     /// A scheduler over the given store and runtime.
@@ -320,6 +327,7 @@ impl Scheduler {
             clock,
             settings,
             wake: Notify::new(),
+            last_sweep: AtomicI64::new(i64::MIN / 2),
         }
     }
 
@@ -344,6 +352,9 @@ impl Scheduler {
             let woken = self.wake.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
+            if let Err(e) = self.sweep_quiet_items().await {
+                tracing::error!(error = %e, "no-activity trigger sweep failed; retrying shortly");
+            }
             if let Err(e) = self.run_due().await {
                 tracing::error!(error = %e, "scheduler worker failed; retrying shortly");
             }
@@ -352,6 +363,28 @@ impl Scheduler {
                 () = tokio::time::sleep(self.settings.poll) => {}
             }
         }
+    }
+
+    /// Lets `no_activity` triggers move quiet items, at most once per minute of clock time
+    /// across this host's workers.
+    async fn sweep_quiet_items(&self) -> Result<(), CrmError> {
+        let now = self.clock.now();
+        let last = self.last_sweep.load(Ordering::SeqCst);
+        if now - last < QUIET_SWEEP_EVERY_MS
+            || self
+                .last_sweep
+                .compare_exchange(last, now, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err()
+        {
+            return Ok(());
+        }
+        let mut tx = self.store.write().await?;
+        let moved = triggers::sweep_quiet(&mut tx, now).await?;
+        tx.commit().await?;
+        if moved > 0 {
+            tracing::info!(moved, "no-activity triggers moved quiet items");
+        }
+        Ok(())
     }
 
     /// Runs due runs until none is left; returns how many ran.

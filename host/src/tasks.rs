@@ -9,6 +9,7 @@ use crate::clock::Millis;
 use crate::crm::{self, ColumnType, TableQuery};
 use crate::directory;
 use crate::model::{CrmError, ItemRef, checked_name};
+use crate::rules::triggers::{self, Happening};
 use crate::store::{Conn, Store, Tx};
 
 /// Bitrix24's task statuses.
@@ -214,12 +215,19 @@ pub async fn update(tx: &mut Tx, id: i64, changes: &TaskChanges, now: Millis) ->
     .bind(status)
     .bind(priority)
     .bind(changes.deadline.unwrap_or(current.deadline))
-    .bind(serde_json::Value::from(bindings).to_string())
+    .bind(serde_json::Value::from(bindings.clone()).to_string())
     .bind(now)
     .bind(closed_at)
     .bind(id)
     .execute(&mut **tx)
     .await?;
+    if status == status::COMPLETED && current.status != status::COMPLETED {
+        for binding in &bindings {
+            let item = ItemRef::parse_short(binding)?;
+            crm::record_event(tx, item, "task_completed", serde_json::json!({"task_id": id}), now).await?;
+            triggers::react(tx, item, &Happening::TaskCompleted, now).await?;
+        }
+    }
     task(tx, id).await
 }
 

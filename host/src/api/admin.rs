@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
 use crate::directory::{self, TokenKind};
+use crate::rules::triggers::{self, NewTrigger};
 use crate::rules::{self, NewRobot, RobotChanges};
 use crate::runtime::Plugin;
 use crate::scheduler::{self, RunFilter};
@@ -60,20 +61,22 @@ pub async fn install_plugin(
     Ok((StatusCode::CREATED, Json(plugin_json(&plugin))))
 }
 
+/// Which stage's robots or triggers to list; both parts optional.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct StageFilter {
+    entity_type: Option<String>,
+    stage_id: Option<String>,
+}
+
 /// `GET /api/v1/robots?entity_type=deal&stage_id=WON`.
 pub async fn list_robots(
     State(app): State<AppState>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<impl IntoResponse, ApiError> {
-    #[derive(serde::Deserialize, Default)]
-    #[serde(deny_unknown_fields)]
-    struct Filter {
-        entity_type: Option<String>,
-        stage_id: Option<String>,
-    }
     authenticate(&app, &headers).await?;
-    let filter: Filter = query(raw.as_deref())?;
+    let filter: StageFilter = query(raw.as_deref())?;
     let mut conn = app.store.pool().acquire().await?;
     let robots = rules::list(&mut conn, filter.entity_type.as_deref(), filter.stage_id.as_deref()).await?;
     Ok(Json(json!({"robots": robots})))
@@ -180,6 +183,46 @@ pub async fn reorder_robots(
     let robots = rules::reorder(&mut tx, &order.entity_type, &order.stage_id, &order.robot_ids).await?;
     tx.commit().await?;
     Ok(Json(json!({"robots": robots})))
+}
+
+/// `GET /api/v1/triggers?entity_type=deal&stage_id=WON`.
+pub async fn list_triggers(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<impl IntoResponse, ApiError> {
+    authenticate(&app, &headers).await?;
+    let filter: StageFilter = query(raw.as_deref())?;
+    let mut conn = app.store.pool().acquire().await?;
+    let triggers = triggers::list(&mut conn, filter.entity_type.as_deref(), filter.stage_id.as_deref()).await?;
+    Ok(Json(json!({"triggers": triggers})))
+}
+
+/// `POST /api/v1/triggers`: puts a trigger on a stage.
+pub async fn add_trigger(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    authenticate(&app, &headers).await?;
+    let new: NewTrigger = json_body(&body?)?;
+    let mut tx = app.store.write().await?;
+    let trigger = triggers::add(&mut tx, new, app.clock.now()).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(trigger)))
+}
+
+/// `DELETE /api/v1/triggers/{id}`.
+pub async fn delete_trigger(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    authenticate(&app, &headers).await?;
+    let mut tx = app.store.write().await?;
+    triggers::delete(&mut tx, &id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `DELETE /api/v1/robots/{id}`.

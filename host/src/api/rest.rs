@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 mod activities;
+mod automation;
 mod directory;
 mod items;
 mod pipelines;
@@ -149,6 +150,7 @@ async fn dispatch(
         "crm.timeline.comment.add" => comment_add(app, user, p).await,
         "crm.timeline.comment.list" => comment_list(app, p).await,
         _ if method.starts_with("crm.item.") => items::dispatch(app, user, method, p).await,
+        _ if method.starts_with("crm.automation.trigger") => automation::dispatch(app, user, method, p).await,
         _ if method.starts_with("crm.type.") => types::dispatch(app, user, method, p).await,
         _ if method.starts_with("tasks.task.") => tasks::dispatch(app, user, method, p).await,
         _ if method.starts_with("crm.activity.") => activities::dispatch(app, user, method, p).await,

@@ -9,6 +9,7 @@ use super::query::{ColumnType, TableQuery};
 use crate::clock::Millis;
 use crate::directory;
 use crate::model::{CrmError, EntityType, ItemRef, checked_name};
+use crate::rules::triggers::{self, Happening};
 use crate::store::{Conn, Store, Tx};
 
 /// Bitrix24's activity type ids this CRM keeps.
@@ -255,6 +256,14 @@ pub async fn update(tx: &mut Tx, id: i64, changes: &ActivityChanges, now: Millis
     .bind(id)
     .execute(&mut **tx)
     .await?;
+    if changes.completed == Some(true) && !current.completed {
+        let payload = serde_json::json!({"activity_id": id, "type_id": current.type_id});
+        super::record_event(tx, current.owner, "activity_completed", payload, now).await?;
+        let happening = Happening::ActivityCompleted {
+            type_id: current.type_id,
+        };
+        triggers::react(tx, current.owner, &happening, now).await?;
+    }
     activity(tx, id).await
 }
 

@@ -1,0 +1,472 @@
+//! Triggers: each sits on a stage and moves an item into it when something happens to the item
+//! (a field changes, the responsible changes, the item is created, an activity or task is
+//! completed, a comment is added, an integration calls the trigger's webhook or an application
+//! executes its code, or nothing has happened for some days).
+//!
+//! Bitrix24's rule decides which trigger wins: only triggers of stages after the item's current
+//! one count, unless a trigger allows moving back; the candidates are taken in stage order and
+//! the first whose condition holds moves the item, which then runs that stage's robots.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sqlx::Row;
+
+use crate::clock::Millis;
+use crate::crm::{self, Stage, Written};
+use crate::model::{CrmError, EntityType, FieldChanges, ItemRef};
+use crate::store::{Conn, Tx};
+
+use super::ConditionGroup;
+
+/// What a trigger waits for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TriggerKind {
+    /// A field changed; to `value` when one is given.
+    FieldChanged {
+        /// The field (its REST name).
+        field: String,
+        /// The value it must change to, if any.
+        #[serde(default)]
+        value: Option<Value>,
+    },
+    /// The responsible person changed; to `user_id` when one is given.
+    ResponsibleChanged {
+        /// The new responsible it must be, if any.
+        #[serde(default)]
+        user_id: Option<i64>,
+    },
+    /// The item was created.
+    ItemCreated,
+    /// An activity of the item was completed; of `type_id` (1 meeting, 2 call, 6 to-do) when
+    /// one is given.
+    ActivityCompleted {
+        /// The activity type it must be, if any.
+        #[serde(default)]
+        type_id: Option<i64>,
+    },
+    /// A task bound to the item was completed.
+    TaskCompleted,
+    /// A timeline comment was added to the item.
+    CommentAdded,
+    /// An integration called `crm.automation.trigger` with this code (generated when left out).
+    Webhook {
+        /// The code the caller passes.
+        #[serde(default)]
+        code: Option<String>,
+    },
+    /// An application called `crm.automation.trigger.execute` with this registered code.
+    App {
+        /// The code the application registered with `crm.automation.trigger.add`.
+        code: String,
+    },
+    /// Nothing happened to the item (no change, comment, activity or task) for this many days.
+    NoActivity {
+        /// Days of quiet.
+        days: i64,
+    },
+}
+
+impl TriggerKind {
+    /// The webhook or app code, for lookup.
+    fn code(&self) -> Option<&str> {
+        match self {
+            Self::Webhook { code } => code.as_deref(),
+            Self::App { code } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// Something that happened to an item, which triggers may react to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Happening {
+    /// The item was created.
+    Created,
+    /// Fields changed: name, old value, new value.
+    FieldsChanged(Vec<(String, Value, Value)>),
+    /// An activity of this type was completed.
+    ActivityCompleted {
+        /// Its type.
+        type_id: i64,
+    },
+    /// A bound task was completed.
+    TaskCompleted,
+    /// A timeline comment was added.
+    CommentAdded,
+    /// `crm.automation.trigger` was called with this code.
+    Webhook(String),
+    /// `crm.automation.trigger.execute` was called with this code.
+    App(String),
+    /// The item has been quiet for this many days.
+    Quiet {
+        /// Days since its last event.
+        days: i64,
+    },
+}
+
+impl Happening {
+    fn matches(&self, kind: &TriggerKind) -> bool {
+        match (self, kind) {
+            (Self::Created, TriggerKind::ItemCreated)
+            | (Self::TaskCompleted, TriggerKind::TaskCompleted)
+            | (Self::CommentAdded, TriggerKind::CommentAdded) => true,
+            (Self::FieldsChanged(changes), TriggerKind::FieldChanged { field, value }) => changes
+                .iter()
+                .any(|(name, _, new)| name == field && value.as_ref().is_none_or(|v| loosely_equal(v, new))),
+            (Self::FieldsChanged(changes), TriggerKind::ResponsibleChanged { user_id }) => changes
+                .iter()
+                .any(|(name, _, new)| name == "ASSIGNED_BY_ID" && user_id.is_none_or(|u| new.as_i64() == Some(u))),
+            (Self::ActivityCompleted { type_id }, TriggerKind::ActivityCompleted { type_id: wanted }) => {
+                wanted.is_none_or(|w| w == *type_id)
+            }
+            (Self::Webhook(code), TriggerKind::Webhook { code: Some(own) })
+            | (Self::App(code), TriggerKind::App { code: own }) => code == own,
+            (Self::Quiet { days }, TriggerKind::NoActivity { days: wanted }) => days >= wanted,
+            _ => false,
+        }
+    }
+}
+
+fn loosely_equal(a: &Value, b: &Value) -> bool {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    a == b || text(a) == text(b)
+}
+
+/// A trigger as stored and shown by the admin API.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Trigger {
+    /// Its id ("t_" and 16 hex digits).
+    pub id: String,
+    /// The entity type whose pipeline it is in.
+    pub entity_type: String,
+    /// The pipeline.
+    pub category_id: i64,
+    /// The stage it moves items to.
+    pub stage_id: String,
+    /// Its name for admin screens.
+    pub name: String,
+    /// What it waits for.
+    pub trigger: TriggerKind,
+    /// What must hold for it to move the item.
+    pub condition: Option<ConditionGroup>,
+    /// Whether it may move an item back to an earlier stage.
+    pub allow_backwards: bool,
+    /// Its position among the stage's triggers.
+    pub sort: i64,
+    /// When it was added.
+    pub created_at: Millis,
+}
+
+/// A trigger as the admin API receives it: `{"entity_type", "stage_id", "kind": ..., ...}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTrigger {
+    /// "deal", "lead", "dynamic_128".
+    pub entity_type: String,
+    /// The stage it moves items to.
+    pub stage_id: String,
+    /// Its name; defaults to the kind.
+    pub name: Option<String>,
+    /// What it waits for.
+    pub trigger: TriggerKind,
+    /// What must hold for it to move the item.
+    pub condition: Option<ConditionGroup>,
+    /// Whether it may move an item back.
+    #[serde(default)]
+    pub allow_backwards: bool,
+}
+
+fn trigger_from_row(row: &sqlx::any::AnyRow) -> Result<Trigger, CrmError> {
+    let corrupt = |e: serde_json::Error| CrmError::Invalid(format!("stored trigger is corrupt: {e}"));
+    let kind: String = row.try_get("kind")?;
+    let condition: Option<String> = row.try_get("condition")?;
+    Ok(Trigger {
+        id: row.try_get("id")?,
+        entity_type: row.try_get("entity_type")?,
+        category_id: row.try_get("category_id")?,
+        stage_id: row.try_get("stage_id")?,
+        name: row.try_get("name")?,
+        trigger: serde_json::from_str(&kind).map_err(corrupt)?,
+        condition: condition
+            .map(|c| serde_json::from_str(&c))
+            .transpose()
+            .map_err(corrupt)?,
+        allow_backwards: row.try_get::<i64, _>("allow_backwards")? != 0,
+        sort: row.try_get("sort")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// Adds a trigger to a stage. A webhook trigger without a code gets one, as Bitrix24 does.
+pub async fn add(tx: &mut Tx, new: NewTrigger, now: Millis) -> Result<Trigger, CrmError> {
+    let entity_type = EntityType::parse(&new.entity_type)?;
+    let stage = crm::stage(tx, entity_type, &new.stage_id).await?;
+    let mut kind = new.trigger;
+    check_kind(tx, entity_type, &mut kind).await?;
+    if let Some(condition) = &new.condition {
+        let (known, _) = super::robot_fields(tx, entity_type).await?;
+        condition.check(&known)?;
+    }
+    let sort: i64 =
+        sqlx::query_scalar("SELECT COALESCE(MAX(sort), 0) + 10 FROM triggers WHERE entity_type = $1 AND stage_id = $2")
+            .bind(entity_type)
+            .bind(&stage.status_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    let trigger = Trigger {
+        id: format!("t_{:016x}", rand::random::<u64>()),
+        entity_type: entity_type.to_string(),
+        category_id: stage.category_id,
+        stage_id: stage.status_id,
+        name: new.name.unwrap_or_else(|| kind_name(&kind)),
+        trigger: kind,
+        condition: new.condition,
+        allow_backwards: new.allow_backwards,
+        sort,
+        created_at: now,
+    };
+    sqlx::query(
+        "INSERT INTO triggers (id, entity_type, category_id, stage_id, name, kind, code, condition, allow_backwards, sort, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&trigger.id)
+    .bind(&trigger.entity_type)
+    .bind(trigger.category_id)
+    .bind(&trigger.stage_id)
+    .bind(&trigger.name)
+    .bind(serde_json::to_string(&trigger.trigger).unwrap_or_default())
+    .bind(trigger.trigger.code())
+    .bind(trigger.condition.as_ref().map(|c| serde_json::to_string(c).unwrap_or_default()))
+    .bind(i64::from(trigger.allow_backwards))
+    .bind(trigger.sort)
+    .bind(trigger.created_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(trigger)
+}
+
+fn kind_name(kind: &TriggerKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v["kind"].as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Checks a trigger's parameters; gives a webhook trigger a code when it has none.
+async fn check_kind(tx: &mut Tx, entity_type: EntityType, kind: &mut TriggerKind) -> Result<(), CrmError> {
+    match kind {
+        TriggerKind::FieldChanged { field, .. } => {
+            let (known, _) = super::robot_fields(tx, entity_type).await?;
+            if !known.contains(field) || field == entity_type.stage_field() {
+                return Err(CrmError::Invalid(format!(
+                    "field_changed needs a field of {entity_type} other than its stage, not {field}"
+                )));
+            }
+        }
+        TriggerKind::Webhook { code } => {
+            let code = code.get_or_insert_with(|| format!("{:08x}", rand::random::<u32>()));
+            check_code(code)?;
+        }
+        TriggerKind::App { code } => {
+            check_code(code)?;
+            let registered: Option<String> = sqlx::query_scalar("SELECT code FROM app_triggers WHERE code = $1")
+                .bind(code.as_str())
+                .fetch_optional(&mut **tx)
+                .await?;
+            if registered.is_none() {
+                return Err(CrmError::Invalid(format!(
+                    "no application registered trigger code {code} (crm.automation.trigger.add)"
+                )));
+            }
+        }
+        TriggerKind::NoActivity { days } if !(1..=3650).contains(days) => {
+            return Err(CrmError::Invalid("no_activity days must be 1 to 3650".into()));
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn check_code(code: &str) -> Result<(), CrmError> {
+    if (1..=64).contains(&code.len())
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        Ok(())
+    } else {
+        Err(CrmError::Invalid(format!(
+            "trigger code '{code}' must be 1 to 64 letters, digits, - or _"
+        )))
+    }
+}
+
+/// The triggers of an entity type, optionally of one stage, in stage then trigger order.
+pub async fn list(
+    conn: &mut Conn,
+    entity_type: Option<&str>,
+    stage_id: Option<&str>,
+) -> Result<Vec<Trigger>, CrmError> {
+    let rows = sqlx::query(
+        "SELECT * FROM triggers WHERE ($1 IS NULL OR entity_type = $1) AND ($2 IS NULL OR stage_id = $2)
+         ORDER BY entity_type, category_id, stage_id, sort",
+    )
+    .bind(entity_type)
+    .bind(stage_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(trigger_from_row).collect()
+}
+
+/// Deletes a trigger.
+pub async fn delete(tx: &mut Tx, id: &str) -> Result<(), CrmError> {
+    let deleted = sqlx::query("DELETE FROM triggers WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    if deleted.rows_affected() == 0 {
+        return Err(CrmError::NotFound(format!("trigger {id}")));
+    }
+    Ok(())
+}
+
+/// Lets the triggers of the item's pipeline react to what happened: the first candidate (in
+/// stage order, later stages only unless it allows moving back) whose kind matches and whose
+/// condition holds moves the item. Returns the stage it moved to, if any.
+pub async fn react(
+    tx: &mut Tx,
+    item_ref: ItemRef,
+    happening: &Happening,
+    now: Millis,
+) -> Result<Option<Written>, CrmError> {
+    if !item_ref.entity_type.has_stages() {
+        return Ok(None);
+    }
+    let rows = sqlx::query(
+        "SELECT * FROM triggers WHERE entity_type = $1
+           AND category_id = (SELECT category_id FROM items WHERE entity_type = $1 AND id = $2)",
+    )
+    .bind(item_ref.entity_type)
+    .bind(item_ref.id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let triggers: Vec<Trigger> = rows.iter().map(trigger_from_row).collect::<Result<_, _>>()?;
+    if !triggers.iter().any(|t| happening.matches(&t.trigger)) {
+        return Ok(None);
+    }
+    let item = crm::get(tx, item_ref).await?;
+    let (Some(category), Some(current)) = (item.category_id, item.stage_id.clone()) else {
+        return Ok(None);
+    };
+    let stages = crm::stages(tx, item_ref.entity_type, category).await?;
+    let position = |stage_id: &str| stages.iter().position(|s: &Stage| s.status_id == stage_id);
+    let Some(here) = position(&current) else {
+        return Ok(None);
+    };
+    let mut candidates: Vec<(usize, &Trigger)> = triggers
+        .iter()
+        .filter(|t| happening.matches(&t.trigger))
+        .filter_map(|t| position(&t.stage_id).map(|at| (at, t)))
+        .filter(|(at, t)| *at > here || (t.allow_backwards && *at != here))
+        .collect();
+    candidates.sort_by_key(|(at, t)| (*at, t.sort));
+    let Some((_, winner)) = candidates
+        .into_iter()
+        .find(|(_, t)| t.condition.as_ref().is_none_or(|c| c.holds(&item).is_ok()))
+    else {
+        return Ok(None);
+    };
+    crm::record_event(
+        tx,
+        item_ref,
+        "trigger_fired",
+        json!({"trigger_id": winner.id, "stage_id": winner.stage_id}),
+        now,
+    )
+    .await?;
+    let changes = FieldChanges {
+        stage_id: Some(winner.stage_id.clone()),
+        ..FieldChanges::default()
+    };
+    Ok(Some(Box::pin(crm::update(tx, item_ref, changes, now)).await?))
+}
+
+/// Lets `no_activity` triggers move items that have been quiet long enough: every item in a
+/// pipeline with such a trigger whose last event is at least that many days old. Returns how
+/// many items moved.
+pub async fn sweep_quiet(tx: &mut Tx, now: Millis) -> Result<usize, CrmError> {
+    let mut moved = 0;
+    for trigger in list(tx, None, None).await? {
+        let TriggerKind::NoActivity { days } = trigger.trigger else {
+            continue;
+        };
+        let quiet: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM items WHERE entity_type = $1 AND category_id = $2 AND stage_id <> $3
+               AND (SELECT MAX(e.created_at) FROM events e WHERE e.entity_type = items.entity_type AND e.item_id = items.id) <= $4",
+        )
+        .bind(&trigger.entity_type)
+        .bind(trigger.category_id)
+        .bind(&trigger.stage_id)
+        .bind(now - days * 86_400_000)
+        .fetch_all(&mut **tx)
+        .await?;
+        let entity_type = EntityType::parse(&trigger.entity_type)?;
+        for id in quiet {
+            if react(tx, ItemRef { entity_type, id }, &Happening::Quiet { days }, now)
+                .await?
+                .is_some()
+            {
+                moved += 1;
+            }
+        }
+    }
+    Ok(moved)
+}
+
+/// Registers an application's trigger code (`crm.automation.trigger.add`); registering a code
+/// again renames it.
+pub async fn register_app_trigger(tx: &mut Tx, code: &str, name: &str, now: Millis) -> Result<(), CrmError> {
+    check_code(code)?;
+    let name = crate::model::checked_name("NAME", name)?;
+    sqlx::query(
+        "INSERT INTO app_triggers (code, name, created_at) VALUES ($1, $2, $3)
+         ON CONFLICT (code) DO UPDATE SET name = excluded.name",
+    )
+    .bind(code)
+    .bind(name)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The registered application trigger codes and names.
+pub async fn app_triggers(conn: &mut Conn) -> Result<Vec<(String, String)>, CrmError> {
+    let rows = sqlx::query("SELECT code, name FROM app_triggers ORDER BY code")
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("code")?, row.try_get("name")?)))
+        .collect()
+}
+
+/// Removes an application trigger code and the triggers that use it.
+pub async fn delete_app_trigger(tx: &mut Tx, code: &str) -> Result<(), CrmError> {
+    let deleted = sqlx::query("DELETE FROM app_triggers WHERE code = $1")
+        .bind(code)
+        .execute(&mut **tx)
+        .await?;
+    if deleted.rows_affected() == 0 {
+        return Err(CrmError::NotFound(format!("application trigger {code}")));
+    }
+    for trigger in list(tx, None, None).await? {
+        if matches!(&trigger.trigger, TriggerKind::App { code: own } if own == code) {
+            delete(tx, &trigger.id).await?;
+        }
+    }
+    Ok(())
+}
