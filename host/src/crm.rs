@@ -301,6 +301,40 @@ pub async fn delete(tx: &mut Tx, item_ref: ItemRef, now: Millis) -> Result<(), C
     Ok(())
 }
 
+/// One thing that happened to an item, as its events record it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Event {
+    /// Its id; ids grow with time.
+    pub id: i64,
+    /// What happened: item_added, fields_changed, stage_changed, item_deleted, comment_added,
+    /// activity_completed, task_completed, trigger_fired.
+    pub kind: String,
+    /// The details (old and new values, the comment or trigger id...).
+    pub payload: Value,
+    /// When.
+    pub at: Millis,
+}
+
+/// The item's events, oldest first (those of a deleted item stay).
+pub async fn events(conn: &mut Conn, item_ref: ItemRef) -> Result<Vec<Event>, CrmError> {
+    let rows = sqlx::query("SELECT * FROM events WHERE entity_type = $1 AND item_id = $2 ORDER BY id")
+        .bind(item_ref.entity_type)
+        .bind(item_ref.id)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let payload: String = row.try_get("payload")?;
+            Ok(Event {
+                id: row.try_get("id")?,
+                kind: row.try_get("kind")?,
+                payload: serde_json::from_str(&payload).unwrap_or(Value::Null),
+                at: row.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
 /// The sequence timeline comment ids come from.
 pub const COMMENT_SEQUENCE: &str = "timeline_comment";
 

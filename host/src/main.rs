@@ -31,6 +31,9 @@ enum Command {
         /// Scheduler workers in this process.
         #[arg(long, env = "STAGEWRIGHT_WORKERS", default_value_t = 2)]
         workers: usize,
+        /// Days a finished robot run stays in the history.
+        #[arg(long, env = "STAGEWRIGHT_RUN_RETENTION_DAYS", default_value_t = 365)]
+        run_retention_days: u64,
         /// Run on a clock that only moves through `POST /api/v1/clock/advance` (for trying out
         /// delayed robots; never in production).
         #[arg(long, env = "STAGEWRIGHT_MANUAL_CLOCK")]
@@ -50,12 +53,14 @@ async fn main() -> anyhow::Result<()> {
             data_dir,
             database_url,
             workers,
+            run_retention_days,
             manual_clock,
         } => {
             let mut settings = Settings::new(data_dir);
             settings.listen = listen;
             settings.database_url = database_url;
             settings.scheduler.workers = workers.max(1);
+            settings.scheduler.retention = std::time::Duration::from_secs(run_retention_days.saturating_mul(86_400));
             settings.manual_clock = manual_clock;
             let server = Server::start(settings).await?;
             println!("Stagewright is listening on {}", server.base_url());

@@ -41,6 +41,8 @@ pub struct SchedulerSettings {
     pub max_attempts: i64,
     /// Delay before the first retry; doubles per attempt, with jitter, up to an hour.
     pub retry_base: Duration,
+    /// How long finished runs stay in the history.
+    pub retention: Duration,
 }
 
 impl Default for SchedulerSettings {
@@ -51,6 +53,7 @@ impl Default for SchedulerSettings {
             poll: Duration::from_millis(500),
             max_attempts: 5,
             retry_base: Duration::from_secs(10),
+            retention: Duration::from_secs(365 * 86_400),
         }
     }
 }
@@ -266,6 +269,10 @@ pub struct RunFilter {
     pub plugin_id: Option<String>,
     /// Runs in this status.
     pub status: Option<String>,
+    /// Runs due at or after this moment (ms since the epoch).
+    pub due_from: Option<Millis>,
+    /// Runs due before this moment.
+    pub due_to: Option<Millis>,
     /// At most this many, newest first (default 100, at most 1000).
     pub limit: Option<i64>,
 }
@@ -276,6 +283,7 @@ pub async fn list_runs(conn: &mut Conn, filter: &RunFilter) -> Result<Vec<RunRec
         "SELECT * FROM runs
          WHERE ($1 IS NULL OR entity_type = $1) AND ($2 IS NULL OR item_id = $2) AND ($3 IS NULL OR robot_id = $3)
            AND ($4 IS NULL OR plugin_id = $4) AND ($5 IS NULL OR status = $5)
+           AND ($7 IS NULL OR due_at >= $7) AND ($8 IS NULL OR due_at < $8)
          ORDER BY created_at DESC, seq DESC LIMIT $6",
     )
     .bind(&filter.entity_type)
@@ -284,9 +292,48 @@ pub async fn list_runs(conn: &mut Conn, filter: &RunFilter) -> Result<Vec<RunRec
     .bind(&filter.plugin_id)
     .bind(&filter.status)
     .bind(filter.limit.unwrap_or(100).clamp(1, 1000))
+    .bind(filter.due_from)
+    .bind(filter.due_to)
     .fetch_all(&mut *conn)
     .await?;
     rows.iter().map(run_from_row).collect()
+}
+
+/// Puts a failed run back in line, due now, with its attempts counted afresh; it runs the newest
+/// installed plugin version its robot allows. Answers the run as it now is.
+pub async fn retry(tx: &mut Tx, id: &str, now: Millis) -> Result<RunRecord, CrmError> {
+    let row = sqlx::query(
+        "UPDATE runs SET status = 'pending', attempt = 0, due_at = $1, finished_at = NULL, lease_until = NULL, error = NULL
+         WHERE id = $2 AND status = 'failed' RETURNING *",
+    )
+    .bind(now)
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    match row {
+        Some(row) => run_from_row(&row),
+        None => {
+            let exists: Option<String> = sqlx::query_scalar("SELECT status FROM runs WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await?;
+            Err(match exists {
+                Some(status) => CrmError::Invalid(format!("run {id} is {status}; only failed runs can be retried")),
+                None => CrmError::NotFound(format!("run {id}")),
+            })
+        }
+    }
+}
+
+/// Deletes finished runs that finished before `before`; returns how many.
+pub async fn forget_finished(tx: &mut Tx, before: Millis) -> Result<u64, CrmError> {
+    let deleted = sqlx::query(
+        "DELETE FROM runs WHERE status IN ('succeeded', 'failed', 'cancelled', 'skipped') AND finished_at < $1",
+    )
+    .bind(before)
+    .execute(&mut **tx)
+    .await?;
+    Ok(deleted.rows_affected())
 }
 
 /// A run this worker holds the lease of.
@@ -315,7 +362,7 @@ pub struct Scheduler {
     last_sweep: AtomicI64,
 }
 
-/// How often (in clock time) items are checked for `no_activity` triggers.
+/// How often (in clock time) quiet items and old run records are swept.
 const QUIET_SWEEP_EVERY_MS: Millis = 60_000;
 
 impl Scheduler {
@@ -352,8 +399,8 @@ impl Scheduler {
             let woken = self.wake.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
-            if let Err(e) = self.sweep_quiet_items().await {
-                tracing::error!(error = %e, "no-activity trigger sweep failed; retrying shortly");
+            if let Err(e) = self.sweep().await {
+                tracing::error!(error = %e, "sweep of quiet items and old runs failed; retrying shortly");
             }
             if let Err(e) = self.run_due().await {
                 tracing::error!(error = %e, "scheduler worker failed; retrying shortly");
@@ -365,9 +412,9 @@ impl Scheduler {
         }
     }
 
-    /// Lets `no_activity` triggers move quiet items, at most once per minute of clock time
-    /// across this host's workers.
-    async fn sweep_quiet_items(&self) -> Result<(), CrmError> {
+    /// Lets `no_activity` triggers move quiet items and forgets run records older than the
+    /// retention, at most once per minute of clock time across this host's workers.
+    async fn sweep(&self) -> Result<(), CrmError> {
         let now = self.clock.now();
         let last = self.last_sweep.load(Ordering::SeqCst);
         if now - last < QUIET_SWEEP_EVERY_MS
@@ -378,11 +425,16 @@ impl Scheduler {
         {
             return Ok(());
         }
+        let retention = i64::try_from(self.settings.retention.as_millis()).unwrap_or(i64::MAX);
         let mut tx = self.store.write().await?;
         let moved = triggers::sweep_quiet(&mut tx, now).await?;
+        let forgotten = forget_finished(&mut tx, now.saturating_sub(retention)).await?;
         tx.commit().await?;
+        if moved > 0 || forgotten > 0 {
+            tracing::info!(moved, forgotten, "swept quiet items and old run records");
+        }
         if moved > 0 {
-            tracing::info!(moved, "no-activity triggers moved quiet items");
+            self.wake();
         }
         Ok(())
     }

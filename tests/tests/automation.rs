@@ -493,3 +493,92 @@ async fn robots_are_checked_updated_and_reordered_through_the_admin_api() {
         .await;
     assert_eq!(status, 400, "a reorder names every robot of the stage");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_retries_a_failed_run_after_fixing_its_cause() {
+    let host = manual_host().await;
+    let robot_id = commenting(&host, "NEW", "for {=Document:COMPANY_ID.TITLE}", json!({})).await;
+    let deal = add_deal(&host, json!({"TITLE": "No company yet"})).await;
+    let failed = finished(&host, deal, &robot_id).await;
+    assert_eq!(failed["status"], "failed");
+    let (status, body) = host.admin(Method::POST, "/api/v1/runs/run_nope/retry", None).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "NOT_FOUND");
+
+    let company = host.ok("crm.company.add", json!({"fields": {"TITLE": "Acme"}})).await;
+    host.ok(
+        "crm.deal.update",
+        json!({"id": deal, "fields": {"COMPANY_ID": company}}),
+    )
+    .await;
+    let (status, retried) = host
+        .admin(
+            Method::POST,
+            &format!("/api/v1/runs/{}/retry", failed["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{retried}");
+    assert_eq!(retried["status"], "pending");
+    assert_eq!(finished(&host, deal, &robot_id).await["status"], "succeeded");
+    assert_eq!(host.comments(deal).await, ["for Acme"]);
+    let (status, body) = host
+        .admin(
+            Method::POST,
+            &format!("/api/v1/runs/{}/retry", failed["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 400, "only failed runs are retried: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_history_is_filtered_by_time_shown_on_the_timeline_and_forgotten_after_the_retention() {
+    let host = TestHost::start_with(|s| {
+        s.manual_clock = true;
+        s.scheduler.retention = std::time::Duration::from_secs(7 * 86_400);
+    })
+    .await;
+    let later = commenting(
+        &host,
+        "NEW",
+        "later",
+        json!({"timing": {"kind": "delay", "value": 1, "unit": "days"}}),
+    )
+    .await;
+    let start = advance(&host, 0).await;
+    let deal = add_deal(&host, json!({"TITLE": "Tracked"})).await;
+    let path = |from: i64, to: i64| format!("/api/v1/runs?entity_type=deal&item_id={deal}&due_from={from}&due_to={to}");
+    let (_, none) = host.admin(Method::GET, &path(start, start + DAY), None).await;
+    assert_eq!(none["runs"], json!([]), "due a day later, not within the first day");
+    let (_, one) = host.admin(Method::GET, &path(start + DAY, start + 2 * DAY), None).await;
+    assert_eq!(one["runs"].as_array().unwrap().len(), 1, "{one}");
+
+    advance(&host, DAY).await;
+    finished(&host, deal, &later).await;
+    advance(&host, MINUTE).await;
+    host.move_deal(deal, "WON").await;
+    let (status, timeline) = host
+        .admin(
+            Method::GET,
+            &format!("/api/v1/timeline?entity_type=deal&item_id={deal}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{timeline}");
+    let kinds: Vec<&str> = timeline["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["item_added", "comment_added", "robot_run", "stage_changed"]);
+    assert_eq!(timeline["entries"][3]["payload"], json!({"old": "NEW", "new": "WON"}));
+
+    advance(&host, 8 * DAY).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !host.runs(deal).await.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "old runs were never forgotten");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
 use crate::directory::{self, TokenKind};
+use crate::model::{EntityType, ItemRef};
 use crate::rules::triggers::{self, NewTrigger};
 use crate::rules::{self, NewRobot, RobotChanges};
 use crate::runtime::Plugin;
@@ -249,6 +250,63 @@ pub async fn list_runs(
     let mut conn = app.store.pool().acquire().await?;
     let runs = scheduler::list_runs(&mut conn, &filter).await?;
     Ok(Json(json!({"runs": runs})))
+}
+
+/// `GET /api/v1/timeline?entity_type=deal&item_id=12`: what happened to an item, oldest first:
+/// its events (created, fields and stage changed, comments, completed activities and tasks,
+/// triggers fired) and its robots' runs (at the time they finished, or are due).
+pub async fn timeline(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<impl IntoResponse, ApiError> {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    struct Item {
+        entity_type: String,
+        item_id: i64,
+    }
+    authenticate(&app, &headers).await?;
+    let item: Item = query(raw.as_deref())?;
+    let item_ref = ItemRef {
+        entity_type: EntityType::parse(&item.entity_type)?,
+        id: item.item_id,
+    };
+    let mut conn = app.store.pool().acquire().await?;
+    let mut entries: Vec<(i64, Value)> = crate::crm::events(&mut conn, item_ref)
+        .await?
+        .into_iter()
+        .map(|e| (e.at, json!({"at": e.at, "kind": e.kind, "payload": e.payload})))
+        .collect();
+    let filter = RunFilter {
+        entity_type: Some(item.entity_type),
+        item_id: Some(item.item_id),
+        limit: Some(1000),
+        ..RunFilter::default()
+    };
+    for run in scheduler::list_runs(&mut conn, &filter).await? {
+        let at = run.finished_at.unwrap_or(run.due_at);
+        entries.push((at, json!({"at": at, "kind": "robot_run", "run": run})));
+    }
+    entries.sort_by_key(|(at, _)| *at);
+    Ok(Json(
+        json!({"entries": entries.into_iter().map(|(_, e)| e).collect::<Vec<_>>()}),
+    ))
+}
+
+/// `POST /api/v1/runs/{id}/retry`: puts a failed run back in line, to run with the plugin
+/// version installed now.
+pub async fn retry_run(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    authenticate(&app, &headers).await?;
+    let mut tx = app.store.write().await?;
+    let run = scheduler::retry(&mut tx, &id, app.clock.now()).await?;
+    tx.commit().await?;
+    app.scheduler.wake();
+    Ok(Json(run))
 }
 
 /// `POST /api/v1/clock/advance` with `{"ms": N}`: moves a manual clock forward and wakes the

@@ -46,6 +46,8 @@ pub fn router(state: AppState) -> Router {
         .route("/rest/{user}/{token}/{method}", any(rest::call))
         .route("/api/v1/robots", get(admin::list_robots).post(admin::add_robot))
         .route("/api/v1/robots/reorder", post(admin::reorder_robots))
+        .route("/api/v1/runs/{id}/retry", post(admin::retry_run))
+        .route("/api/v1/timeline", get(admin::timeline))
         .route("/api/v1/triggers", get(admin::list_triggers).post(admin::add_trigger))
         .route("/api/v1/triggers/{id}", delete(admin::delete_trigger))
         .route(
