@@ -420,6 +420,78 @@ pub async fn continue_chain(tx: &mut Tx, finished: &RunRecord, now: Millis) -> R
     Ok(())
 }
 
+/// What a robot would do if the item entered a stage at a given moment: Bitrix24's test mode,
+/// with time travel.
+#[derive(Debug, Clone, Serialize)]
+pub struct SimulatedRun {
+    /// The robot.
+    pub robot_id: String,
+    /// Its name.
+    pub name: String,
+    /// Its plugin.
+    pub plugin_id: String,
+    /// When it would be due, assuming each robot it waits for runs the moment it is due; or
+    /// why it has no moment.
+    pub due_at: Result<Millis, String>,
+    /// Whether its condition would hold for the item as it is now, and if not, why.
+    pub condition: Result<(), String>,
+    /// Its config with templates resolved; a value an earlier robot would return shows as a
+    /// placeholder naming that robot.
+    pub config: Result<Value, String>,
+}
+
+/// Simulates the item entering `stage_id` at `at`: which of the stage's robots would run, when,
+/// and with which config. Nothing is written.
+pub async fn simulate(
+    conn: &mut Conn,
+    item_ref: ItemRef,
+    stage_id: &str,
+    at: Millis,
+) -> Result<Vec<SimulatedRun>, CrmError> {
+    let mut item = crm::get(conn, item_ref).await?;
+    let stage = crm::stage(conn, item_ref.entity_type, stage_id).await?;
+    if Some(stage.category_id) != item.category_id {
+        return Err(CrmError::Invalid(format!(
+            "stage {stage_id} is not in the item's pipeline {}",
+            item.category_id.unwrap_or_default()
+        )));
+    }
+    item.stage_id = Some(stage.status_id.clone());
+    let robots = list(conn, Some(&item_ref.entity_type.to_string()), Some(&stage.status_id)).await?;
+    let mut placeholders = serde_json::Map::new();
+    for robot in &robots {
+        for reference in template::references(&robot.config).unwrap_or_default() {
+            if let template::Reference::Returned { robot_id, key } = reference {
+                let values = placeholders
+                    .entry(robot_id.clone())
+                    .or_insert_with(|| Value::Object(Default::default()));
+                values[&key] = Value::String(format!("(returned by {robot_id} when it runs)"));
+            }
+        }
+    }
+    let mut previous_due = Ok(at);
+    let mut simulated = Vec::with_capacity(robots.len());
+    for robot in robots {
+        let base = if robot.after_previous {
+            previous_due.clone()
+        } else {
+            Ok(at)
+        };
+        let due_at = base.and_then(|base| robot.timing.due_at(base, &item));
+        let config = template::resolve_config(conn, &robot, &item, &placeholders, due_at.clone().unwrap_or(at)).await?;
+        previous_due = due_at.clone();
+        simulated.push(SimulatedRun {
+            condition: robot.condition.as_ref().map_or(Ok(()), |c| c.holds(&item)),
+            robot_id: robot.id,
+            name: robot.name,
+            plugin_id: robot.plugin_id,
+            due_at,
+            config,
+        });
+    }
+    Ok(simulated)
+}
+
 /// An item left its stage (or was deleted): its pending robots are cancelled.
 pub async fn leave_stage(tx: &mut Tx, item: ItemRef, now: Millis) -> Result<(), CrmError> {
     scheduler::cancel_pending(tx, item, now).await

@@ -8,8 +8,6 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
-use std::collections::HashMap;
-
 use serde_json::{Map, Value};
 use sqlx::Row;
 use tokio::sync::Notify;
@@ -17,13 +15,9 @@ use tokio::task::JoinHandle;
 
 use crate::clock::{Clock, Millis};
 use crate::crm;
-use crate::directory;
 use crate::directory::AUTOMATION_USER;
-use crate::model::rest_datetime;
-use crate::model::{CrmError, EntityType, Item, ItemRef};
-use crate::rules::template::{self, Reference};
-use crate::rules::triggers;
-use crate::rules::{self, Robot};
+use crate::model::{CrmError, EntityType, ItemRef};
+use crate::rules::{self, Robot, template, triggers};
 use crate::runtime::bindings::stagewright::action::types::Invocation;
 use crate::runtime::{LogLine, Plugin, RunOutcome, RunResult, Runtime, StagedChange, to_wit_item};
 use crate::store::{Backend, Conn, Store, Tx};
@@ -596,7 +590,7 @@ impl Scheduler {
             )));
         };
         let previous = stay_returns(&mut conn, run).await?;
-        let config = match resolve_templates(&mut conn, &robot, &item, &previous, now).await? {
+        let config = match template::resolve_config(&mut conn, &robot, &item, &previous, now).await? {
             Ok(config) => config,
             Err(why) => return Ok(Err(ends("failed", format!("config template: {why}")))),
         };
@@ -712,95 +706,6 @@ async fn stay_returns(conn: &mut Conn, run: &RunRecord) -> Result<Map<String, Va
         returns.insert(row.try_get("robot_id")?, values);
     }
     Ok(returns)
-}
-
-/// The robot's config with its templates resolved against the item, what it links to, the
-/// clock and the stay's earlier return values; `Err` names what a template asked for and
-/// could not be found.
-async fn resolve_templates(
-    conn: &mut Conn,
-    robot: &Robot,
-    item: &Item,
-    previous: &Map<String, Value>,
-    now: Millis,
-) -> Result<Result<Value, String>, CrmError> {
-    let references = match template::references(&robot.config) {
-        Ok(references) => references,
-        Err(why) => return Ok(Err(why)),
-    };
-    let fields = item.values();
-    let mut values = HashMap::new();
-    for reference in references {
-        let value = match &reference {
-            Reference::Document(field) => match fields.get(field) {
-                Some(value) => Ok(value.clone()),
-                None if item.item_ref.entity_type.fields().iter().any(|f| f.name == field) => Ok(Value::Null),
-                None => Err(format!("{{=Document:{field}}}: the item has no field {field}")),
-            },
-            Reference::Linked { link, field } => linked_value(conn, &fields, link, field).await?,
-            Reference::Now => Ok(Value::String(rest_datetime(now))),
-            Reference::Today => Ok(Value::String(rest_datetime(now)[..10].to_string())),
-            Reference::Returned { robot_id, key } => previous
-                .get(robot_id)
-                .and_then(|values| values.get(key))
-                .cloned()
-                .ok_or_else(|| format!("{{={robot_id}:{key}}}: robot {robot_id} has not returned {key} in this stage")),
-        };
-        match value {
-            Ok(value) => values.insert(reference, value),
-            Err(why) => return Ok(Err(why)),
-        };
-    }
-    Ok(template::resolve(&robot.config, &values))
-}
-
-/// A field of what an item's link field points at: the company (COMPANY_ID), the contact
-/// (CONTACT_ID), or the user (ASSIGNED_BY_ID, CREATED_BY_ID: NAME, LAST_NAME, EMAIL,
-/// WORK_POSITION).
-async fn linked_value(
-    conn: &mut Conn,
-    fields: &Map<String, Value>,
-    link: &str,
-    field: &str,
-) -> Result<Result<Value, String>, CrmError> {
-    let template = format!("{{=Document:{link}.{field}}}");
-    let Some(id) = fields.get(link).and_then(Value::as_i64) else {
-        return Ok(Err(format!("{template}: the item's {link} is empty")));
-    };
-    let linked = match link {
-        "COMPANY_ID" | "CONTACT_ID" => {
-            let entity_type = if link == "COMPANY_ID" {
-                EntityType::Company
-            } else {
-                EntityType::Contact
-            };
-            match crm::get(conn, ItemRef { entity_type, id }).await {
-                Ok(linked) => linked.values(),
-                Err(CrmError::NotFound(_)) => return Ok(Err(format!("{template}: {entity_type} {id} does not exist"))),
-                Err(e) => return Err(e),
-            }
-        }
-        "ASSIGNED_BY_ID" | "CREATED_BY_ID" => match directory::user(conn, id).await {
-            Ok(user) => Map::from_iter([
-                ("ID".to_string(), Value::from(user.id)),
-                ("NAME".to_string(), Value::from(user.name)),
-                ("LAST_NAME".to_string(), Value::from(user.last_name)),
-                ("EMAIL".to_string(), Value::from(user.email)),
-                ("WORK_POSITION".to_string(), Value::from(user.work_position)),
-            ]),
-            Err(CrmError::NotFound(_)) => return Ok(Err(format!("{template}: user {id} does not exist"))),
-            Err(e) => return Err(e),
-        },
-        _ => {
-            return Ok(Err(format!(
-                "{template}: {link} is not a link to a company, contact or user"
-            )));
-        }
-    };
-    Ok(linked
-        .get(field)
-        .cloned()
-        .ok_or_else(|| format!("{template}: it has no field {field}")))
 }
 
 /// Writes a claimed run's end, fenced by its attempt: returns false (and writes nothing) if the

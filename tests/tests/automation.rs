@@ -582,3 +582,75 @@ async fn run_history_is_filtered_by_time_shown_on_the_timeline_and_forgotten_aft
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulating_a_stage_shows_what_would_run_when_without_doing_it() {
+    let host = manual_host().await;
+    let greet = commenting(
+        &host,
+        "PREPARATION",
+        "Hello {=Document:TITLE}",
+        json!({"timing": {"kind": "delay", "value": 2, "unit": "hours"}}),
+    )
+    .await;
+    let follow = commenting(
+        &host,
+        "PREPARATION",
+        &format!("{{={greet}:comment_id}}"),
+        json!({
+            "after_previous": true,
+            "timing": {"kind": "delay", "value": 1, "unit": "days"},
+            "condition": {"rules": [{"field": "OPPORTUNITY", "op": ">", "value": 100}]}
+        }),
+    )
+    .await;
+    commenting(
+        &host,
+        "PREPARATION",
+        "closing soon",
+        json!({"timing": {"kind": "before_field", "field": "CLOSEDATE", "value": 1, "unit": "days"}}),
+    )
+    .await;
+    let deal = add_deal(&host, json!({"TITLE": "Trial", "OPPORTUNITY": 50})).await;
+    let at = advance(&host, 0).await + 10 * DAY;
+
+    let (status, simulated) = host
+        .admin(
+            Method::POST,
+            "/api/v1/simulate",
+            Some(json!({"entity_type": "deal", "item_id": deal, "stage_id": "PREPARATION", "at": at})),
+        )
+        .await;
+    assert_eq!(status, 200, "{simulated}");
+    let runs = simulated["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3, "{simulated}");
+    assert_eq!(runs[0]["due_at"], at + 2 * HOUR);
+    assert_eq!(runs[0]["config"], json!({"text": "Hello Trial"}));
+    assert_eq!(runs[1]["robot_id"], follow);
+    assert_eq!(
+        runs[1]["due_at"],
+        at + 2 * HOUR + DAY,
+        "after the first, by its own delay"
+    );
+    assert_eq!(runs[1]["condition_holds"], false);
+    assert!(
+        runs[1]["condition_error"].as_str().unwrap().contains("OPPORTUNITY"),
+        "{simulated}"
+    );
+    assert_eq!(runs[1]["config"]["text"], format!("(returned by {greet} when it runs)"));
+    assert!(
+        runs[2]["due_error"].as_str().unwrap().contains("CLOSEDATE is empty"),
+        "{simulated}"
+    );
+
+    assert!(host.runs(deal).await.is_empty(), "a simulation schedules nothing");
+    assert_eq!(host.deal(deal).await["STAGE_ID"], "NEW", "and moves nothing");
+    let (status, body) = host
+        .admin(
+            Method::POST,
+            "/api/v1/simulate",
+            Some(json!({"entity_type": "deal", "item_id": deal, "stage_id": "C9:NEW"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+}

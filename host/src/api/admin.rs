@@ -294,6 +294,53 @@ pub async fn timeline(
     ))
 }
 
+/// `POST /api/v1/simulate {"entity_type", "item_id", "stage_id", "at"?}`: which robots would
+/// run if the item entered the stage at `at` (now when left out), when, whether their
+/// conditions hold and with which config. Nothing is written.
+pub async fn simulate(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Simulation {
+        entity_type: String,
+        item_id: i64,
+        stage_id: String,
+        at: Option<i64>,
+    }
+    authenticate(&app, &headers).await?;
+    let asked: Simulation = json_body(&body?)?;
+    let item_ref = ItemRef {
+        entity_type: EntityType::parse(&asked.entity_type)?,
+        id: asked.item_id,
+    };
+    let at = asked.at.unwrap_or_else(|| app.clock.now());
+    let mut conn = app.store.pool().acquire().await?;
+    let runs = rules::simulate(&mut conn, item_ref, &asked.stage_id, at).await?;
+    let runs: Vec<Value> = runs
+        .into_iter()
+        .map(|run| {
+            let mut out = json!({"robot_id": run.robot_id, "name": run.name, "plugin_id": run.plugin_id});
+            match run.due_at {
+                Ok(due) => out["due_at"] = json!(due),
+                Err(why) => out["due_error"] = json!(why),
+            }
+            out["condition_holds"] = json!(run.condition.is_ok());
+            if let Err(why) = run.condition {
+                out["condition_error"] = json!(why);
+            }
+            match run.config {
+                Ok(config) => out["config"] = config,
+                Err(why) => out["config_error"] = json!(why),
+            }
+            out
+        })
+        .collect();
+    Ok(Json(json!({"at": at, "runs": runs})))
+}
+
 /// `POST /api/v1/runs/{id}/retry`: puts a failed run back in line, to run with the plugin
 /// version installed now.
 pub async fn retry_run(

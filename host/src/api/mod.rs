@@ -48,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/robots/reorder", post(admin::reorder_robots))
         .route("/api/v1/runs/{id}/retry", post(admin::retry_run))
         .route("/api/v1/timeline", get(admin::timeline))
+        .route("/api/v1/simulate", post(admin::simulate))
         .route("/api/v1/triggers", get(admin::list_triggers).post(admin::add_trigger))
         .route("/api/v1/triggers/{id}", delete(admin::delete_trigger))
         .route(
