@@ -31,6 +31,10 @@ enum Command {
         /// Scheduler workers in this process.
         #[arg(long, env = "STAGEWRIGHT_WORKERS", default_value_t = 2)]
         workers: usize,
+        /// Seconds a worker holds a claimed run before another may take it over (a host that
+        /// died mid-run loses its runs to the others after this long).
+        #[arg(long, env = "STAGEWRIGHT_LEASE_SECONDS", default_value_t = 60)]
+        lease_seconds: u64,
         /// Days a finished robot run stays in the history.
         #[arg(long, env = "STAGEWRIGHT_RUN_RETENTION_DAYS", default_value_t = 365)]
         run_retention_days: u64,
@@ -53,6 +57,7 @@ async fn main() -> anyhow::Result<()> {
             data_dir,
             database_url,
             workers,
+            lease_seconds,
             run_retention_days,
             manual_clock,
         } => {
@@ -60,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
             settings.listen = listen;
             settings.database_url = database_url;
             settings.scheduler.workers = workers.max(1);
+            settings.scheduler.lease = std::time::Duration::from_secs(lease_seconds.max(1));
             settings.scheduler.retention = std::time::Duration::from_secs(run_retention_days.saturating_mul(86_400));
             settings.manual_clock = manual_clock;
             let server = Server::start(settings).await?;
