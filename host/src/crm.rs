@@ -157,7 +157,8 @@ pub(crate) async fn record_event(
 }
 
 /// Creates an item with the given id (taken from [`Store::next_id`] earlier, so a plugin can know
-/// it before its writes commit) or a fresh one; runs the first stage's robots.
+/// it before its writes commit) or a fresh one; runs the first stage's robots. As in Bitrix24,
+/// the creator is responsible unless ASSIGNED_BY_ID says otherwise.
 pub async fn create(
     tx: &mut Tx,
     entity_type: EntityType,
@@ -182,6 +183,9 @@ pub async fn create(
     };
     let item_ref = ItemRef { entity_type, id };
     let mut fields = changes.applied_to(&Map::new())?;
+    if fields.get("ASSIGNED_BY_ID").is_none_or(Value::is_null) {
+        fields.insert("ASSIGNED_BY_ID".into(), Value::from(user));
+    }
     if entity_type.fields().iter().any(|f| f.name == "BEGINDATE") && fields.get("BEGINDATE").is_none_or(Value::is_null)
     {
         fields.insert("BEGINDATE".into(), Value::String(rest_datetime(now)));

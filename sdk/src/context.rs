@@ -1,6 +1,6 @@
 use crate::bindings::stagewright::action::{crm, log, types as wit};
 use crate::{ActionError, Item, ItemRef};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::cell::OnceCell;
 
 /// One run's view of the world: the item it runs for, and the host's CRM and log.
@@ -96,6 +96,13 @@ impl Context {
             &select.to_string(),
             limit,
         )?)
+    }
+
+    /// The first item (lowest id) of `entity_type` matching a Bitrix24-style `filter`, if any:
+    /// what "find the item to edit" actions need.
+    pub fn first(&self, entity_type: &str, filter: &Value) -> Result<Option<Item>, ActionError> {
+        let found = self.list(entity_type, filter, &json!({"ID": "ASC"}), &json!([]), 1)?;
+        Ok(found.into_iter().next())
     }
 
     /// Appends a line to the run record.

@@ -4,7 +4,8 @@ use serde_json::Value;
 /// Something a plugin asks to be allowed to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Capability {
-    /// Read items of an entity type ("deal", "spa:1032").
+    /// Read items of an entity type ("deal", "dynamic_1032"; "dynamic_*" for every smart
+    /// process).
     Read(String),
     /// Create, change, move or delete items of an entity type; implies read.
     Write(String),

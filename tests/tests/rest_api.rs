@@ -455,3 +455,34 @@ async fn deal_dates_default_normalize_and_filter() {
         .await;
     assert_eq!(status, 400, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_hanging_up_mid_request_never_break_later_writes() {
+    let host = TestHost::start().await;
+    let url = format!("{}crm.deal.add", host.server.webhook_url());
+    let mut abandoned = Vec::new();
+    for n in 0..300u64 {
+        let impatient = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_micros(200 + (n % 30) * 150))
+            .build()
+            .unwrap();
+        let url = url.clone();
+        abandoned.push(tokio::spawn(async move {
+            impatient
+                .post(url)
+                .json(&json!({"fields": {"TITLE": format!("Abandoned {n}")}}))
+                .send()
+                .await
+                .is_err()
+        }));
+    }
+    let mut hung_up = 0;
+    for request in abandoned {
+        hung_up += usize::from(request.await.unwrap());
+    }
+    assert!(hung_up > 0, "no request was abandoned; the test proves nothing");
+    for n in 0..20 {
+        let id = host.add_deal(&format!("After {n}")).await;
+        assert_eq!(host.deal(id).await["TITLE"], format!("After {n}"));
+    }
+}

@@ -264,7 +264,19 @@ async fn plugins_survive_a_restart_and_one_that_no_longer_loads_does_not_stop_th
 
     let host = host.restart().await;
     let (_, plugins) = host.admin(Method::GET, "/api/v1/plugins", None).await;
-    assert_eq!(ids(&plugins), ["add-comment", "change-stage", "misbehave", "noop"]);
+    assert_eq!(
+        ids(&plugins),
+        [
+            "add-comment",
+            "change-stage",
+            "create-spa-item",
+            "delete-spa-item",
+            "edit-spa-item",
+            "get-spa-item",
+            "misbehave",
+            "noop"
+        ]
+    );
 
     let mut conn = host.database().await;
     sqlx::query("UPDATE plugins SET wasm = $1 WHERE id = 'noop'")
@@ -276,7 +288,18 @@ async fn plugins_survive_a_restart_and_one_that_no_longer_loads_does_not_stop_th
 
     let host = host.restart().await;
     let (_, plugins) = host.admin(Method::GET, "/api/v1/plugins", None).await;
-    assert_eq!(ids(&plugins), ["add-comment", "change-stage", "misbehave"]);
+    assert_eq!(
+        ids(&plugins),
+        [
+            "add-comment",
+            "change-stage",
+            "create-spa-item",
+            "delete-spa-item",
+            "edit-spa-item",
+            "get-spa-item",
+            "misbehave"
+        ]
+    );
     let deal = host.add_deal("Still serving").await;
     assert_eq!(host.deal(deal).await["TITLE"], "Still serving");
 }

@@ -9,7 +9,10 @@ mod rest;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{any, delete, get, post};
 
 pub use error::ApiError;
@@ -60,5 +63,20 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/clock/advance", post(admin::advance_clock))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .merge(plugins)
+        .layer(axum::middleware::from_fn(run_to_completion))
         .with_state(state)
+}
+
+/// Runs each request in a task of its own, so a client that hangs up mid-request cannot cancel a
+/// database transaction halfway: sqlx leaves a SQLite connection whose `BEGIN` was cancelled
+/// inside a transaction, and the one writer connection would then refuse every later write.
+/// A request that started a change finishes it; only its answer goes unread.
+async fn run_to_completion(request: Request, next: Next) -> Response {
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(error = %e, "request task failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }

@@ -123,18 +123,30 @@ impl Manifest {
     pub fn may_read(&self, entity_type: &str) -> bool {
         self.capabilities
             .iter()
-            .any(|c| matches!(c, Capability::Read(t) | Capability::Write(t) if t == entity_type))
+            .any(|c| matches!(c, Capability::Read(t) | Capability::Write(t) if names(t, entity_type)))
     }
 
     /// Whether the plugin may change items of `entity_type`.
     pub fn may_write(&self, entity_type: &str) -> bool {
         self.capabilities
             .iter()
-            .any(|c| matches!(c, Capability::Write(t) if t == entity_type))
+            .any(|c| matches!(c, Capability::Write(t) if names(t, entity_type)))
     }
 }
 
+/// Whether a capability's target covers an entity type: itself, or `dynamic_*` for every smart
+/// process.
+fn names(target: &str, entity_type: &str) -> bool {
+    target == entity_type || (target == ANY_SMART_PROCESS && entity_type.starts_with("dynamic_"))
+}
+
+/// The capability target that covers every smart process.
+const ANY_SMART_PROCESS: &str = "dynamic_*";
+
 fn check_entity(name: &str) -> Result<(), PluginError> {
+    if name == ANY_SMART_PROCESS {
+        return Ok(());
+    }
     crate::model::EntityType::parse(name)
         .map(|_| ())
         .map_err(|e| PluginError::BadManifest(format!("capability names {e}")))

@@ -38,6 +38,7 @@ impl Action for AddComment {
         }))
         .capability(Capability::Write("deal".into()))
         .capability(Capability::Write("lead".into()))
+        .capability(Capability::Write("dynamic_*".into()))
     }
 
     fn run(ctx: &Context, config: Config) -> Result<Value, ActionError> {
