@@ -6,6 +6,7 @@
 //! from then. Leaving the stage cancels whatever is still pending. A robot's condition is
 //! checked when it is about to run, and its config's templates are resolved then.
 
+pub mod calendar;
 pub mod condition;
 pub mod template;
 pub mod timing;
@@ -380,11 +381,12 @@ pub async fn schedule_robots(
         return Ok(0);
     }
     let item = crm::get(tx, item_ref).await?;
+    let calendar = calendar::load(tx).await?;
     for robot in &robots {
         let due = if robot.after_previous {
             Due::AfterPrevious
         } else {
-            robot.timing.due_at(now, &item).into()
+            robot.timing.due_at(now, &item, &calendar).into()
         };
         scheduler::enqueue(tx, robot, item_ref, due, entry, now).await?;
     }
@@ -405,7 +407,7 @@ pub async fn continue_chain(tx: &mut Tx, finished: &RunRecord, now: Millis) -> R
         let due = match get(tx, &waiting.robot_id).await {
             Ok(robot) => {
                 let item: Item = crm::get(tx, item_ref).await?;
-                robot.timing.due_at(now, &item).into()
+                robot.timing.due_at(now, &item, &calendar::load(tx).await?).into()
             }
             Err(CrmError::NotFound(_)) => Due::Impossible("the robot was deleted".into()),
             Err(e) => return Err(e),
@@ -469,6 +471,7 @@ pub async fn simulate(
             }
         }
     }
+    let calendar = calendar::load(conn).await?;
     let mut previous_due = Ok(at);
     let mut simulated = Vec::with_capacity(robots.len());
     for robot in robots {
@@ -477,7 +480,7 @@ pub async fn simulate(
         } else {
             Ok(at)
         };
-        let due_at = base.and_then(|base| robot.timing.due_at(base, &item));
+        let due_at = base.and_then(|base| robot.timing.due_at(base, &item, &calendar));
         let config = template::resolve_config(conn, &robot, &item, &placeholders, due_at.clone().unwrap_or(at)).await?;
         previous_due = due_at.clone();
         simulated.push(SimulatedRun {

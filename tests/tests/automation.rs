@@ -654,3 +654,56 @@ async fn simulating_a_stage_shows_what_would_run_when_without_doing_it() {
         .await;
     assert_eq!(status, 400, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn working_time_delays_count_by_the_business_hours_calendar() {
+    let host = manual_host().await;
+    let (status, default) = host.admin(Method::GET, "/api/v1/calendar", None).await;
+    assert_eq!(status, 200, "{default}");
+    assert_eq!(
+        default,
+        json!({"work_days": [1, 2, 3, 4, 5], "start": "09:00", "end": "18:00", "utc_offset_minutes": 0})
+    );
+    for bad in [
+        json!({"work_days": [1, 8], "start": "09:00", "end": "18:00"}),
+        json!({"work_days": [1], "start": "18:00", "end": "09:00"}),
+        json!({"work_days": [], "start": "09:00", "end": "18:00"}),
+        json!({"work_days": [1], "start": "9am", "end": "18:00"}),
+    ] {
+        let (status, body) = host.admin(Method::PUT, "/api/v1/calendar", Some(bad.clone())).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    let every_day = [1, 2, 3, 4, 5, 6, 7];
+    let set = |calendar: Value| {
+        let host = &host;
+        async move {
+            let (status, body) = host.admin(Method::PUT, "/api/v1/calendar", Some(calendar)).await;
+            assert_eq!(status, 200, "{body}");
+        }
+    };
+    let working = commenting(
+        &host,
+        "NEW",
+        "after two working hours",
+        json!({"timing": {"kind": "delay", "value": 2, "unit": "hours", "working_time": true}}),
+    )
+    .await;
+
+    set(json!({"work_days": every_day, "start": "00:00", "end": "24:00"})).await;
+    let now = advance(&host, 0).await;
+    let always = add_deal(&host, json!({"TITLE": "Always open"})).await;
+    assert_eq!(
+        pending(&host, always, &working).await["due_at"],
+        now + 2 * HOUR,
+        "all time is working time"
+    );
+
+    set(json!({"work_days": every_day, "start": "00:00", "end": "00:01"})).await;
+    let minute_a_day = add_deal(&host, json!({"TITLE": "One minute a day"})).await;
+    let due = pending(&host, minute_a_day, &working).await["due_at"].as_i64().unwrap();
+    assert!(
+        due > now + 100 * DAY,
+        "120 working minutes at one a day take months: {}",
+        due - now
+    );
+}

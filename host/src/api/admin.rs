@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::{ApiError, AppState};
 use crate::directory::{self, TokenKind};
 use crate::model::{EntityType, ItemRef};
+use crate::rules::calendar::{self, Calendar};
 use crate::rules::triggers::{self, NewTrigger};
 use crate::rules::{self, NewRobot, RobotChanges};
 use crate::runtime::Plugin;
@@ -354,6 +355,28 @@ pub async fn retry_run(
     tx.commit().await?;
     app.scheduler.wake();
     Ok(Json(run))
+}
+
+/// `GET /api/v1/calendar`: the business-hours calendar working-time delays count in.
+pub async fn get_calendar(State(app): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+    authenticate(&app, &headers).await?;
+    let mut conn = app.store.pool().acquire().await?;
+    Ok(Json(calendar::load(&mut conn).await?))
+}
+
+/// `PUT /api/v1/calendar {"work_days": [1,2,3,4,5], "start": "09:00", "end": "18:00",
+/// "utc_offset_minutes": 0}`: sets it; runs already scheduled keep their due time.
+pub async fn put_calendar(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    authenticate(&app, &headers).await?;
+    let calendar: Calendar = json_body(&body?)?;
+    let mut tx = app.store.write().await?;
+    calendar::save(&mut tx, &calendar).await?;
+    tx.commit().await?;
+    Ok(Json(calendar))
 }
 
 /// `POST /api/v1/clock/advance` with `{"ms": N}`: moves a manual clock forward and wakes the

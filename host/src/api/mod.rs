@@ -61,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/runs", get(admin::list_runs))
         .route("/api/v1/webhooks", post(admin::create_webhook))
         .route("/api/v1/clock/advance", post(admin::advance_clock))
+        .route("/api/v1/calendar", get(admin::get_calendar).put(admin::put_calendar))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .merge(plugins)
         .layer(axum::middleware::from_fn(run_to_completion))

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Millis;
 use crate::model::{CrmError, Item, parse_datetime};
 
+use super::calendar::Calendar;
+
 /// A robot's timing, as the admin API takes and shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -21,6 +23,9 @@ pub enum Timing {
         value: i64,
         /// Which unit.
         unit: Unit,
+        /// Count only working time, by the business-hours calendar.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        working_time: bool,
     },
     /// A fixed time before the moment in a date field (e.g. 1 day before CLOSEDATE).
     BeforeField {
@@ -90,7 +95,7 @@ impl Timing {
     pub fn check(&self, date_fields: &[String]) -> Result<(), CrmError> {
         match self {
             Self::Immediately => Ok(()),
-            Self::Delay { value, unit } => check_amount(*value, *unit),
+            Self::Delay { value, unit, .. } => check_amount(*value, *unit),
             Self::BeforeField { field, value, unit } | Self::AfterField { field, value, unit } => {
                 check_amount(*value, *unit)?;
                 if date_fields.contains(field) {
@@ -122,10 +127,15 @@ impl Timing {
 
     /// When a robot scheduled at `base` for `item` is due; never before `base`. A date-based
     /// timing whose field is empty is an error, reported in the run record.
-    pub fn due_at(&self, base: Millis, item: &Item) -> Result<Millis, String> {
+    pub fn due_at(&self, base: Millis, item: &Item, calendar: &Calendar) -> Result<Millis, String> {
         let due = match self {
             Self::Immediately => base,
-            Self::Delay { value, unit } => base + value * unit.millis(),
+            Self::Delay {
+                value,
+                unit,
+                working_time: true,
+            } => calendar.add_working_time(base, value * unit.millis())?,
+            Self::Delay { value, unit, .. } => base + value * unit.millis(),
             Self::BeforeField { field, value, unit } => field_moment(item, field)? - value * unit.millis(),
             Self::AfterField { field, value, unit } => field_moment(item, field)? + value * unit.millis(),
             Self::TimeOfDay { at, utc_offset_minutes } => {
@@ -204,21 +214,26 @@ mod tests {
         let delay = Timing::Delay {
             value: 90,
             unit: Unit::Seconds,
+            working_time: false,
         };
-        assert_eq!(delay.due_at(NOON, &item), Ok(NOON + 90_000));
+        assert_eq!(delay.due_at(NOON, &item, &Calendar::default()), Ok(NOON + 90_000));
         let before = Timing::BeforeField {
             field: "CLOSEDATE".into(),
             value: 1,
             unit: Unit::Days,
         };
-        assert_eq!(before.due_at(NOON, &item), Ok(NOON + DAY_MS));
+        assert_eq!(before.due_at(NOON, &item, &Calendar::default()), Ok(NOON + DAY_MS));
         let late = Timing::BeforeField {
             field: "CLOSEDATE".into(),
             value: 5,
             unit: Unit::Days,
         };
-        assert_eq!(late.due_at(NOON, &item), Ok(NOON), "a past moment runs at once");
-        assert!(late.due_at(NOON, &item_with(json!({}))).is_err());
+        assert_eq!(
+            late.due_at(NOON, &item, &Calendar::default()),
+            Ok(NOON),
+            "a past moment runs at once"
+        );
+        assert!(late.due_at(NOON, &item_with(json!({})), &Calendar::default()).is_err());
     }
 
     #[test]
@@ -227,13 +242,16 @@ mod tests {
             at: "09:00".into(),
             utc_offset_minutes: 0,
         };
-        assert_eq!(nine.due_at(NOON, &item_with(json!({}))), Ok(NOON + 21 * 3_600_000));
+        assert_eq!(
+            nine.due_at(NOON, &item_with(json!({})), &Calendar::default()),
+            Ok(NOON + 21 * 3_600_000)
+        );
         let fifteen_in_utc_plus_3 = Timing::TimeOfDay {
             at: "15:30".into(),
             utc_offset_minutes: 180,
         };
         assert_eq!(
-            fifteen_in_utc_plus_3.due_at(NOON, &item_with(json!({}))),
+            fifteen_in_utc_plus_3.due_at(NOON, &item_with(json!({})), &Calendar::default()),
             Ok(NOON + 30 * 60_000),
             "15:30 at UTC+3 is 12:30 UTC"
         );
