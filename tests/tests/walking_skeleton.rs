@@ -272,9 +272,11 @@ async fn plugins_survive_a_restart_and_one_that_no_longer_loads_does_not_stop_th
             "create-spa-item",
             "delete-spa-item",
             "edit-spa-item",
+            "generate-code",
             "get-spa-item",
             "misbehave",
-            "noop"
+            "noop",
+            "write-log"
         ]
     );
 
@@ -296,8 +298,10 @@ async fn plugins_survive_a_restart_and_one_that_no_longer_loads_does_not_stop_th
             "create-spa-item",
             "delete-spa-item",
             "edit-spa-item",
+            "generate-code",
             "get-spa-item",
-            "misbehave"
+            "misbehave",
+            "write-log"
         ]
     );
     let deal = host.add_deal("Still serving").await;
