@@ -253,6 +253,7 @@ async fn conditions_are_checked_when_the_robot_is_due() {
         "succeeded",
         "a chain goes on past a skipped robot"
     );
+    assert_eq!(finished(&host, grown, &after_big).await["status"], "succeeded");
     assert_eq!(host.comments(small).await, ["after the big check"]);
     assert_eq!(host.comments(grown).await, ["vip", "big deal", "after the big check"]);
 }
