@@ -120,6 +120,24 @@ pub async fn active_user(conn: &mut Conn, id: i64) -> Result<User, CrmError> {
     }
 }
 
+/// Whom a user answers to, as Bitrix24's "supervisor" in robots: the head of the user's first
+/// department, or, where the user heads it (or it has no head), of the nearest department above
+/// with a head who is someone else.
+pub async fn supervisor_of(conn: &mut Conn, user_id: i64) -> Result<User, CrmError> {
+    let user = active_user(conn, user_id).await?;
+    let mut next = user.departments.first().copied();
+    while let Some(id) = next {
+        let department = department(conn, id).await?;
+        if let Some(head) = department.head_id.filter(|head| *head != user_id) {
+            return active_user(conn, head).await;
+        }
+        next = department.parent_id;
+    }
+    Err(CrmError::Invalid(format!(
+        "user {user_id} has no supervisor: no department above them has a head"
+    )))
+}
+
 /// Every user but the automation, in id order.
 pub async fn users(conn: &mut Conn) -> Result<Vec<User>, CrmError> {
     let rows = sqlx::query("SELECT * FROM users WHERE id <> $1 ORDER BY id")
@@ -357,7 +375,7 @@ impl TokenKind {
 }
 
 /// The scopes a webhook token can carry, as Bitrix24 names them; a method needs its family's.
-pub const SCOPES: &[&str] = &["crm", "task", "user", "department"];
+pub const SCOPES: &[&str] = &["crm", "task", "user", "department", "im"];
 
 /// Every scope, for tokens that may call everything (the first administrator's).
 pub fn all_scopes() -> Vec<String> {

@@ -42,6 +42,18 @@ enum Command {
         /// delayed robots; never in production).
         #[arg(long, env = "STAGEWRIGHT_MANUAL_CLOCK")]
         manual_clock: bool,
+        /// SMTP server robots' email leaves through: `smtp://host:25`,
+        /// `smtp://user:password@host:587?tls=required` or `smtps://host:465`. Without one,
+        /// email stays queued in the outbox (GET /api/v1/outbox).
+        #[arg(long, env = "STAGEWRIGHT_SMTP_URL")]
+        smtp_url: Option<String>,
+        /// The sender of robots' email.
+        #[arg(
+            long,
+            env = "STAGEWRIGHT_MAIL_FROM",
+            default_value = "Stagewright <stagewright@localhost>"
+        )]
+        mail_from: String,
     },
 }
 
@@ -60,6 +72,8 @@ async fn main() -> anyhow::Result<()> {
             lease_seconds,
             run_retention_days,
             manual_clock,
+            smtp_url,
+            mail_from,
         } => {
             let mut settings = Settings::new(data_dir);
             settings.listen = listen;
@@ -68,6 +82,8 @@ async fn main() -> anyhow::Result<()> {
             settings.scheduler.lease = std::time::Duration::from_secs(lease_seconds.max(1));
             settings.scheduler.retention = std::time::Duration::from_secs(run_retention_days.saturating_mul(86_400));
             settings.manual_clock = manual_clock;
+            settings.mail.smtp_url = smtp_url;
+            settings.mail.from = mail_from;
             let server = Server::start(settings).await?;
             println!("Stagewright is listening on {}", server.base_url());
             println!(

@@ -15,12 +15,11 @@ use tokio::task::JoinHandle;
 
 use crate::clock::{Clock, Millis};
 use crate::crm;
-use crate::directory::AUTOMATION_USER;
 use crate::model::{CrmError, EntityType, ItemRef};
 use crate::rules::{self, Robot, template, triggers};
 use crate::runtime::bindings::stagewright::action::types::Invocation;
 use crate::runtime::{LogLine, Plugin, RunOutcome, RunResult, Runtime, StagedChange, to_wit_item};
-use crate::store::{Backend, Conn, Store, Tx};
+use crate::store::{Conn, Store, Tx};
 
 /// How the scheduler paces itself.
 #[derive(Debug, Clone, Copy)]
@@ -455,12 +454,7 @@ impl Scheduler {
         if due.is_none() {
             return Ok(None);
         }
-        // SQLite runs the statement under its one write lock; on PostgreSQL, concurrent claimers
-        // skip the rows another has locked instead of queueing behind it.
-        let skip_locked = match self.store.backend() {
-            Backend::Sqlite => "",
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-        };
+        let skip_locked = self.store.backend().skip_locked();
         let claim = format!(
             "UPDATE runs SET status = 'running', attempt = attempt + 1, lease_until = $2, started_at = $1
              WHERE id = (SELECT id FROM runs WHERE {CLAIMABLE} ORDER BY due_at, seq LIMIT 1 {skip_locked})
@@ -658,29 +652,10 @@ fn backoff(base: Duration, attempt: i64) -> Duration {
     delay.mul_f64(1.0 + rand::random::<f64>() * 0.2)
 }
 
-/// Applies a run's staged writes through the same CRM operations the REST API uses.
+/// Applies a run's staged writes.
 async fn apply(tx: &mut Tx, staged: &[StagedChange], now: Millis) -> Result<(), CrmError> {
     for change in staged {
-        match change {
-            StagedChange::Create { item_ref, changes } => {
-                crm::create(
-                    tx,
-                    item_ref.entity_type,
-                    Some(item_ref.id),
-                    changes.clone(),
-                    AUTOMATION_USER,
-                    now,
-                )
-                .await?;
-            }
-            StagedChange::Update { item_ref, changes } => {
-                crm::update(tx, *item_ref, changes.clone(), now).await?;
-            }
-            StagedChange::Delete(item_ref) => crm::delete(tx, *item_ref, now).await?,
-            StagedChange::Comment { item_ref, id, text } => {
-                crm::add_comment(tx, *item_ref, Some(*id), AUTOMATION_USER, text, now).await?;
-            }
-        }
+        change.apply(tx, now).await?;
     }
     Ok(())
 }

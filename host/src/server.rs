@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use crate::api::{self, AppState};
 use crate::clock::Clock;
 use crate::directory::{self, TokenKind};
+use crate::mailer::{MailSettings, Mailer};
 use crate::runtime::{Limits, Runtime};
 use crate::scheduler::{Scheduler, SchedulerSettings};
 use crate::store::Store;
@@ -35,6 +36,8 @@ pub struct Settings {
     pub limits: Limits,
     /// Scheduler pacing.
     pub scheduler: SchedulerSettings,
+    /// Outgoing email.
+    pub mail: MailSettings,
 }
 
 impl Settings {
@@ -48,6 +51,7 @@ impl Settings {
             manual_clock: false,
             limits: Limits::default(),
             scheduler: SchedulerSettings::default(),
+            mail: MailSettings::default(),
         }
     }
 }
@@ -109,6 +113,10 @@ impl Server {
             settings.scheduler,
         ));
         let mut tasks = scheduler.spawn_workers();
+        match Mailer::new(store.clone(), clock.clone(), settings.mail)? {
+            Some(mailer) => tasks.push(Arc::new(mailer).spawn()),
+            None => tracing::warn!("no SMTP server configured (--smtp-url): robots' email stays in the outbox"),
+        }
         let state = AppState {
             store,
             runtime,

@@ -54,6 +54,18 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// What a claim's row-picking subquery ends with: SQLite runs the statement under its one
+    /// write lock; on PostgreSQL, concurrent claimers skip the rows another has locked instead of
+    /// queueing behind it.
+    pub fn skip_locked(self) -> &'static str {
+        match self {
+            Self::Sqlite => "",
+            Self::Postgres => "FOR UPDATE SKIP LOCKED",
+        }
+    }
+}
+
 /// The shared handle to the database.
 #[derive(Clone)]
 pub struct Store {

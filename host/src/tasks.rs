@@ -2,6 +2,7 @@
 //! and a status, bound to CRM items (`D_12`) so robots can create them for a deal and people find
 //! them from it.
 
+use serde_json::{Map, Value};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -9,8 +10,12 @@ use crate::clock::Millis;
 use crate::crm::{self, ColumnType, TableQuery};
 use crate::directory;
 use crate::model::{CrmError, ItemRef, checked_name};
+use crate::rest_fields;
 use crate::rules::triggers::{self, Happening};
 use crate::store::{Conn, Store, Tx};
+
+/// The sequence task ids come from; a robot reserves one before its run commits.
+pub const SEQUENCE: &str = "task";
 
 /// Bitrix24's task statuses.
 pub mod status {
@@ -74,6 +79,35 @@ pub struct TaskChanges {
     pub deadline: Option<Option<Millis>>,
     /// New CRM bindings, replacing the old.
     pub crm_bindings: Option<Vec<String>>,
+}
+
+impl TaskChanges {
+    /// Reads the `fields` of tasks.task.add / update (TITLE, RESPONSIBLE_ID, DEADLINE, ...).
+    pub fn from_rest(fields: &Map<String, Value>) -> Result<Self, CrmError> {
+        rest_fields::only(
+            fields,
+            &[
+                "TITLE",
+                "DESCRIPTION",
+                "RESPONSIBLE_ID",
+                "CREATED_BY",
+                "STATUS",
+                "PRIORITY",
+                "DEADLINE",
+                "UF_CRM_TASK",
+            ],
+        )?;
+        Ok(TaskChanges {
+            title: rest_fields::optional_str(fields, "TITLE")?,
+            description: rest_fields::optional_str(fields, "DESCRIPTION")?,
+            responsible_id: rest_fields::optional_int(fields, "RESPONSIBLE_ID")?,
+            created_by: rest_fields::optional_int(fields, "CREATED_BY")?,
+            status: rest_fields::optional_int(fields, "STATUS")?,
+            priority: rest_fields::optional_int(fields, "PRIORITY")?,
+            deadline: rest_fields::optional_time(fields, "DEADLINE")?,
+            crm_bindings: rest_fields::optional_strings(fields, "UF_CRM_TASK")?,
+        })
+    }
 }
 
 fn task_from_row(row: &AnyRow) -> Result<Task, CrmError> {
@@ -141,8 +175,15 @@ pub async fn list(
     Ok((rows.iter().map(task_from_row).collect::<Result<_, _>>()?, total))
 }
 
-/// Adds a task for an active user; `user` is who asks, the creator unless CREATED_BY says else.
-pub async fn add(tx: &mut Tx, changes: &TaskChanges, user: i64, now: Millis) -> Result<Task, CrmError> {
+/// Adds a task for an active user, with a reserved id or the next; `user` is who asks, the
+/// creator unless CREATED_BY says else.
+pub async fn add(
+    tx: &mut Tx,
+    id: Option<i64>,
+    changes: &TaskChanges,
+    user: i64,
+    now: Millis,
+) -> Result<Task, CrmError> {
     let title = changes
         .title
         .as_deref()
@@ -154,7 +195,10 @@ pub async fn add(tx: &mut Tx, changes: &TaskChanges, user: i64, now: Millis) -> 
     for person in [responsible, created_by] {
         directory::active_user(tx, person).await?;
     }
-    let id = Store::next_id(tx, "task").await?;
+    let id = match id {
+        Some(id) => id,
+        None => Store::next_id(tx, SEQUENCE).await?,
+    };
     sqlx::query(
         "INSERT INTO tasks (id, title, description, responsible_id, created_by, status, priority, deadline, crm_bindings, created_at, updated_at)
          VALUES ($1, $2, '', $3, $4, $5, 1, NULL, '[]', $6, $6)",

@@ -1,4 +1,4 @@
-use crate::bindings::stagewright::action::{crm, log, types as wit};
+use crate::bindings::stagewright::action::{crm, email, log, notify, types as wit};
 use crate::{ActionError, Item, ItemRef};
 use serde_json::{Value, json};
 use std::cell::OnceCell;
@@ -78,6 +78,31 @@ impl Context {
     /// Adds a timeline comment; returns its id.
     pub fn add_comment(&self, item: &ItemRef, text: &str) -> Result<u64, ActionError> {
         Ok(crm::add_comment(item, text)?)
+    }
+
+    /// Schedules a meeting, call or to-do on the item's timeline (fields as crm.activity.add:
+    /// TYPE_ID, SUBJECT, DESCRIPTION, RESPONSIBLE_ID, START_TIME, END_TIME, DEADLINE); returns
+    /// its id.
+    pub fn add_activity(&self, item: &ItemRef, activity: &Value) -> Result<u64, ActionError> {
+        Ok(crm::add_activity(item, &activity.to_string())?)
+    }
+
+    /// Creates an employee's task (fields as tasks.task.add: TITLE, DESCRIPTION, RESPONSIBLE_ID,
+    /// CREATED_BY, DEADLINE, PRIORITY, UF_CRM_TASK); returns its id. Needs
+    /// `Capability::Write("task")`.
+    pub fn create_task(&self, task: &Value) -> Result<u64, ActionError> {
+        Ok(crm::create_task(&task.to_string())?)
+    }
+
+    /// Notifies a user, or a user's supervisor; returns the notification's id and the id of
+    /// the user it went to. Needs `Capability::Notify`.
+    pub fn notify(&self, to: notify::Recipient, message: &str) -> Result<(u64, u64), ActionError> {
+        Ok(notify::send(to, message)?)
+    }
+
+    /// Queues an email for the host's mailer; returns its outbox id. Needs `Capability::Email`.
+    pub fn send_email(&self, message: &email::Message) -> Result<String, ActionError> {
+        Ok(email::queue(message)?)
     }
 
     /// Lists items with Bitrix24-style `filter`, `order` and `select` objects.

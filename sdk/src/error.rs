@@ -1,4 +1,6 @@
 use crate::bindings::stagewright::action::crm::CrmError;
+use crate::bindings::stagewright::action::email::EmailError;
+use crate::bindings::stagewright::action::notify::NotifyError;
 use crate::bindings::stagewright::action::types as wit;
 
 /// Why an action did not succeed; the host retries only [`ActionError::Transient`].
@@ -29,6 +31,26 @@ impl From<CrmError> for ActionError {
             CrmError::NotFound(r) => Self::Failed(format!("{} {} not found", r.entity_type, r.id)),
             CrmError::Denied(what) => Self::Failed(format!("denied: {what}")),
             CrmError::Invalid(why) => Self::Failed(format!("invalid CRM call: {why}")),
+        }
+    }
+}
+
+/// A refused notification fails the run.
+impl From<NotifyError> for ActionError {
+    fn from(err: NotifyError) -> Self {
+        match err {
+            NotifyError::Denied => Self::Failed("denied: notify".into()),
+            NotifyError::Invalid(why) => Self::Failed(format!("notification refused: {why}")),
+        }
+    }
+}
+
+/// A refused email fails the run.
+impl From<EmailError> for ActionError {
+    fn from(err: EmailError) -> Self {
+        match err {
+            EmailError::Denied => Self::Failed("denied: email".into()),
+            EmailError::Invalid(why) => Self::Failed(format!("email refused: {why}")),
         }
     }
 }

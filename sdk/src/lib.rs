@@ -10,6 +10,7 @@
 mod context;
 mod error;
 mod manifest;
+pub mod time;
 
 pub use context::Context;
 pub use error::ActionError;
@@ -31,8 +32,38 @@ pub mod bindings {
 }
 
 pub use bindings::stagewright::action::crm::CrmError;
+pub use bindings::stagewright::action::email::{Message as EmailMessage, Recipient as EmailRecipient};
 pub use bindings::stagewright::action::log::Level;
+pub use bindings::stagewright::action::notify::Recipient as NotifyRecipient;
 pub use bindings::stagewright::action::types::{Item, ItemRef};
+
+/// The item's short CRM reference as task bindings (`UF_CRM_TASK`) take it: `L_1`, `D_12`,
+/// `C_3`, `CO_4`, and `T80_5` for item 5 of smart process 128 (its entityTypeId in hex).
+pub fn crm_binding(item: &ItemRef) -> String {
+    let prefix = match item.entity_type.as_str() {
+        "lead" => "L".to_string(),
+        "deal" => "D".to_string(),
+        "contact" => "C".to_string(),
+        "company" => "CO".to_string(),
+        other => match other.strip_prefix("dynamic_").and_then(|id| id.parse::<u64>().ok()) {
+            Some(type_id) => format!("T{type_id:x}"),
+            None => other.to_string(),
+        },
+    };
+    format!("{prefix}_{}", item.id)
+}
+
+/// A positive id from a config value that is a number or, after templates resolved, its text
+/// ("7"); `what` names the setting in the error an admin reads.
+pub fn id_from(value: &Value, what: &str) -> Result<u64, ActionError> {
+    let id = match value {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    };
+    id.filter(|id| *id > 0)
+        .ok_or_else(|| ActionError::InvalidConfig(format!("{what} must be a positive id, not {value}")))
+}
 
 /// A robot action: what it needs ([`Action::manifest`]) and what it does ([`Action::run`]).
 pub trait Action {

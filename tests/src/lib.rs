@@ -13,6 +13,8 @@ use sqlx::{AnyConnection, Connection, Executor};
 use stagewright::store::DATABASE_FILE;
 use stagewright::{Server, Settings};
 
+pub mod smtp;
+
 include!(concat!(env!("OUT_DIR"), "/test_plugins.rs"));
 
 /// A test plugin's component, built from tests/plugins/NAME.
@@ -217,6 +219,45 @@ impl TestHost {
         body["id"].as_str().expect("robot id").to_string()
     }
 
+    /// Attaches a robot to a deal stage with more settings (`timing`, `condition`,
+    /// `after_previous`) in `extra`; returns its id.
+    pub async fn add_robot_with(&self, stage_id: &str, plugin_id: &str, config: Value, extra: Value) -> String {
+        let mut robot = json!({"entity_type": "deal", "stage_id": stage_id, "plugin_id": plugin_id, "config": config});
+        for (key, value) in extra.as_object().cloned().unwrap_or_default() {
+            robot[key] = value;
+        }
+        let (status, body) = self.admin(reqwest::Method::POST, "/api/v1/robots", Some(robot)).await;
+        assert_eq!(status, 201, "adding robot failed: {body}");
+        body["id"].as_str().expect("robot id").to_string()
+    }
+
+    /// Moves a manual clock forward; returns the new time.
+    pub async fn advance_clock(&self, ms: i64) -> i64 {
+        let (status, body) = self
+            .admin(reqwest::Method::POST, "/api/v1/clock/advance", Some(json!({"ms": ms})))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["now_ms"].as_i64().expect("now_ms")
+    }
+
+    /// Waits (up to 30 s) until a run of the robot for the deal has finished; returns it.
+    pub async fn finished_run(&self, deal_id: i64, robot_id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let done = self.runs(deal_id).await.into_iter().find(|r| {
+                r["robot_id"] == robot_id && !matches!(r["status"].as_str(), Some("waiting" | "pending" | "running"))
+            });
+            if let Some(run) = done {
+                return run;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "robot {robot_id} did not finish for deal {deal_id}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The run records of a deal, newest first.
     pub async fn runs(&self, deal_id: i64) -> Vec<Value> {
         let path = format!("/api/v1/runs?entity_type=deal&item_id={deal_id}");
@@ -225,14 +266,15 @@ impl TestHost {
         body["runs"].as_array().expect("runs").clone()
     }
 
-    /// Waits (up to 30 s) until the deal has `count` runs that are finished; returns them.
+    /// Waits (up to 30 s) until the deal has `count` runs that are finished; returns them. A
+    /// chained run still `waiting` for the one before it has not finished (nor even started).
     pub async fn finished_runs(&self, deal_id: i64, count: usize) -> Vec<Value> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let runs = self.runs(deal_id).await;
             let finished = runs
                 .iter()
-                .filter(|r| !matches!(r["status"].as_str(), Some("pending" | "running")))
+                .filter(|r| !matches!(r["status"].as_str(), Some("waiting" | "pending" | "running")))
                 .count();
             if finished >= count {
                 return runs;

@@ -95,11 +95,23 @@ async fn a_delayed_robot_runs_when_the_clock_reaches_it_to_the_second() {
         json!({"timing": {"kind": "delay", "value": 90, "unit": "seconds"}}),
     )
     .await;
+    // Due at 89 s, after `soon` in the stage: an item's robots run in order, so it could not run
+    // before `soon` if `soon` were due too. Once it has finished, the scheduler has had its chance
+    // at 89 s. It only writes to its run record, so the deal's comments stay `soon`'s.
+    let on_time = robot(
+        &host,
+        "NEW",
+        "write-log",
+        json!({"message": "89 seconds in"}),
+        json!({"timing": {"kind": "delay", "value": 89, "unit": "seconds"}}),
+    )
+    .await;
     let start = advance(&host, 0).await;
     let deal = add_deal(&host, json!({"TITLE": "Delayed"})).await;
     assert_eq!(pending(&host, deal, &soon).await["due_at"], start + 90_000);
 
     advance(&host, 89_000).await;
+    assert_eq!(finished(&host, deal, &on_time).await["status"], "succeeded");
     assert_eq!(
         pending(&host, deal, &soon).await["status"],
         "pending",
@@ -393,6 +405,9 @@ async fn templates_fill_config_from_the_item_its_links_the_clock_and_earlier_rob
         missing["error"].as_str().unwrap().contains("COMPANY_ID is empty"),
         "{missing}"
     );
+    // The chain goes on past a failed run; no comment can still be on the way once its last robot ended.
+    finished(&host, alone, &refer).await;
+    finished(&host, alone, &broken).await;
     assert!(
         host.comments(alone).await.is_empty(),
         "a missing value is never an empty string"

@@ -269,13 +269,17 @@ async fn plugins_survive_a_restart_and_one_that_no_longer_loads_does_not_stop_th
         [
             "add-comment",
             "change-stage",
+            "create-activity",
             "create-spa-item",
+            "create-task",
             "delete-spa-item",
             "edit-spa-item",
             "generate-code",
             "get-spa-item",
             "misbehave",
             "noop",
+            "notify",
+            "send-email",
             "write-log"
         ]
     );
@@ -295,12 +299,16 @@ async fn plugins_survive_a_restart_and_one_that_no_longer_loads_does_not_stop_th
         [
             "add-comment",
             "change-stage",
+            "create-activity",
             "create-spa-item",
+            "create-task",
             "delete-spa-item",
             "edit-spa-item",
             "generate-code",
             "get-spa-item",
             "misbehave",
+            "notify",
+            "send-email",
             "write-log"
         ]
     );

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
 use crate::directory::{self, TokenKind};
+use crate::mailer;
 use crate::model::{EntityType, ItemRef};
 use crate::rules::calendar::{self, Calendar};
 use crate::rules::triggers::{self, NewTrigger};
@@ -251,6 +252,28 @@ pub async fn list_runs(
     let mut conn = app.store.pool().acquire().await?;
     let runs = scheduler::list_runs(&mut conn, &filter).await?;
     Ok(Json(json!({"runs": runs})))
+}
+
+/// `GET /api/v1/outbox?status=failed&run_id=run_...&limit=50`: robots' email, newest first, with
+/// its delivery state (queued, sending, sent, failed), attempts and the last SMTP error.
+pub async fn outbox(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<impl IntoResponse, ApiError> {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    struct Filter {
+        status: Option<String>,
+        run_id: Option<String>,
+        limit: Option<i64>,
+    }
+    authenticate(&app, &headers).await?;
+    let filter: Filter = query(raw.as_deref())?;
+    let limit = filter.limit.unwrap_or(50).clamp(1, 500);
+    let mut conn = app.store.pool().acquire().await?;
+    let messages = mailer::outbox(&mut conn, filter.status.as_deref(), filter.run_id.as_deref(), limit).await?;
+    Ok(Json(json!({"messages": messages})))
 }
 
 /// `GET /api/v1/timeline?entity_type=deal&item_id=12`: what happened to an item, oldest first:

@@ -59,6 +59,7 @@ pub fn router(state: AppState) -> Router {
             delete(admin::delete_robot).put(admin::update_robot),
         )
         .route("/api/v1/runs", get(admin::list_runs))
+        .route("/api/v1/outbox", get(admin::outbox))
         .route("/api/v1/webhooks", post(admin::create_webhook))
         .route("/api/v1/clock/advance", post(admin::advance_clock))
         .route("/api/v1/calendar", get(admin::get_calendar).put(admin::put_calendar))

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::ApiError;
-use crate::model::parse_datetime;
+pub use crate::rest_fields::*;
 
 /// Merges the query string and the body into one parameter object; the body wins on conflicts.
 pub fn parse(query: Option<&str>, content_type: Option<&str>, body: &[u8]) -> Result<Map<String, Value>, ApiError> {
@@ -92,140 +92,6 @@ fn normalize(value: Value) -> Value {
             }
         }
         other => other,
-    }
-}
-
-/// A parameter by name, ignoring case (`id`, `ID` and `Id` are one parameter to Bitrix24).
-pub fn get<'a>(params: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    params
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
-}
-
-/// A required positive integer id parameter.
-pub fn id(params: &Map<String, Value>, name: &str) -> Result<i64, ApiError> {
-    let value = get(params, name);
-    let id = match value {
-        Some(Value::Number(n)) => n.as_i64(),
-        Some(Value::String(s)) => s.trim().parse().ok(),
-        _ => None,
-    };
-    id.filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::invalid(format!("{} is not defined or invalid.", name.to_ascii_uppercase())))
-}
-
-/// An optional integer parameter (`SORT`); a value that is not an integer is refused.
-pub fn optional_int(params: &Map<String, Value>, name: &str) -> Result<Option<i64>, ApiError> {
-    let invalid = || ApiError::invalid(format!("{} is not defined or invalid.", name.to_ascii_uppercase()));
-    match get(params, name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(invalid),
-        Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| invalid()),
-        Some(_) => Err(invalid()),
-    }
-}
-
-/// An optional string parameter (`NAME`); a number is taken as its text, anything else refused.
-pub fn optional_str(params: &Map<String, Value>, name: &str) -> Result<Option<String>, ApiError> {
-    match get(params, name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(_) => Err(ApiError::invalid(format!("{name} must be a string."))),
-    }
-}
-
-/// An optional moment (`DEADLINE`): absent keeps, empty or `null` clears, otherwise a date or
-/// date and time as [`parse_datetime`] reads them.
-pub fn optional_time(params: &Map<String, Value>, name: &str) -> Result<Option<Option<i64>>, ApiError> {
-    match get(params, name) {
-        None => Ok(None),
-        Some(Value::Null) => Ok(Some(None)),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(Some(None)),
-        Some(Value::String(s)) => parse_datetime(s.trim())
-            .map(|at| Some(Some(at)))
-            .ok_or_else(|| ApiError::invalid(format!("{name} '{s}' is not a date and time"))),
-        Some(other) => Err(ApiError::invalid(format!(
-            "{name} must be a date and time, not {other}"
-        ))),
-    }
-}
-
-/// An optional Y/N flag; `true`/`false` and 1/0 are accepted too.
-pub fn optional_flag(params: &Map<String, Value>, name: &str) -> Result<Option<bool>, ApiError> {
-    match get(params, name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(Value::String(s)) if matches!(s.as_str(), "Y" | "1" | "true") => Ok(Some(true)),
-        Some(Value::String(s)) if matches!(s.as_str(), "N" | "0" | "false") => Ok(Some(false)),
-        Some(Value::Number(n)) if n.as_i64() == Some(1) => Ok(Some(true)),
-        Some(Value::Number(n)) if n.as_i64() == Some(0) => Ok(Some(false)),
-        Some(other) => Err(ApiError::invalid(format!("{name} must be Y or N, not {other}"))),
-    }
-}
-
-/// An optional list of strings; a single string is a list of one.
-pub fn optional_strings(params: &Map<String, Value>, name: &str) -> Result<Option<Vec<String>>, ApiError> {
-    match get(params, name) {
-        None => Ok(None),
-        Some(Value::Null) => Ok(Some(Vec::new())),
-        Some(Value::String(s)) => Ok(Some(vec![s.clone()])),
-        Some(Value::Array(_)) => strings(params, name).map(Some),
-        Some(other) => Err(ApiError::invalid(format!(
-            "{name} must be a list of strings, not {other}"
-        ))),
-    }
-}
-
-/// Refuses parameters outside `allowed` (compared case-insensitively), so a misspelt field is
-/// reported instead of silently ignored.
-pub fn only(params: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
-    match params
-        .keys()
-        .find(|k| !allowed.iter().any(|a| a.eq_ignore_ascii_case(k)))
-    {
-        Some(unknown) => Err(ApiError::invalid(format!("unknown field {unknown}"))),
-        None => Ok(()),
-    }
-}
-
-/// An optional non-negative integer parameter (`start`); absent is 0.
-pub fn offset(params: &Map<String, Value>, name: &str) -> Result<i64, ApiError> {
-    let offset = match get(params, name) {
-        None | Some(Value::Null) => Some(0),
-        Some(Value::Number(n)) => n.as_i64(),
-        Some(Value::String(s)) => s.trim().parse().ok(),
-        Some(_) => None,
-    };
-    offset
-        .filter(|n| *n >= 0)
-        .ok_or_else(|| ApiError::invalid(format!("{} is not defined or invalid.", name.to_ascii_uppercase())))
-}
-
-/// An optional object parameter (`fields`, `filter`, `order`); absent is empty.
-pub fn object(params: &Map<String, Value>, name: &str) -> Result<Map<String, Value>, ApiError> {
-    match get(params, name) {
-        None | Some(Value::Null) => Ok(Map::new()),
-        Some(Value::Object(map)) => Ok(map.clone()),
-        Some(Value::Array(list)) if list.is_empty() => Ok(Map::new()),
-        Some(_) => Err(ApiError::invalid(format!("Parameter '{name}' must be array."))),
-    }
-}
-
-/// An optional list-of-strings parameter (`select`).
-pub fn strings(params: &Map<String, Value>, name: &str) -> Result<Vec<String>, ApiError> {
-    match get(params, name) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(list)) => list
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| ApiError::invalid(format!("Parameter '{name}' must hold strings.")))
-            })
-            .collect(),
-        Some(_) => Err(ApiError::invalid(format!("Parameter '{name}' must be array."))),
     }
 }
 

@@ -15,6 +15,7 @@ mod activities;
 mod automation;
 mod directory;
 mod items;
+mod notify;
 mod pipelines;
 mod tasks;
 mod types;
@@ -120,6 +121,7 @@ fn required_scope(method: &str) -> Option<&'static str> {
         "tasks" => Some("task"),
         "user" => Some("user"),
         "department" => Some("department"),
+        "im" => Some("im"),
         _ => Some("crm"),
     }
 }
@@ -154,6 +156,7 @@ async fn dispatch(
         _ if method.starts_with("crm.type.") => types::dispatch(app, user, method, p).await,
         _ if method.starts_with("tasks.task.") => tasks::dispatch(app, user, method, p).await,
         _ if method.starts_with("crm.activity.") => activities::dispatch(app, user, method, p).await,
+        _ if method.starts_with("im.notify") => notify::dispatch(app, user, method, p).await,
         _ if method.starts_with("user.") || method.starts_with("department.") => {
             directory::dispatch(app, user, method, p).await
         }

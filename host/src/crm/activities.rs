@@ -9,8 +9,12 @@ use super::query::{ColumnType, TableQuery};
 use crate::clock::Millis;
 use crate::directory;
 use crate::model::{CrmError, EntityType, ItemRef, checked_name};
+use crate::rest_fields;
 use crate::rules::triggers::{self, Happening};
 use crate::store::{Conn, Store, Tx};
+
+/// The sequence activity ids come from; a robot reserves one before its run commits.
+pub const SEQUENCE: &str = "activity";
 
 /// Bitrix24's activity type ids this CRM keeps.
 pub mod kind {
@@ -82,6 +86,53 @@ pub struct ActivityChanges {
     pub priority: Option<i64>,
     /// 0 to 2.
     pub direction: Option<i64>,
+}
+
+impl ActivityChanges {
+    /// Reads the `fields` of crm.activity.add / update (OWNER_TYPE_ID, TYPE_ID, SUBJECT, ...).
+    pub fn from_rest(fields: &Map<String, Value>) -> Result<Self, CrmError> {
+        rest_fields::only(
+            fields,
+            &[
+                "OWNER_TYPE_ID",
+                "OWNER_ID",
+                "TYPE_ID",
+                "SUBJECT",
+                "DESCRIPTION",
+                "RESPONSIBLE_ID",
+                "START_TIME",
+                "END_TIME",
+                "DEADLINE",
+                "COMPLETED",
+                "PRIORITY",
+                "DIRECTION",
+            ],
+        )?;
+        let owner = match (
+            rest_fields::optional_int(fields, "OWNER_TYPE_ID")?,
+            rest_fields::optional_int(fields, "OWNER_ID")?,
+        ) {
+            (Some(type_id), Some(id)) => Some(ItemRef {
+                entity_type: EntityType::from_type_id(type_id)?,
+                id,
+            }),
+            (None, None) => None,
+            _ => return Err(CrmError::Invalid("OWNER_TYPE_ID and OWNER_ID go together".into())),
+        };
+        Ok(ActivityChanges {
+            owner,
+            type_id: rest_fields::optional_int(fields, "TYPE_ID")?,
+            subject: rest_fields::optional_str(fields, "SUBJECT")?,
+            description: rest_fields::optional_str(fields, "DESCRIPTION")?,
+            responsible_id: rest_fields::optional_int(fields, "RESPONSIBLE_ID")?,
+            start_time: rest_fields::optional_time(fields, "START_TIME")?,
+            end_time: rest_fields::optional_time(fields, "END_TIME")?,
+            deadline: rest_fields::optional_time(fields, "DEADLINE")?,
+            completed: rest_fields::optional_flag(fields, "COMPLETED")?,
+            priority: rest_fields::optional_int(fields, "PRIORITY")?,
+            direction: rest_fields::optional_int(fields, "DIRECTION")?,
+        })
+    }
 }
 
 fn activity_from_row(row: &AnyRow) -> Result<Activity, CrmError> {
@@ -173,8 +224,14 @@ pub async fn list(
     Ok((rows.iter().map(activity_from_row).collect::<Result<_, _>>()?, total))
 }
 
-/// Adds an activity to an existing item's timeline.
-pub async fn add(tx: &mut Tx, changes: &ActivityChanges, author: i64, now: Millis) -> Result<Activity, CrmError> {
+/// Adds an activity to an existing item's timeline, with a reserved id or the next.
+pub async fn add(
+    tx: &mut Tx,
+    id: Option<i64>,
+    changes: &ActivityChanges,
+    author: i64,
+    now: Millis,
+) -> Result<Activity, CrmError> {
     let owner = changes
         .owner
         .ok_or_else(|| CrmError::Invalid("OWNER_TYPE_ID and OWNER_ID are required".into()))?;
@@ -191,7 +248,10 @@ pub async fn add(tx: &mut Tx, changes: &ActivityChanges, author: i64, now: Milli
         .subject
         .as_deref()
         .ok_or_else(|| CrmError::Invalid("SUBJECT is required".into()))?;
-    let id = Store::next_id(tx, "activity").await?;
+    let id = match id {
+        Some(id) => id,
+        None => Store::next_id(tx, SEQUENCE).await?,
+    };
     sqlx::query(
         "INSERT INTO activities (id, owner_type, owner_id, type_id, subject, description, responsible_id, author_id,
          completed, priority, direction, created_at, updated_at)

@@ -1,4 +1,5 @@
-//! What a plugin can reach from inside its sandbox: the `crm` and `log` imports.
+//! What a plugin can reach from inside its sandbox: the `crm`, `notify`, `email` and `log`
+//! imports.
 //!
 //! Reads go to the database (through this run's staged writes); writes are checked against the
 //! manifest and the CRM's rules at once, so the plugin sees errors where it made them, but only
@@ -14,14 +15,22 @@ use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::stagewright::action::crm::{self, CrmError as WitCrmError};
+use super::bindings::stagewright::action::email::{
+    self, EmailError, Message as WitMessage, Recipient as EmailRecipient,
+};
 use super::bindings::stagewright::action::log::{self, Level};
+use super::bindings::stagewright::action::notify::{self, NotifyError, Recipient as NotifyRecipient};
 use super::bindings::stagewright::action::types::{self as wit, Item as WitItem, ItemRef as WitRef};
-use super::manifest::Manifest;
+use super::manifest::{Capability, Manifest, TASKS};
 use crate::clock::Millis;
 use crate::crm as ops;
-use crate::directory::AUTOMATION_USER;
+use crate::crm::activities::{self, ActivityChanges};
+use crate::directory::{self, AUTOMATION_USER};
+use crate::mailer::{self, OutgoingEmail};
 use crate::model::{CrmError, EntityType, FieldChanges, Item, ItemRef, Write, check_fields};
-use crate::store::Store;
+use crate::notifications::{self, NewNotification};
+use crate::store::{Store, Tx};
+use crate::tasks::{self, TaskChanges};
 
 /// Most log lines and bytes one run keeps; the rest is counted, not stored.
 const MAX_LOG_LINES: usize = 200;
@@ -55,7 +64,65 @@ pub enum StagedChange {
         /// Its text.
         text: String,
     },
+    /// A scheduled activity.
+    Activity {
+        /// The activity id the plugin was told.
+        id: i64,
+        /// Its fields, owner included.
+        changes: ActivityChanges,
+    },
+    /// A task for an employee.
+    Task {
+        /// The task id the plugin was told.
+        id: i64,
+        /// Its fields.
+        changes: TaskChanges,
+    },
+    /// A notification to a user.
+    Notification(NewNotification),
+    /// An email for the outbox.
+    Email(OutgoingEmail),
 }
+
+impl StagedChange {
+    /// Applies the change through the same CRM operations the REST API uses.
+    pub async fn apply(&self, tx: &mut Tx, now: Millis) -> Result<(), CrmError> {
+        match self {
+            StagedChange::Create { item_ref, changes } => {
+                ops::create(
+                    tx,
+                    item_ref.entity_type,
+                    Some(item_ref.id),
+                    changes.clone(),
+                    AUTOMATION_USER,
+                    now,
+                )
+                .await?;
+            }
+            StagedChange::Update { item_ref, changes } => {
+                ops::update(tx, *item_ref, changes.clone(), now).await?;
+            }
+            StagedChange::Delete(item_ref) => ops::delete(tx, *item_ref, now).await?,
+            StagedChange::Comment { item_ref, id, text } => {
+                ops::add_comment(tx, *item_ref, Some(*id), AUTOMATION_USER, text, now).await?;
+            }
+            StagedChange::Activity { id, changes } => {
+                activities::add(tx, Some(*id), changes, AUTOMATION_USER, now).await?;
+            }
+            StagedChange::Task { id, changes } => {
+                tasks::add(tx, Some(*id), changes, AUTOMATION_USER, now).await?;
+            }
+            StagedChange::Notification(notification) => {
+                notifications::add(tx, notification, now).await?;
+            }
+            StagedChange::Email(email) => mailer::queue(tx, email, now).await?,
+        }
+        Ok(())
+    }
+}
+
+/// Most emails and notifications one run may send: a loop in a plugin must not flood inboxes.
+const MAX_MESSAGES_PER_RUN: usize = 50;
 
 /// One line a plugin logged.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
@@ -74,6 +141,8 @@ pub struct RunState {
     store: Store,
     manifest: Arc<Manifest>,
     now: Millis,
+    run_id: Option<String>,
+    messages: usize,
     staged: Vec<StagedChange>,
     overlay: HashMap<ItemRef, Option<Item>>,
     logs: Vec<LogLine>,
@@ -91,7 +160,7 @@ pub struct RunEffects {
 
 impl RunState {
     /// A sandbox with no files, no environment, no sockets and a memory cap.
-    pub fn new(store: Store, manifest: Arc<Manifest>, now: Millis, memory_bytes: usize) -> Self {
+    pub fn new(store: Store, manifest: Arc<Manifest>, now: Millis, run_id: Option<&str>, memory_bytes: usize) -> Self {
         Self {
             // No preopened directories, no environment, no arguments, and no network: say so here
             // rather than rely on the library's defaults.
@@ -108,6 +177,8 @@ impl RunState {
             store,
             manifest,
             now,
+            run_id: run_id.map(str::to_string),
+            messages: 0,
             staged: Vec::new(),
             overlay: HashMap::new(),
             logs: Vec::new(),
@@ -230,6 +301,112 @@ impl RunState {
         self.overlay.insert(item_ref, Some(item));
         self.staged.push(StagedChange::Update { item_ref, changes });
         Ok(())
+    }
+}
+
+impl RunState {
+    /// Applies a change the way the scheduler will, in a transaction that is rolled back, so the
+    /// plugin hears about a dismissed responsible or a missing binding at its call.
+    async fn dry_run(&mut self, change: &StagedChange) -> Result<(), HostError> {
+        let mut tx = self.store.write().await.map_err(host_failure)?;
+        let checked = change.apply(&mut tx, self.now).await;
+        tx.rollback().await.map_err(host_failure)?;
+        checked.map_err(|e| match e {
+            CrmError::Store(e) => host_failure(e),
+            other => WitCrmError::Invalid(other.to_string()).into(),
+        })
+    }
+
+    /// Counts a message against the run's cap; `None` once the cap is reached.
+    fn take_message_slot(&mut self) -> Option<usize> {
+        (self.messages < MAX_MESSAGES_PER_RUN).then(|| {
+            self.messages += 1;
+            self.messages
+        })
+    }
+
+    fn may(&mut self, capability: Capability, name: &str) -> bool {
+        let granted = self.manifest.capabilities.contains(&capability);
+        if !granted {
+            self.push_log(
+                "error",
+                format!("denied: {name} is not among the plugin's capabilities"),
+            );
+        }
+        granted
+    }
+
+    async fn notification(&mut self, to: NotifyRecipient, message: String) -> Result<(u64, u64), String> {
+        let mut conn = self.store.pool().acquire().await.map_err(|e| e.to_string())?;
+        let user_id = match to {
+            NotifyRecipient::User(id) => i64::try_from(id).map_err(|_| format!("user {id} does not exist"))?,
+            NotifyRecipient::SupervisorOf(id) => {
+                let id = i64::try_from(id).map_err(|_| format!("user {id} does not exist"))?;
+                directory::supervisor_of(&mut conn, id)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .id
+            }
+        };
+        notifications::check(&mut conn, user_id, &message)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.take_message_slot()
+            .ok_or_else(|| format!("a run sends at most {MAX_MESSAGES_PER_RUN} notifications and emails"))?;
+        drop(conn);
+        let mut tx = self.store.write().await.map_err(|e| e.to_string())?;
+        let id = Store::next_id(&mut tx, notifications::SEQUENCE)
+            .await
+            .map_err(|e| e.to_string())?;
+        tx.commit().await.map_err(|e| e.to_string())?;
+        self.staged.push(StagedChange::Notification(NewNotification {
+            id: Some(id),
+            user_id,
+            author_id: AUTOMATION_USER,
+            module: "crm".into(),
+            tag: Some(format!("ROBOT|{}", self.run_id.as_deref().unwrap_or_default())),
+            message,
+            run_id: self.run_id.clone(),
+        }));
+        Ok((id as u64, user_id as u64))
+    }
+
+    async fn email(&mut self, message: WitMessage) -> Result<String, String> {
+        if message.to.is_empty() {
+            return Err("the message has no recipients".into());
+        }
+        if message.subject.trim().is_empty() {
+            return Err("the subject is empty".into());
+        }
+        let mut conn = self.store.pool().acquire().await.map_err(|e| e.to_string())?;
+        let mut to = Vec::with_capacity(message.to.len());
+        for recipient in message.to {
+            let address = match recipient {
+                EmailRecipient::Address(address) => address,
+                EmailRecipient::User(id) => {
+                    let id = i64::try_from(id).map_err(|_| format!("user {id} does not exist"))?;
+                    let user = directory::active_user(&mut conn, id).await.map_err(|e| e.to_string())?;
+                    user.email.ok_or_else(|| format!("user {id} has no email address"))?
+                }
+            };
+            to.push(mailer::check_address(&address).map_err(|e| e.to_string())?);
+        }
+        let Some(run_id) = self.run_id.clone() else {
+            return Err("email can only be sent from a run".into());
+        };
+        let slot = self
+            .take_message_slot()
+            .ok_or_else(|| format!("a run sends at most {MAX_MESSAGES_PER_RUN} notifications and emails"))?;
+        let id = format!("{run_id}-{slot}");
+        self.staged.push(StagedChange::Email(OutgoingEmail {
+            id: id.clone(),
+            run_id: Some(run_id),
+            to,
+            subject: message.subject,
+            text: message.text,
+            html: message.html,
+        }));
+        Ok(id)
     }
 }
 
@@ -458,6 +635,77 @@ impl crm::Host for RunState {
             }
             .await,
         )
+    }
+
+    async fn add_activity(&mut self, r: WitRef, activity: String) -> wasmtime::Result<Result<u64, WitCrmError>> {
+        settle(
+            async {
+                let item = self.writable(&r).await?;
+                let fields = parse_object("activity", &activity)?;
+                if fields.keys().any(|k| k.starts_with("OWNER_")) {
+                    return Err(WitCrmError::Invalid(
+                        "an activity belongs to the item it is added to; leave out OWNER_TYPE_ID and OWNER_ID".into(),
+                    )
+                    .into());
+                }
+                let changes = ActivityChanges {
+                    owner: Some(item.item_ref),
+                    ..ActivityChanges::from_rest(&fields).map_err(|e| WitCrmError::Invalid(e.to_string()))?
+                };
+                let id = self.next_id(activities::SEQUENCE).await?;
+                let change = StagedChange::Activity { id, changes };
+                self.dry_run(&change).await?;
+                self.staged.push(change);
+                Ok(id as u64)
+            }
+            .await,
+        )
+    }
+
+    async fn create_task(&mut self, task: String) -> wasmtime::Result<Result<u64, WitCrmError>> {
+        settle(
+            async {
+                if !self.manifest.may_write(TASKS) {
+                    return Err(self.deny(format!("write:{TASKS}")).into());
+                }
+                let fields = parse_object("task", &task)?;
+                let changes = TaskChanges::from_rest(&fields).map_err(|e| WitCrmError::Invalid(e.to_string()))?;
+                if changes.created_by.is_none() {
+                    return Err(WitCrmError::Invalid(
+                        "CREATED_BY is required: tasks are created in an employee's name".into(),
+                    )
+                    .into());
+                }
+                let id = self.next_id(tasks::SEQUENCE).await?;
+                let change = StagedChange::Task { id, changes };
+                self.dry_run(&change).await?;
+                self.staged.push(change);
+                Ok(id as u64)
+            }
+            .await,
+        )
+    }
+}
+
+impl notify::Host for RunState {
+    async fn send(
+        &mut self,
+        to: NotifyRecipient,
+        message: String,
+    ) -> wasmtime::Result<Result<(u64, u64), NotifyError>> {
+        if !self.may(Capability::Notify, "notify") {
+            return Ok(Err(NotifyError::Denied));
+        }
+        Ok(self.notification(to, message).await.map_err(NotifyError::Invalid))
+    }
+}
+
+impl email::Host for RunState {
+    async fn queue(&mut self, message: WitMessage) -> wasmtime::Result<Result<String, EmailError>> {
+        if !self.may(Capability::Email, "email") {
+            return Ok(Err(EmailError::Denied));
+        }
+        Ok(self.email(message).await.map_err(EmailError::Invalid))
     }
 }
 

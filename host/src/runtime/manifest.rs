@@ -143,8 +143,11 @@ fn names(target: &str, entity_type: &str) -> bool {
 /// The capability target that covers every smart process.
 const ANY_SMART_PROCESS: &str = "dynamic_*";
 
+/// The capability target for employees' tasks, beside the CRM's entity types.
+pub const TASKS: &str = "task";
+
 fn check_entity(name: &str) -> Result<(), PluginError> {
-    if name == ANY_SMART_PROCESS {
+    if name == ANY_SMART_PROCESS || name == TASKS {
         return Ok(());
     }
     crate::model::EntityType::parse(name)

@@ -310,7 +310,7 @@ impl Runtime {
         let pre = bindings::ActionPre::new(instance_pre).map_err(|e| PluginError::WrongWorld(format!("{e:#}")))?;
         // describe() runs with no capabilities: a manifest is not yet granted.
         let describing = Arc::new(Manifest::default());
-        let mut sandbox = self.sandbox(store, describing, 0)?;
+        let mut sandbox = self.sandbox(store, describing, 0, None)?;
         let call = async {
             let instance = pre.instantiate_async(&mut sandbox).await?;
             instance.call_describe(&mut sandbox).await
@@ -358,8 +358,9 @@ impl Runtime {
         store: &Store,
         manifest: Arc<Manifest>,
         now: Millis,
+        run_id: Option<&str>,
     ) -> Result<wasmtime::Store<RunState>, PluginError> {
-        let state = RunState::new(store.clone(), manifest, now, self.limits.memory_bytes);
+        let state = RunState::new(store.clone(), manifest, now, run_id, self.limits.memory_bytes);
         let mut sandbox = wasmtime::Store::new(&self.engine, state);
         sandbox.limiter(|s| &mut s.limits);
         let engine_error = |e: wasmtime::Error| PluginError::Engine(format!("{e:#}"));
@@ -378,7 +379,7 @@ impl Runtime {
         invocation: &wit::Invocation,
         now: Millis,
     ) -> Result<RunOutcome, PluginError> {
-        let mut sandbox = self.sandbox(store, plugin.manifest.clone(), now)?;
+        let mut sandbox = self.sandbox(store, plugin.manifest.clone(), now, Some(&invocation.run_id))?;
         let started = Instant::now();
         let call = async {
             let instance = plugin.pre.instantiate_async(&mut sandbox).await?;

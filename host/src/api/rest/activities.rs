@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 use super::{Answer, AppState, PAGE_SIZE, unknown_method};
 use crate::api::{ApiError, params};
 use crate::crm::activities::{self, Activity, ActivityChanges};
-use crate::model::{EntityType, ItemRef, rest_datetime};
+use crate::model::rest_datetime;
 
 /// Answers one `crm.activity.*` call made by `user`.
 pub(super) async fn dispatch(
@@ -47,54 +47,13 @@ fn activity_json(activity: &Activity) -> Value {
 }
 
 fn changes(p: &Map<String, Value>) -> Result<ActivityChanges, ApiError> {
-    let fields = params::object(p, "fields")?;
-    params::only(
-        &fields,
-        &[
-            "OWNER_TYPE_ID",
-            "OWNER_ID",
-            "TYPE_ID",
-            "SUBJECT",
-            "DESCRIPTION",
-            "RESPONSIBLE_ID",
-            "START_TIME",
-            "END_TIME",
-            "DEADLINE",
-            "COMPLETED",
-            "PRIORITY",
-            "DIRECTION",
-        ],
-    )?;
-    let owner = match (
-        params::optional_int(&fields, "OWNER_TYPE_ID")?,
-        params::optional_int(&fields, "OWNER_ID")?,
-    ) {
-        (Some(type_id), Some(id)) => Some(ItemRef {
-            entity_type: EntityType::from_type_id(type_id)?,
-            id,
-        }),
-        (None, None) => None,
-        _ => return Err(ApiError::invalid("OWNER_TYPE_ID and OWNER_ID go together")),
-    };
-    Ok(ActivityChanges {
-        owner,
-        type_id: params::optional_int(&fields, "TYPE_ID")?,
-        subject: params::optional_str(&fields, "SUBJECT")?,
-        description: params::optional_str(&fields, "DESCRIPTION")?,
-        responsible_id: params::optional_int(&fields, "RESPONSIBLE_ID")?,
-        start_time: params::optional_time(&fields, "START_TIME")?,
-        end_time: params::optional_time(&fields, "END_TIME")?,
-        deadline: params::optional_time(&fields, "DEADLINE")?,
-        completed: params::optional_flag(&fields, "COMPLETED")?,
-        priority: params::optional_int(&fields, "PRIORITY")?,
-        direction: params::optional_int(&fields, "DIRECTION")?,
-    })
+    Ok(ActivityChanges::from_rest(&params::object(p, "fields")?)?)
 }
 
 async fn add(app: &AppState, user: i64, p: &Map<String, Value>) -> Result<Answer, ApiError> {
     let changes = changes(p)?;
     let mut tx = app.store.write().await?;
-    let activity = activities::add(&mut tx, &changes, user, app.clock.now()).await?;
+    let activity = activities::add(&mut tx, None, &changes, user, app.clock.now()).await?;
     tx.commit().await?;
     Ok(json!(activity.id).into())
 }

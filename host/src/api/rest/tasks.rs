@@ -43,30 +43,7 @@ fn task_json(task: &Task) -> Value {
 }
 
 fn changes(p: &Map<String, Value>) -> Result<TaskChanges, ApiError> {
-    let fields = params::object(p, "fields")?;
-    params::only(
-        &fields,
-        &[
-            "TITLE",
-            "DESCRIPTION",
-            "RESPONSIBLE_ID",
-            "CREATED_BY",
-            "STATUS",
-            "PRIORITY",
-            "DEADLINE",
-            "UF_CRM_TASK",
-        ],
-    )?;
-    Ok(TaskChanges {
-        title: params::optional_str(&fields, "TITLE")?,
-        description: params::optional_str(&fields, "DESCRIPTION")?,
-        responsible_id: params::optional_int(&fields, "RESPONSIBLE_ID")?,
-        created_by: params::optional_int(&fields, "CREATED_BY")?,
-        status: params::optional_int(&fields, "STATUS")?,
-        priority: params::optional_int(&fields, "PRIORITY")?,
-        deadline: params::optional_time(&fields, "DEADLINE")?,
-        crm_bindings: params::optional_strings(&fields, "UF_CRM_TASK")?,
-    })
+    Ok(TaskChanges::from_rest(&params::object(p, "fields")?)?)
 }
 
 fn answer(task: &Task) -> Answer {
@@ -76,7 +53,7 @@ fn answer(task: &Task) -> Answer {
 async fn add(app: &AppState, user: i64, p: &Map<String, Value>) -> Result<Answer, ApiError> {
     let changes = changes(p)?;
     let mut tx = app.store.write().await?;
-    let task = tasks::add(&mut tx, &changes, user, app.clock.now()).await?;
+    let task = tasks::add(&mut tx, None, &changes, user, app.clock.now()).await?;
     tx.commit().await?;
     Ok(answer(&task))
 }

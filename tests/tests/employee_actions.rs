@@ -1,0 +1,266 @@
+//! The actions for employees: create a task, schedule an activity, notify (the responsible, a
+//! chosen user, the supervisor), as robots on deal stages, checked where the employee would look:
+//! tasks.task.*, crm.activity.list and im.notify.get.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use stagewright_tests::TestHost;
+
+const DAY: i64 = 86_400_000;
+
+async fn manual_host() -> TestHost {
+    TestHost::start_with(|s| s.manual_clock = true).await
+}
+
+fn iso(at_ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(at_ms - at_ms % 1000)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%S+00:00")
+        .to_string()
+}
+
+/// Adds an active user in a department; returns their id and a webhook path acting as them.
+async fn employee(host: &TestHost, name: &str, department: i64) -> (i64, String) {
+    let id = host
+        .ok(
+            "user.add",
+            json!({"EMAIL": format!("{name}@example.com"), "NAME": name, "LAST_NAME": "Test", "UF_DEPARTMENT": [department]}),
+        )
+        .await
+        .as_i64()
+        .unwrap();
+    let (status, hook) = host
+        .admin(Method::POST, "/api/v1/webhooks", Some(json!({"user_id": id})))
+        .await;
+    assert_eq!(status, 201, "{hook}");
+    (id, hook["path"].as_str().unwrap().to_string())
+}
+
+async fn add_deal(host: &TestHost, fields: Value) -> i64 {
+    host.ok("crm.deal.add", json!({"fields": fields}))
+        .await
+        .as_i64()
+        .unwrap()
+}
+
+/// Saving a robot with this config is refused with a clear error, and nothing is saved.
+async fn refused(host: &TestHost, plugin_id: &str, config: Value, why: &str) {
+    let robot = json!({"entity_type": "deal", "stage_id": "NEW", "plugin_id": plugin_id, "config": config});
+    let (status, body) = host.admin(Method::POST, "/api/v1/robots", Some(robot)).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error_description"].as_str().unwrap().contains(why), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_robot_sets_a_task_bound_to_the_deal_for_its_responsible() {
+    let host = manual_host().await;
+    let (ann, _) = employee(&host, "ann", 1).await;
+    let robot = host
+        .add_robot(
+            "NEW",
+            "create-task",
+            json!({"title": "Call {=Document:TITLE} back", "description": "Amount {=Document:OPPORTUNITY}", "deadline_after": {"value": 2, "unit": "days"}, "important": true}),
+        )
+        .await;
+    let now = host.advance_clock(0).await;
+    let deal = add_deal(
+        &host,
+        json!({"TITLE": "Acme", "OPPORTUNITY": 900, "ASSIGNED_BY_ID": ann}),
+    )
+    .await;
+    let run = host.finished_run(deal, &robot).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let task_id = run["return_values"]["task_id"].as_i64().unwrap();
+
+    let task = host.ok("tasks.task.get", json!({"taskId": task_id})).await["task"].clone();
+    assert_eq!(task["title"], "Call Acme back");
+    assert_eq!(task["description"], "Amount 900");
+    assert_eq!(task["responsibleId"], ann.to_string());
+    assert_eq!(task["createdBy"], ann.to_string());
+    assert_eq!(task["priority"], "2");
+    assert_eq!(task["deadline"], iso(now + 2 * DAY));
+    assert_eq!(task["ufCrmTask"], json!([format!("D_{deal}")]));
+
+    host.ok("user.update", json!({"ID": ann, "ACTIVE": "N"})).await;
+    let orphan = add_deal(&host, json!({"TITLE": "Nobody's", "ASSIGNED_BY_ID": ann})).await;
+    let failed = host.finished_run(orphan, &robot).await;
+    assert_eq!(failed["status"], "failed");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("user {ann} is not active")),
+        "{failed}"
+    );
+    let tasks = host.ok("tasks.task.list", json!({})).await["tasks"].clone();
+    assert_eq!(
+        tasks.as_array().unwrap().len(),
+        1,
+        "the failed run set no task: {tasks}"
+    );
+
+    refused(&host, "create-task", json!({"title": ""}), "title").await;
+    refused(
+        &host,
+        "create-task",
+        json!({"title": "x", "deadline_after": {"value": 1, "unit": "weeks"}}),
+        "unit",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_robot_schedules_a_call_on_the_deal_timeline() {
+    let host = manual_host().await;
+    let robot = host
+        .add_robot(
+            "PREPARATION",
+            "create-activity",
+            json!({"type": "call", "subject": "Discuss {=Document:TITLE}", "deadline": "{=Document:CLOSEDATE}"}),
+        )
+        .await;
+    let deal = add_deal(
+        &host,
+        json!({"TITLE": "Acme", "CLOSEDATE": "2031-05-04T10:00:00+00:00"}),
+    )
+    .await;
+    host.move_deal(deal, "PREPARATION").await;
+    let run = host.finished_run(deal, &robot).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+
+    let activities = host
+        .ok(
+            "crm.activity.list",
+            json!({"filter": {"OWNER_TYPE_ID": 2, "OWNER_ID": deal}}),
+        )
+        .await;
+    let call = &activities.as_array().unwrap()[0];
+    assert_eq!(call["ID"], run["return_values"]["activity_id"].to_string());
+    assert_eq!(call["TYPE_ID"], "2");
+    assert_eq!(call["SUBJECT"], "Discuss Acme");
+    assert_eq!(call["RESPONSIBLE_ID"], "1");
+    assert_eq!(call["DEADLINE"], "2031-05-04T10:00:00+00:00");
+    assert_eq!(call["COMPLETED"], "N");
+
+    refused(&host, "create-activity", json!({"type": "fax", "subject": "x"}), "fax").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_reach_the_responsible_a_chosen_user_and_the_supervisor() {
+    let host = manual_host().await;
+    let sales = host
+        .ok("department.add", json!({"NAME": "Sales", "PARENT": 1}))
+        .await
+        .as_i64()
+        .unwrap();
+    let (boss, boss_hook) = employee(&host, "boss", sales).await;
+    host.ok("department.update", json!({"ID": sales, "UF_HEAD": boss}))
+        .await;
+    let (ann, ann_hook) = employee(&host, "ann", sales).await;
+
+    let to_responsible = host
+        .add_robot("NEW", "notify", json!({"message": "New deal {=Document:TITLE}"}))
+        .await;
+    let to_supervisor = host
+        .add_robot_with(
+            "NEW",
+            "notify",
+            json!({"to": "supervisor", "message": "{=Document:TITLE} went to {=Document:ASSIGNED_BY_ID.NAME}"}),
+            json!({"after_previous": true}),
+        )
+        .await;
+    let deal = add_deal(&host, json!({"TITLE": "Acme", "ASSIGNED_BY_ID": ann})).await;
+    host.finished_run(deal, &to_responsible).await;
+    let sent = host.finished_run(deal, &to_supervisor).await;
+    assert_eq!(sent["status"], "succeeded", "{sent}");
+    assert_eq!(sent["return_values"]["user_id"], boss);
+
+    let inbox = host.rest_via(&ann_hook, "im.notify.get", json!({})).await.1["result"].clone();
+    assert_eq!(inbox["total_count"], 1);
+    assert_eq!(inbox["total_unread_count"], 1);
+    let note = &inbox["notifications"][0];
+    assert_eq!(note["text"], "New deal Acme");
+    assert_eq!(note["notify_read"], "N");
+    assert_eq!(note["notify_module"], "crm");
+    let boss_inbox = host.rest_via(&boss_hook, "im.notify.get", json!({})).await.1["result"].clone();
+    assert_eq!(boss_inbox["notifications"][0]["text"], "Acme went to ann");
+
+    let (status, read) = host
+        .rest_via(&ann_hook, "im.notify.read", json!({"ID": note["id"]}))
+        .await;
+    assert_eq!(status, 200, "{read}");
+    let inbox = host.rest_via(&ann_hook, "im.notify.get", json!({})).await.1["result"].clone();
+    assert_eq!(inbox["total_unread_count"], 0);
+    assert_eq!(inbox["notifications"][0]["notify_read"], "Y");
+
+    // The head of the company (user 1, heading department 1) has no one above.
+    let top = add_deal(&host, json!({"TITLE": "Top", "ASSIGNED_BY_ID": 1})).await;
+    let failed = host.finished_run(top, &to_supervisor).await;
+    assert_eq!(failed["status"], "failed");
+    assert!(
+        failed["error"].as_str().unwrap().contains("has no supervisor"),
+        "{failed}"
+    );
+
+    refused(&host, "notify", json!({"message": "x", "to": "everyone"}), "everyone").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn integrations_send_notifications_and_users_read_only_their_own() {
+    let host = TestHost::start().await;
+    let (ann, ann_hook) = employee(&host, "ann", 1).await;
+    let first = host
+        .ok(
+            "im.notify.system.add",
+            json!({"USER_ID": ann, "MESSAGE": "Backup done"}),
+        )
+        .await;
+    let second = host
+        .ok("im.notify.personal.add", json!({"USER_ID": ann, "MESSAGE": "Lunch?"}))
+        .await;
+    let inbox = host.rest_via(&ann_hook, "im.notify.get", json!({"LIMIT": 1})).await.1["result"].clone();
+    assert_eq!(inbox["total_count"], 2);
+    assert_eq!(inbox["notifications"][0]["id"], second, "newest first");
+    assert_eq!(inbox["notifications"][0]["author_id"], 1);
+    let older = host
+        .rest_via(&ann_hook, "im.notify.get", json!({"LAST_ID": second}))
+        .await
+        .1["result"]
+        .clone();
+    assert_eq!(older["notifications"][0]["id"], first);
+    assert_eq!(older["notifications"][0]["author_id"], 0);
+    assert_eq!(
+        host.ok("im.notify.get", json!({})).await["total_count"],
+        0,
+        "the administrator sees none of ann's"
+    );
+    host.rest_via(&ann_hook, "im.notify.read.all", json!({})).await;
+    let inbox = host.rest_via(&ann_hook, "im.notify.get", json!({})).await.1["result"].clone();
+    assert_eq!(inbox["total_unread_count"], 0);
+
+    for (params, why) in [
+        (json!({"USER_ID": 999, "MESSAGE": "x"}), "user 999 does not exist"),
+        (json!({"USER_ID": ann, "MESSAGE": " "}), "empty"),
+        (
+            json!({"USER_ID": ann, "MESSAGE": "x", "COLOR": "red"}),
+            "unknown field COLOR",
+        ),
+    ] {
+        let (status, body) = host.rest("im.notify.personal.add", params).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body["error_description"].as_str().unwrap().contains(why), "{body}");
+    }
+    let inbox = host.rest_via(&ann_hook, "im.notify.get", json!({})).await.1["result"].clone();
+    assert_eq!(inbox["total_count"], 2, "refused calls wrote nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_built_against_contract_0_1_0_still_loads_and_runs() {
+    let host = TestHost::start().await;
+    let (status, installed) = host.install(stagewright_tests::test_plugin("contract-0-1-0")).await;
+    assert_eq!(status, 201, "{installed}");
+    let robot = host.add_robot("NEW", "contract-0-1-0", json!({})).await;
+    let deal = host.add_deal("Old plugin").await;
+    assert_eq!(host.finished_run(deal, &robot).await["status"], "succeeded");
+    assert_eq!(host.comments(deal).await, ["written by a 0.1.0 plugin"]);
+}
