@@ -407,6 +407,8 @@ const DEAL_FIELDS: &[FieldSpec] = &[
     field("SOURCE_ID", FieldKind::String, "Source"),
     field("COMMENTS", FieldKind::String, "Comment"),
     field("OPENED", FieldKind::Flag, "Available to everyone"),
+    field("LEAD_ID", FieldKind::Integer, "Lead"),
+    field("ORIGIN_ID", FieldKind::String, "Item ID in data source"),
 ];
 
 const LEAD_FIELDS: &[FieldSpec] = &[
@@ -431,6 +433,7 @@ const CONTACT_FIELDS: &[FieldSpec] = &[
     field("COMPANY_ID", FieldKind::Integer, "Company"),
     field("ASSIGNED_BY_ID", FieldKind::Integer, "Responsible person"),
     field("COMMENTS", FieldKind::String, "Comment"),
+    field("LEAD_ID", FieldKind::Integer, "Lead"),
 ];
 
 const COMPANY_FIELDS: &[FieldSpec] = &[
@@ -439,6 +442,7 @@ const COMPANY_FIELDS: &[FieldSpec] = &[
     field("EMAIL", FieldKind::Multi, "E-mail"),
     field("ASSIGNED_BY_ID", FieldKind::Integer, "Responsible person"),
     field("COMMENTS", FieldKind::String, "Comment"),
+    field("LEAD_ID", FieldKind::Integer, "Lead"),
 ];
 
 const SPA_FIELDS: &[FieldSpec] = &[

@@ -68,6 +68,16 @@ impl Manifest {
         self
     }
 
+    /// Asks to write (and so read) leads, deals, contacts, companies and every smart process: for
+    /// actions that work on whatever item their robot runs for.
+    pub fn write_every_item_type(self) -> Self {
+        ["lead", "deal", "contact", "company", "dynamic_*"]
+            .into_iter()
+            .fold(self, |manifest, entity_type| {
+                manifest.capability(Capability::Write(entity_type.into()))
+            })
+    }
+
     pub(crate) fn into_wit(self) -> wit::Manifest {
         wit::Manifest {
             id: self.id,

@@ -203,6 +203,7 @@ async fn notifications_reach_the_responsible_a_chosen_user_and_the_supervisor() 
     );
 
     refused(&host, "notify", json!({"message": "x", "to": "everyone"}), "everyone").await;
+    refused(&host, "notify", json!({"message": "x", "to": "user"}), "user_id").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -305,11 +305,18 @@ impl RunState {
 }
 
 impl RunState {
-    /// Applies a change the way the scheduler will, in a transaction that is rolled back, so the
-    /// plugin hears about a dismissed responsible or a missing binding at its call.
+    /// Applies a change after the run's earlier ones the way the scheduler will, in a transaction
+    /// that is rolled back, so the plugin hears about a dismissed responsible or a missing
+    /// binding at its call (and may bind to an item it created itself).
     async fn dry_run(&mut self, change: &StagedChange) -> Result<(), HostError> {
         let mut tx = self.store.write().await.map_err(host_failure)?;
-        let checked = change.apply(&mut tx, self.now).await;
+        let mut checked = Ok(());
+        for earlier in self.staged.iter().chain([change]) {
+            checked = earlier.apply(&mut tx, self.now).await;
+            if checked.is_err() {
+                break;
+            }
+        }
         tx.rollback().await.map_err(host_failure)?;
         checked.map_err(|e| match e {
             CrmError::Store(e) => host_failure(e),

@@ -66,17 +66,14 @@ impl Action for CreateActivity {
                 "responsible_id": {"type": ["integer", "string"], "title": "Responsible", "description": "A user id or template; the item's responsible when left out."},
                 "deadline": {"type": "string", "title": "Deadline", "description": "A date or date and time, e.g. {=Document:CLOSEDATE}."},
                 "deadline_after": Span::schema("Deadline after", "A deadline this long after the robot runs; one day when no deadline is set.")
-            }
+            },
+            "not": {"required": ["deadline", "deadline_after"]}
         }))
         .returns_schema(json!({
             "type": "object",
             "properties": {"activity_id": {"type": "integer", "title": "Activity id"}}
         }))
-        .capability(stagewright_sdk::Capability::Write("deal".into()))
-        .capability(stagewright_sdk::Capability::Write("lead".into()))
-        .capability(stagewright_sdk::Capability::Write("contact".into()))
-        .capability(stagewright_sdk::Capability::Write("company".into()))
-        .capability(stagewright_sdk::Capability::Write("dynamic_*".into()))
+        .write_every_item_type()
     }
 
     fn run(ctx: &Context, config: Config) -> Result<Value, ActionError> {

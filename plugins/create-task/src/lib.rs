@@ -56,7 +56,8 @@ impl Action for CreateTask {
                 "deadline": {"type": "string", "title": "Deadline", "description": "A date or date and time, e.g. {=Document:CLOSEDATE}."},
                 "deadline_after": Span::schema("Deadline after", "A deadline this long after the robot runs."),
                 "important": {"type": "boolean", "title": "Important", "description": "High priority."}
-            }
+            },
+            "not": {"required": ["deadline", "deadline_after"]}
         }))
         .returns_schema(json!({
             "type": "object",

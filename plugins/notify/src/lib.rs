@@ -41,7 +41,9 @@ impl Action for Notify {
                 "to": {"type": "string", "enum": ["responsible", "user", "supervisor"], "title": "To", "description": "responsible when left out; supervisor is the head of the responsible's department."},
                 "user_id": {"type": ["integer", "string"], "title": "User", "description": "The user to notify when To is user; templates allowed."},
                 "message": {"type": "string", "minLength": 1, "title": "Message", "description": "The text; templates allowed."}
-            }
+            },
+            "if": {"properties": {"to": {"const": "user"}}, "required": ["to"]},
+            "then": {"required": ["user_id"]}
         }))
         .returns_schema(json!({
             "type": "object",

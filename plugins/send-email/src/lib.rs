@@ -119,7 +119,11 @@ impl Action for SendEmail {
                 "subject": {"type": "string", "minLength": 1, "title": "Subject", "description": "Templates allowed."},
                 "body": {"type": "string", "title": "Text", "description": "The plain-text body; templates allowed."},
                 "html_body": {"type": "string", "title": "HTML", "description": "An HTML body sent beside the text; templates allowed."}
-            }
+            },
+            "allOf": [
+                {"if": {"properties": {"to": {"const": "user"}}, "required": ["to"]}, "then": {"required": ["user_id"]}},
+                {"if": {"properties": {"to": {"const": "address"}}, "required": ["to"]}, "then": {"required": ["addresses"]}}
+            ]
         }))
         .returns_schema(json!({
             "type": "object",
