@@ -32,17 +32,12 @@ fn deal_fields(n: usize) -> Value {
     })
 }
 
-fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    runtime.block_on(async {
-        let host = TestHost::start().await;
-        let added = deal_add_rate(&host).await;
-        seed(&host, DEALS.saturating_sub(added)).await;
-        list_latency(&host).await;
-    });
+#[tokio::main]
+async fn main() {
+    let host = TestHost::start().await;
+    let added = deal_add_rate(&host).await;
+    seed(&host, DEALS.saturating_sub(added)).await;
+    list_latency(&host).await;
 }
 
 fn method_url(host: &TestHost, method: &str) -> String {

@@ -13,49 +13,44 @@ use stagewright::store::Store;
 
 const STATEMENTS: u32 = 20_000;
 
-fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    runtime.block_on(async {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open_sqlite(dir.path()).await.expect("open store");
+#[tokio::main]
+async fn main() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open_sqlite(dir.path()).await.expect("open store");
 
-        let mut conn = store.pool().acquire().await.expect("connection");
-        let started = Instant::now();
-        for i in 0..STATEMENTS {
-            sqlx::query("SELECT $1")
-                .bind(i64::from(i))
-                .fetch_one(&mut *conn)
-                .await
-                .expect("select");
-        }
-        report("statement on a read connection", started, STATEMENTS);
+    let mut conn = store.pool().acquire().await.expect("connection");
+    let started = Instant::now();
+    for i in 0..STATEMENTS {
+        sqlx::query("SELECT $1")
+            .bind(i64::from(i))
+            .fetch_one(&mut *conn)
+            .await
+            .expect("select");
+    }
+    report("statement on a read connection", started, STATEMENTS);
 
-        let mut tx = store.write().await.expect("write transaction");
-        let started = Instant::now();
-        for i in 0..STATEMENTS {
-            sqlx::query("SELECT $1")
-                .bind(i64::from(i))
-                .fetch_one(&mut *tx)
-                .await
-                .expect("select");
-        }
-        report("statement inside a write transaction", started, STATEMENTS);
-        tx.commit().await.expect("commit");
+    let mut tx = store.write().await.expect("write transaction");
+    let started = Instant::now();
+    for i in 0..STATEMENTS {
+        sqlx::query("SELECT $1")
+            .bind(i64::from(i))
+            .fetch_one(&mut *tx)
+            .await
+            .expect("select");
+    }
+    report("statement inside a write transaction", started, STATEMENTS);
+    tx.commit().await.expect("commit");
 
-        let transactions = STATEMENTS / 10;
-        let started = Instant::now();
-        for _ in 0..transactions {
-            store.write().await.expect("begin").commit().await.expect("commit");
-        }
-        report(
-            "empty write transaction (BEGIN IMMEDIATE, COMMIT)",
-            started,
-            transactions,
-        );
-    });
+    let transactions = STATEMENTS / 10;
+    let started = Instant::now();
+    for _ in 0..transactions {
+        store.write().await.expect("begin").commit().await.expect("commit");
+    }
+    report(
+        "empty write transaction (BEGIN IMMEDIATE, COMMIT)",
+        started,
+        transactions,
+    );
 }
 
 fn report(what: &str, started: Instant, count: u32) {

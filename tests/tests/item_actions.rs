@@ -115,21 +115,16 @@ async fn new_deals_are_dealt_out_in_turn_or_to_the_least_busy() {
         "other open deals: ann two, bob one, cid one; a tie goes to the first listed"
     );
 
-    let both = host
-        .add_robot(
-            "EXECUTING",
-            "change-responsible",
-            json!({"user_id": ann, "users": [bob]}),
-        )
-        .await;
-    host.move_deal(deal, "EXECUTING").await;
-    let failed = host.finished_run(deal, &both).await;
-    assert_eq!(failed["status"], "failed");
-    assert!(
-        failed["error"].as_str().unwrap().contains("either user_id or users"),
-        "{failed}"
-    );
-
+    for config in [
+        json!({"user_id": ann, "users": [bob]}),
+        json!({"distribution": "least_busy"}),
+    ] {
+        let robot =
+            json!({"entity_type": "deal", "stage_id": "NEW", "plugin_id": "change-responsible", "config": config});
+        let (status, body) = host.admin(Method::POST, "/api/v1/robots", Some(robot)).await;
+        assert_eq!(status, 400, "one of user_id and users: {body}");
+        assert!(body["error_description"].as_str().unwrap().contains("oneOf"), "{body}");
+    }
     let robot = json!({"entity_type": "deal", "stage_id": "NEW", "plugin_id": "change-responsible", "config": {"users": [ann], "distribution": "random"}});
     let (status, body) = host.admin(Method::POST, "/api/v1/robots", Some(robot)).await;
     assert_eq!(status, 400, "{body}");
@@ -225,4 +220,15 @@ async fn a_lead_becomes_contact_company_and_deal_and_a_lost_deal_is_tried_again(
     assert_eq!(retry["ORIGIN_ID"], lost.to_string());
     assert_eq!(retry["CONTACT_ID"], deal["CONTACT_ID"]);
     assert_eq!(retry["OPPORTUNITY"], "1500.00");
+
+    let looping = host
+        .add_robot("WON", "create-from-source", json!({"stage_id": "WON"}))
+        .await;
+    host.move_deal(lost, "WON").await;
+    let refused = host.finished_run(lost, &looping).await;
+    assert_eq!(refused["status"], "failed");
+    assert!(
+        refused["error"].as_str().unwrap().contains("be copied again"),
+        "{refused}"
+    );
 }

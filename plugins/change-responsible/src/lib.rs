@@ -95,7 +95,8 @@ impl Action for ChangeResponsible {
                 "user_id": {"type": ["integer", "string"], "title": "User", "description": "Give the item to this user (an id or template)."},
                 "users": {"type": "array", "minItems": 1, "items": {"type": ["integer", "string"]}, "title": "Distribute among", "description": "Users to distribute items among."},
                 "distribution": {"type": "string", "enum": ["round_robin", "least_busy"], "title": "Distribution", "description": "round_robin (in turn) when left out, or least_busy (fewest open items)."}
-            }
+            },
+            "oneOf": [{"required": ["user_id"]}, {"required": ["users"]}]
         }))
         .returns_schema(json!({
             "type": "object",

@@ -25,7 +25,7 @@ const COPIED_DEAL_FIELDS: &[&str] = &[
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// The new deal's pipeline; the default pipeline when left out.
+    /// The new deal's pipeline: from a lead the default one, for a copy the parent's, when left out.
     #[serde(default)]
     category_id: Option<i64>,
     /// The new deal's stage; the pipeline's first when left out.
@@ -60,6 +60,15 @@ fn entries(fields: &Value, name: &str) -> Option<Value> {
     (!entries.is_empty()).then(|| Value::from(entries))
 }
 
+/// The lead's phones and emails, onto the contact (or, with no contact, the company) made from it.
+fn copy_multi_fields(lead: &Value, fields: &mut Value) {
+    for multi in ["PHONE", "EMAIL"] {
+        if let Some(values) = entries(lead, multi) {
+            fields[multi] = values;
+        }
+    }
+}
+
 fn deal_placement(config: &Config, deal: &mut Map<String, Value>) {
     if let Some(category) = config.category_id {
         deal.insert("CATEGORY_ID".into(), json!(category));
@@ -81,19 +90,18 @@ fn from_lead(ctx: &Context, config: &Config, lead: &Value) -> Result<Value, Acti
             .map(str::trim)
             .filter(|s| !s.is_empty())
     };
+    let makes_contact = config.create_contact && (text("NAME").is_some() || text("LAST_NAME").is_some());
     let company = match text("COMPANY_TITLE").filter(|_| config.create_company) {
         Some(title) => {
             let mut fields = json!({"TITLE": title, "ASSIGNED_BY_ID": responsible, "LEAD_ID": lead_id});
-            for multi in ["PHONE", "EMAIL"] {
-                if let (Some(values), false) = (entries(lead, multi), config.create_contact) {
-                    fields[multi] = values;
-                }
+            if !makes_contact {
+                copy_multi_fields(lead, &mut fields);
             }
             Some(ctx.create("company", &fields)?.id)
         }
         None => None,
     };
-    let contact = if config.create_contact && (text("NAME").is_some() || text("LAST_NAME").is_some()) {
+    let contact = if makes_contact {
         let mut fields = json!({
             "NAME": text("NAME").unwrap_or_default(),
             "LAST_NAME": text("LAST_NAME").unwrap_or_default(),
@@ -101,11 +109,7 @@ fn from_lead(ctx: &Context, config: &Config, lead: &Value) -> Result<Value, Acti
             "COMPANY_ID": company,
             "LEAD_ID": lead_id,
         });
-        for multi in ["PHONE", "EMAIL"] {
-            if let Some(values) = entries(lead, multi) {
-                fields[multi] = values;
-            }
-        }
+        copy_multi_fields(lead, &mut fields);
         Some(ctx.create("contact", &fields)?.id)
     } else {
         None
@@ -143,7 +147,18 @@ fn from_deal(ctx: &Context, config: &Config, parent: &Value) -> Result<Value, Ac
         }
     }
     deal.insert("ORIGIN_ID".into(), json!(parent_id.to_string()));
+    if let Some(category) = ctx.item().category_id {
+        deal.insert("CATEGORY_ID".into(), json!(category));
+    }
     deal_placement(config, &mut deal);
+    let lands_in = deal.get("STAGE_ID").and_then(Value::as_str);
+    let same_pipeline = deal.get("CATEGORY_ID").and_then(Value::as_u64) == ctx.item().category_id;
+    if same_pipeline && (lands_in.is_none() || lands_in == ctx.item().stage_id.as_deref()) {
+        return Err(ActionError::InvalidConfig(
+            "the copy would enter the stage this robot runs in and be copied again; set stage_id to another stage"
+                .into(),
+        ));
+    }
     let deal_id = ctx.create("deal", &Value::Object(deal))?.id;
     ctx.log(Level::Info, &format!("deal {parent_id} was copied to deal {deal_id}"));
     Ok(json!({"deal_id": deal_id}))
@@ -163,7 +178,7 @@ impl Action for CreateFromSource {
             "type": "object",
             "additionalProperties": false,
             "properties": {
-                "category_id": {"type": "integer", "title": "Pipeline", "description": "The new deal's pipeline; the default one when left out."},
+                "category_id": {"type": "integer", "title": "Pipeline", "description": "The new deal's pipeline; from a lead the default one, for a copy the parent's, when left out."},
                 "stage_id": {"type": "string", "title": "Stage", "description": "The new deal's stage (C2:NEW); the pipeline's first when left out."},
                 "title": {"type": "string", "minLength": 1, "title": "Title", "description": "The new deal's title; the source's when left out. Templates allowed."},
                 "create_contact": {"type": "boolean", "title": "Create contact", "description": "From a lead: a contact from its name, phone and email (default yes)."},

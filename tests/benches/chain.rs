@@ -1,0 +1,143 @@
+//! A chain of five robots per deal, end to end on SQLite: get smart-process item information →
+//! edit the deal → add a comment → notify the responsible → change the stage, each robot waiting
+//! for the previous one, through the real scheduler and sandbox.
+//!
+//! `cargo bench -p stagewright-tests --bench chain` prints:
+//! - latency: one deal at a time, from `crm.deal.add` answering to the chain's last run finished
+//!   (median and p99 over the samples), and the scheduler's own time per run inside it;
+//! - throughput: deals added as fast as the REST API takes them, chains finished per second.
+//!
+//! A bench binary: the figures are an end-to-end latency and a rate through the durable
+//! scheduler, which criterion's one-closure model does not express.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use stagewright_tests::TestHost;
+
+const SAMPLES: usize = 200;
+const BATCH: usize = 500;
+const ROBOTS: usize = 5;
+
+#[tokio::main]
+async fn main() {
+    let host = TestHost::start_with(|s| s.scheduler.poll = Duration::from_millis(500)).await;
+    setup(&host).await;
+    latency(&host).await;
+    throughput(&host).await;
+}
+
+/// A smart process with one contract item, and the five robots on EXECUTING.
+async fn setup(host: &TestHost) {
+    let spa = host.ok("crm.type.add", json!({"fields": {"title": "Contracts"}})).await["type"].clone();
+    let type_id = spa["entityTypeId"].as_i64().expect("entityTypeId");
+    let contract = host
+        .ok(
+            "crm.item.add",
+            json!({"entityTypeId": type_id, "fields": {"title": "Contract 1", "opportunity": 4200}}),
+        )
+        .await["item"]["id"]
+        .as_i64()
+        .expect("item id");
+    let chained = json!({"after_previous": true});
+    let get = host
+        .add_robot(
+            "EXECUTING",
+            "get-spa-item",
+            json!({"entity_type_id": type_id, "filter": {"ID": contract}, "select": ["OPPORTUNITY"]}),
+        )
+        .await;
+    host.add_robot_with(
+        "EXECUTING",
+        "edit-item",
+        json!({"fields": {"COMMENTS": format!("contract amount {{={get}:OPPORTUNITY}}")}}),
+        chained.clone(),
+    )
+    .await;
+    host.add_robot_with(
+        "EXECUTING",
+        "add-comment",
+        json!({"text": "Invoice prepared"}),
+        chained.clone(),
+    )
+    .await;
+    host.add_robot_with(
+        "EXECUTING",
+        "notify",
+        json!({"message": "{=Document:TITLE} is invoiced"}),
+        chained.clone(),
+    )
+    .await;
+    host.add_robot_with(
+        "EXECUTING",
+        "change-stage",
+        json!({"stage_id": "FINAL_INVOICE"}),
+        chained,
+    )
+    .await;
+}
+
+async fn add_deal(host: &TestHost, n: usize) -> i64 {
+    host.ok(
+        "crm.deal.add",
+        json!({"fields": {"TITLE": format!("Deal {n}"), "STAGE_ID": "EXECUTING"}}),
+    )
+    .await
+    .as_i64()
+    .expect("deal id")
+}
+
+/// Runs of the chain that succeeded, over all deals, and their summed run durations (µs).
+async fn chain_runs(host: &TestHost) -> (usize, i64) {
+    let mut conn = host.database().await;
+    let row: (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COALESCE(SUM(duration_us), 0) FROM runs WHERE stage_id = 'EXECUTING' AND status = 'succeeded'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("count runs");
+    (row.0 as usize, row.1)
+}
+
+async fn wait_for_runs(host: &TestHost, count: usize) {
+    loop {
+        if chain_runs(host).await.0 >= count {
+            return;
+        }
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+}
+
+async fn latency(host: &TestHost) {
+    let mut samples = Vec::with_capacity(SAMPLES);
+    for n in 0..SAMPLES {
+        let started = Instant::now();
+        add_deal(host, n).await;
+        wait_for_runs(host, (n + 1) * ROBOTS).await;
+        samples.push(started.elapsed());
+    }
+    let (runs, sandbox_us) = chain_runs(host).await;
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
+    println!(
+        "chain of {ROBOTS} robots, one deal at a time: median {:.2} ms, p99 {:.2} ms (sandboxed run time {:.1} µs per robot)",
+        at(0.5).as_secs_f64() * 1e3,
+        at(0.99).as_secs_f64() * 1e3,
+        sandbox_us as f64 / runs as f64,
+    );
+}
+
+async fn throughput(host: &TestHost) {
+    let before = chain_runs(host).await.0;
+    let started = Instant::now();
+    for n in 0..BATCH {
+        add_deal(host, SAMPLES + n).await;
+    }
+    wait_for_runs(host, before + BATCH * ROBOTS).await;
+    let elapsed = started.elapsed();
+    println!(
+        "chain of {ROBOTS} robots, {BATCH} deals added back to back: {:.0} chains/s ({:.2} ms per chain)",
+        BATCH as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() * 1e3 / BATCH as f64,
+    );
+}

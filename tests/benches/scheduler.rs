@@ -1,0 +1,179 @@
+//! The durable scheduler on SQLite with a trivial plugin (the `noop` test plugin), one run per
+//! transaction:
+//! - drain: 100,000 robots due at once (the manual clock jumps past them), time until all ran;
+//! - lateness: 4,000 robots due over 20 s of wall-clock time, p50/p99 of start minus due;
+//! - pending: 1,000,000 delayed robots in the database, the host's start-up time and the
+//!   process's resident memory after it.
+//!
+//! `cargo bench -p stagewright-tests --bench scheduler`
+//!
+//! Due runs are made by cloning one real run (and its deal) in SQL, so seeding a million takes
+//! seconds instead of a million REST calls; everything after that is the real scheduler.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use sqlx::{AnyConnection, Row};
+use stagewright::Settings;
+use stagewright::scheduler::SchedulerSettings;
+use stagewright_tests::{TestHost, test_plugin};
+
+const DRAIN: i64 = 100_000;
+const LATE: i64 = 4_000;
+const LATE_SPREAD_MS: i64 = 20_000;
+const PENDING: i64 = 1_000_000;
+
+#[tokio::main]
+async fn main() {
+    drain().await;
+    lateness().await;
+    pending().await;
+}
+
+/// A host (its settings changed by `adjust`) with the noop plugin on NEW after `delay_seconds`,
+/// and one deal whose run is pending.
+async fn host_with_one_pending_run(adjust: impl FnOnce(&mut Settings), delay_seconds: i64) -> TestHost {
+    let host = TestHost::start_with(adjust).await;
+    assert_eq!(host.install(test_plugin("noop")).await.0, 201);
+    host.add_robot_with(
+        "NEW",
+        "noop",
+        json!({"text": "hi"}),
+        json!({"timing": {"kind": "delay", "value": delay_seconds, "unit": "seconds"}}),
+    )
+    .await;
+    host.add_deal("Template").await;
+    host
+}
+
+async fn columns(conn: &mut AnyConnection, table: &str) -> Vec<String> {
+    sqlx::query(&format!("SELECT name FROM pragma_table_info('{table}')"))
+        .fetch_all(&mut *conn)
+        .await
+        .expect("table columns")
+        .iter()
+        .map(|row| row.get::<String, _>("name"))
+        .collect()
+}
+
+/// Copies deal 1 and its run to deals and runs 2..=count; `due_at` is an SQL expression of `n.i`.
+async fn clone_runs(host: &TestHost, count: i64, due_at: &str) {
+    let mut conn = host.database().await;
+    let item_columns = columns(&mut conn, "items").await;
+    let run_columns = columns(&mut conn, "runs").await;
+    let select = |cols: &[String], replace: &dyn Fn(&str) -> Option<String>| {
+        cols.iter()
+            .map(|c| replace(c).unwrap_or_else(|| c.clone()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let numbers = format!("WITH RECURSIVE n(i) AS (SELECT 2 UNION ALL SELECT i + 1 FROM n WHERE i < {count})");
+    let items = format!(
+        "{numbers} INSERT INTO items ({}) SELECT {} FROM items, n WHERE entity_type = 'deal' AND id = 1",
+        item_columns.join(", "),
+        select(&item_columns, &|c| (c == "id").then(|| "n.i".to_string())),
+    );
+    let runs = format!(
+        "{numbers} INSERT INTO runs ({}) SELECT {} FROM runs, n WHERE item_id = 1",
+        run_columns.join(", "),
+        select(&run_columns, &|c| match c {
+            "id" => Some("'run_bench_' || n.i".into()),
+            "item_id" => Some("n.i".into()),
+            "seq" => Some("seq + n.i".into()),
+            "due_at" => Some(due_at.into()),
+            _ => None,
+        }),
+    );
+    for statement in [
+        "BEGIN".to_string(),
+        items,
+        runs,
+        format!("UPDATE sequences SET next_id = {} WHERE name = 'deal'", count + 1),
+        format!(
+            "UPDATE runs SET due_at = {} WHERE item_id = 1",
+            due_at.replace("n.i", "1")
+        ),
+        "COMMIT".to_string(),
+    ] {
+        sqlx::query(&statement).execute(&mut conn).await.expect("seed runs");
+    }
+}
+
+async fn count(host: &TestHost, status: &str) -> i64 {
+    let mut conn = host.database().await;
+    sqlx::query_scalar("SELECT COUNT(*) FROM runs WHERE status = $1")
+        .bind(status)
+        .fetch_one(&mut conn)
+        .await
+        .expect("count runs")
+}
+
+async fn wait_until_succeeded(host: &TestHost, total: i64) {
+    while count(host, "succeeded").await < total {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn drain() {
+    let host = host_with_one_pending_run(|s| s.manual_clock = true, 3600).await;
+    clone_runs(&host, DRAIN, "due_at").await;
+    let started = Instant::now();
+    host.advance_clock(3_600_000).await;
+    wait_until_succeeded(&host, DRAIN).await;
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "drain: {DRAIN} robots due at once ran in {seconds:.1} s ({:.0} runs/s, one run per transaction)",
+        DRAIN as f64 / seconds
+    );
+}
+
+async fn lateness() {
+    // The production pacing: an idle worker looks for due runs every 500 ms unless woken.
+    let host = host_with_one_pending_run(|s| s.scheduler.poll = SchedulerSettings::default().poll, 3600).await;
+    let start = chrono::Utc::now().timestamp_millis() + 2_000;
+    clone_runs(&host, LATE, &format!("{start} + (n.i * {LATE_SPREAD_MS}) / {LATE}")).await;
+    host.server.state.scheduler.wake();
+    wait_until_succeeded(&host, LATE).await;
+    let mut conn = host.database().await;
+    let mut late: Vec<i64> = sqlx::query_scalar("SELECT started_at - due_at FROM runs WHERE status = 'succeeded'")
+        .fetch_all(&mut conn)
+        .await
+        .expect("lateness");
+    late.sort_unstable();
+    let at = |q: f64| late[((late.len() - 1) as f64 * q) as usize];
+    println!(
+        "lateness: {LATE} robots due over {} s, start minus due p50 {} ms, p99 {} ms, max {} ms",
+        LATE_SPREAD_MS / 1000,
+        at(0.5),
+        at(0.99),
+        late[late.len() - 1]
+    );
+}
+
+fn resident_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    kib / 1024.0
+}
+
+async fn pending() {
+    let host = host_with_one_pending_run(|_| {}, 30 * 86_400).await;
+    clone_runs(&host, PENDING, "due_at").await;
+    assert_eq!(count(&host, "pending").await, PENDING);
+    let before = resident_mib();
+    let started = Instant::now();
+    let host = host.restart().await;
+    let startup = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(host.add_deal("Still serving").await > PENDING);
+    println!(
+        "pending: {PENDING} delayed robots; host start-up {:.2} s; process RSS {:.0} MiB after (was {:.0} MiB before the restart)",
+        startup.as_secs_f64(),
+        resident_mib(),
+        before
+    );
+}
