@@ -54,6 +54,11 @@ enum Command {
             default_value = "Stagewright <stagewright@localhost>"
         )]
         mail_from: String,
+        /// A network plugins may call over HTTP although it is internal (loopback, private,
+        /// link-local), e.g. `10.1.0.0/16` or `127.0.0.1/32`; repeat for several. Without it,
+        /// plugins reach public addresses only.
+        #[arg(long = "allow-http-to", env = "STAGEWRIGHT_ALLOW_HTTP_TO", value_delimiter = ',')]
+        allow_http_to: Vec<ipnet::IpNet>,
     },
 }
 
@@ -74,6 +79,7 @@ async fn main() -> anyhow::Result<()> {
             manual_clock,
             smtp_url,
             mail_from,
+            allow_http_to,
         } => {
             let mut settings = Settings::new(data_dir);
             settings.listen = listen;
@@ -84,6 +90,7 @@ async fn main() -> anyhow::Result<()> {
             settings.manual_clock = manual_clock;
             settings.mail.smtp_url = smtp_url;
             settings.mail.from = mail_from;
+            settings.http.allow_internal = allow_http_to;
             let server = Server::start(settings).await?;
             println!("Stagewright is listening on {}", server.base_url());
             println!(

@@ -13,7 +13,7 @@ use crate::api::{self, AppState};
 use crate::clock::Clock;
 use crate::directory::{self, TokenKind};
 use crate::mailer::{MailSettings, Mailer};
-use crate::runtime::{Limits, Runtime};
+use crate::runtime::{HttpPolicy, Limits, Runtime};
 use crate::scheduler::{Scheduler, SchedulerSettings};
 use crate::store::Store;
 
@@ -38,6 +38,8 @@ pub struct Settings {
     pub scheduler: SchedulerSettings,
     /// Outgoing email.
     pub mail: MailSettings,
+    /// Plugins' outbound HTTP.
+    pub http: HttpPolicy,
 }
 
 impl Settings {
@@ -52,6 +54,7 @@ impl Settings {
             limits: Limits::default(),
             scheduler: SchedulerSettings::default(),
             mail: MailSettings::default(),
+            http: HttpPolicy::default(),
         }
     }
 }
@@ -97,7 +100,7 @@ impl Server {
             .unwrap_or_else(|| settings.data_dir.join("cache"));
         std::fs::create_dir_all(&cache_dir)?;
         let cache = Dir::open_ambient_dir(&cache_dir, ambient_authority())?;
-        let runtime = Arc::new(Runtime::new(cache, settings.limits)?);
+        let runtime = Arc::new(Runtime::new(cache, settings.limits, settings.http.clone())?);
         runtime.load_installed(&store).await?;
         for (name, wasm) in BUILTIN_PLUGINS {
             runtime

@@ -9,6 +9,7 @@
 
 mod context;
 mod error;
+pub mod http;
 mod manifest;
 pub mod time;
 

@@ -11,7 +11,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use stagewright::model::{EntityType, Item, ItemRef};
 use stagewright::runtime::bindings::stagewright::action::types::Invocation;
-use stagewright::runtime::{Limits, RunResult, Runtime, to_wit_item};
+use stagewright::runtime::{HttpPolicy, Limits, RunResult, Runtime, to_wit_item};
 use stagewright::store::Store;
 use stagewright_tests::test_plugin;
 
@@ -29,7 +29,7 @@ fn bench(c: &mut Criterion) {
     let data = tempfile::tempdir().expect("temp dir");
     let store = rt.block_on(Store::open_sqlite(data.path())).expect("store");
     let cache = Dir::open_ambient_dir(data.path(), ambient_authority()).expect("cache dir");
-    let runtime = Arc::new(Runtime::new(cache, Limits::default()).expect("runtime"));
+    let runtime = Arc::new(Runtime::new(cache, Limits::default(), HttpPolicy::default()).expect("runtime"));
     let plugin = rt
         .block_on(runtime.install(&store, test_plugin("noop"), false, 0))
         .expect("install noop");

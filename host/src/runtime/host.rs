@@ -1,5 +1,5 @@
 //! What a plugin can reach from inside its sandbox: the `crm`, `notify`, `email` and `log`
-//! imports.
+//! imports, and outbound HTTP through `wasi:http` (see `outbound`).
 //!
 //! Reads go to the database (through this run's staged writes); writes are checked against the
 //! manifest and the CRM's rules at once, so the plugin sees errors where it made them, but only
@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::stagewright::action::crm::{self, CrmError as WitCrmError};
 use super::bindings::stagewright::action::email::{
@@ -22,6 +23,7 @@ use super::bindings::stagewright::action::log::{self, Level};
 use super::bindings::stagewright::action::notify::{self, NotifyError, Recipient as NotifyRecipient};
 use super::bindings::stagewright::action::types::{self as wit, Item as WitItem, ItemRef as WitRef};
 use super::manifest::{Capability, Manifest, TASKS};
+use super::outbound::{Outbound, RunHttp};
 use crate::clock::Millis;
 use crate::crm as ops;
 use crate::crm::activities::{self, ActivityChanges};
@@ -136,6 +138,8 @@ pub struct LogLine {
 /// The store data of one sandboxed run.
 pub struct RunState {
     wasi: WasiCtx,
+    http_ctx: WasiHttpCtx,
+    http: RunHttp,
     table: ResourceTable,
     pub(super) limits: StoreLimits,
     store: Store,
@@ -160,7 +164,22 @@ pub struct RunEffects {
 
 impl RunState {
     /// A sandbox with no files, no environment, no sockets and a memory cap.
-    pub fn new(store: Store, manifest: Arc<Manifest>, now: Millis, run_id: Option<&str>, memory_bytes: usize) -> Self {
+    pub fn new(
+        store: Store,
+        manifest: Arc<Manifest>,
+        outbound: Arc<Outbound>,
+        now: Millis,
+        run_id: Option<&str>,
+        memory_bytes: usize,
+    ) -> Self {
+        let http_grants = manifest
+            .capabilities
+            .iter()
+            .filter_map(|c| match c {
+                Capability::Http(host) => Some(host.clone()),
+                _ => None,
+            })
+            .collect();
         Self {
             // No preopened directories, no environment, no arguments, and no network: say so here
             // rather than rely on the library's defaults.
@@ -169,6 +188,8 @@ impl RunState {
                 .allow_udp(false)
                 .allow_ip_name_lookup(false)
                 .build(),
+            http_ctx: WasiHttpCtx::new(),
+            http: RunHttp::new(outbound, http_grants, run_id.map(str::to_string)),
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(memory_bytes)
@@ -189,6 +210,7 @@ impl RunState {
 
     /// Takes what the run staged and logged.
     pub fn into_effects(mut self) -> RunEffects {
+        self.take_http_log();
         if self.dropped_lines > 0 {
             self.logs.push(LogLine {
                 level: "warn".into(),
@@ -204,7 +226,19 @@ impl RunState {
         }
     }
 
+    /// Moves the lines outbound requests wrote into the run's log, in order with the plugin's own.
+    fn take_http_log(&mut self) {
+        for line in self.http.take_log() {
+            self.keep_log_line(&line.level, line.message);
+        }
+    }
+
     fn push_log(&mut self, level: &str, message: String) {
+        self.take_http_log();
+        self.keep_log_line(level, message);
+    }
+
+    fn keep_log_line(&mut self, level: &str, message: String) {
         if self.logs.len() >= MAX_LOG_LINES || self.log_bytes + message.len() > MAX_LOG_BYTES {
             self.dropped_lines += 1;
             return;
@@ -414,6 +448,16 @@ impl RunState {
             html: message.html,
         }));
         Ok(id)
+    }
+}
+
+impl WasiHttpView for RunState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http_ctx,
+            table: &mut self.table,
+            hooks: &mut self.http,
+        }
     }
 }
 

@@ -74,7 +74,7 @@ impl Manifest {
                 wit::Capability::Write(t) => check_entity(&t).map(|_| Capability::Write(t)),
                 wit::Capability::Email => Ok(Capability::Email),
                 wit::Capability::Notify => Ok(Capability::Notify),
-                wit::Capability::Http(h) => Ok(Capability::Http(h)),
+                wit::Capability::Http(h) => check_http_host(&h).map(|_| Capability::Http(h.to_ascii_lowercase())),
             })
             .collect::<Result<_, _>>()?;
         Ok(Self {
@@ -153,4 +153,21 @@ fn check_entity(name: &str) -> Result<(), PluginError> {
     crate::model::EntityType::parse(name)
         .map(|_| ())
         .map_err(|e| PluginError::BadManifest(format!("capability names {e}")))
+}
+
+/// An HTTP grant names a host (`api.example.com`, an IP address), every subdomain of a domain
+/// (`*.example.com`), or any public host (`*`); never a URL, a port or a path.
+fn check_http_host(pattern: &str) -> Result<(), PluginError> {
+    let host = pattern.strip_prefix("*.").unwrap_or(pattern);
+    let is_name = !host.is_empty()
+        && host.split('.').all(|label| {
+            !label.is_empty() && label.len() <= 63 && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if pattern == "*" || is_name || pattern.parse::<std::net::IpAddr>().is_ok() {
+        Ok(())
+    } else {
+        Err(PluginError::BadManifest(format!(
+            "http capability '{pattern}' must be a host name, '*.domain' or '*'"
+        )))
+    }
 }

@@ -8,6 +8,7 @@
 
 mod host;
 mod manifest;
+mod outbound;
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
@@ -22,6 +23,8 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 
 pub use host::{LogLine, RunEffects, RunState, StagedChange, to_wit_item};
 pub use manifest::{Capability, Manifest};
+pub use outbound::HttpPolicy;
+use outbound::Outbound;
 
 use crate::clock::Millis;
 use crate::store::{Store, StoreError};
@@ -156,12 +159,13 @@ pub struct Runtime {
     engine_key: u64,
     cache: Dir,
     limits: Limits,
+    outbound: Arc<Outbound>,
     plugins: RwLock<HashMap<String, BTreeMap<semver::Version, Arc<Plugin>>>>,
 }
 
 impl Runtime {
     /// Sets up the engine; compiled code is cached in `cache`.
-    pub fn new(cache: Dir, limits: Limits) -> Result<Self, PluginError> {
+    pub fn new(cache: Dir, limits: Limits, http: HttpPolicy) -> Result<Self, PluginError> {
         let engine_error = |e: wasmtime::Error| PluginError::Engine(format!("{e:#}"));
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(256)
@@ -184,6 +188,8 @@ impl Runtime {
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(engine_error)?;
+        let outbound = Outbound::new(http).map_err(|e| PluginError::Engine(format!("TLS set-up: {e}")))?;
         bindings::Action::add_to_linker::<RunState, HasSelf<RunState>>(&mut linker, |s| s).map_err(engine_error)?;
         Ok(Self {
             engine,
@@ -191,6 +197,7 @@ impl Runtime {
             engine_key: hasher.finish(),
             cache,
             limits,
+            outbound: Arc::new(outbound),
             plugins: RwLock::new(HashMap::new()),
         })
     }
@@ -360,7 +367,14 @@ impl Runtime {
         now: Millis,
         run_id: Option<&str>,
     ) -> Result<wasmtime::Store<RunState>, PluginError> {
-        let state = RunState::new(store.clone(), manifest, now, run_id, self.limits.memory_bytes);
+        let state = RunState::new(
+            store.clone(),
+            manifest,
+            self.outbound.clone(),
+            now,
+            run_id,
+            self.limits.memory_bytes,
+        );
         let mut sandbox = wasmtime::Store::new(&self.engine, state);
         sandbox.limiter(|s| &mut s.limits);
         let engine_error = |e: wasmtime::Error| PluginError::Engine(format!("{e:#}"));
