@@ -1,7 +1,9 @@
 //! The durable scheduler. A robot run is a row in `runs`: pending until due, then claimed with a
 //! lease by a worker, run in the sandbox, and finished in one transaction with the plugin's
 //! staged writes. A host that dies mid-run leaves a lease that expires, and another worker takes
-//! the run over; the attempt number fences out the stale holder's commit.
+//! the run over; the attempt number fences out the stale holder's commit. A run whose plugin
+//! asked to wait ends `parked`, holding its stage's chain until something happens to the item or
+//! its time passes.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -94,6 +96,8 @@ pub struct RunRecord {
     pub seq: i64,
     /// When the item entered the stage.
     pub entered_at: Millis,
+    /// For a parked run, what happening to the item ends its wait early.
+    pub wake_on: Option<Vec<String>>,
 }
 
 /// One stay of an item in a stage, which a chain of robots belongs to.
@@ -129,6 +133,9 @@ fn run_from_row(row: &sqlx::any::AnyRow) -> Result<RunRecord, CrmError> {
         entry_id: row.try_get("entry_id")?,
         seq: row.try_get("seq")?,
         entered_at: row.try_get("entered_at")?,
+        wake_on: row
+            .try_get::<Option<String>, _>("wake_on")?
+            .and_then(|w| serde_json::from_str(&w).ok()),
     })
 }
 
@@ -234,11 +241,11 @@ pub async fn start_waiting(tx: &mut Tx, run: &RunRecord, due: Due, now: Millis) 
     Ok(())
 }
 
-/// Cancels every pending or waiting run of an item, recording why.
+/// Cancels every pending, waiting or parked run of an item, recording why.
 pub async fn cancel_pending(tx: &mut Tx, item: ItemRef, now: Millis) -> Result<(), CrmError> {
     sqlx::query(
         "UPDATE runs SET status = 'cancelled', finished_at = $1, error = 'the item left the stage'
-         WHERE entity_type = $2 AND item_id = $3 AND status IN ('pending', 'waiting')",
+         WHERE entity_type = $2 AND item_id = $3 AND status IN ('pending', 'waiting', 'parked')",
     )
     .bind(now)
     .bind(item.entity_type)
@@ -432,14 +439,41 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Runs due runs until none is left; returns how many ran.
+    /// Ends the waits that timed out, then runs due runs until none is left; returns how many
+    /// ran.
     pub async fn run_due(&self) -> Result<usize, CrmError> {
+        self.end_timed_out_waits().await?;
         let mut ran = 0;
         while let Some(claimed) = self.claim().await? {
             self.execute(claimed).await?;
             ran += 1;
         }
         Ok(ran)
+    }
+
+    /// Parked runs whose time passed succeed with `woke_by: "timeout"`. A read first asks
+    /// whether there is one, as in [`Self::claim`].
+    async fn end_timed_out_waits(&self) -> Result<(), CrmError> {
+        let now = self.clock.now();
+        let due: Option<String> = sqlx::query_scalar(&format!("SELECT id FROM runs WHERE {PARKED_DUE} LIMIT 1"))
+            .bind(now)
+            .fetch_optional(self.store.pool())
+            .await?;
+        if due.is_none() {
+            return Ok(());
+        }
+        let mut tx = self.store.write().await?;
+        let rows = sqlx::query(&format!(
+            "SELECT * FROM runs WHERE {PARKED_DUE} ORDER BY due_at LIMIT 500"
+        ))
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &rows {
+            end_parked(&mut tx, &run_from_row(row)?, "timeout", now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Claims the next due run (or one whose worker's lease expired). A read first asks whether
@@ -493,9 +527,13 @@ impl Scheduler {
                 match apply(&mut tx, &outcome.effects.staged, now).await {
                     Ok(()) => {
                         let changed = !outcome.effects.staged.is_empty();
+                        let (status, due_at) = match &outcome.effects.wait {
+                            Some(wait) => ("parked", wait.until),
+                            None => ("succeeded", claimed.record.due_at),
+                        };
                         let finish = Finish {
-                            status: "succeeded",
-                            due_at: claimed.record.due_at,
+                            status,
+                            due_at,
                             plugin_version: version,
                             outcome: Some(outcome),
                             return_values: Some(values),
@@ -636,6 +674,54 @@ impl Scheduler {
     }
 }
 
+/// Something happened to the item (`kind`: "activity", "comment", "task", "change"): its parked
+/// runs that wait for it succeed, and their chains go on. Returns how many woke.
+pub async fn wake_parked(tx: &mut Tx, item: ItemRef, kind: &str, now: Millis) -> Result<usize, CrmError> {
+    let rows = sqlx::query("SELECT * FROM runs WHERE entity_type = $1 AND item_id = $2 AND status = 'parked'")
+        .bind(item.entity_type)
+        .bind(item.id)
+        .fetch_all(&mut **tx)
+        .await?;
+    let mut woke = 0;
+    for row in rows {
+        let run = run_from_row(&row)?;
+        if run
+            .wake_on
+            .as_ref()
+            .is_some_and(|kinds| kinds.iter().any(|k| k == kind))
+        {
+            end_parked(tx, &run, kind, now).await?;
+            woke += 1;
+        }
+    }
+    Ok(woke)
+}
+
+/// Ends a parked run as succeeded, `woke_by` added to its return values, and lets the robot
+/// after it in the stage start.
+async fn end_parked(tx: &mut Tx, run: &RunRecord, woke_by: &str, now: Millis) -> Result<(), CrmError> {
+    let mut values = match &run.return_values {
+        Some(Value::Object(values)) => values.clone(),
+        _ => Map::new(),
+    };
+    values.insert("woke_by".into(), Value::from(woke_by));
+    let ended = sqlx::query(
+        "UPDATE runs SET status = 'succeeded', finished_at = $1, return_values = $2 WHERE id = $3 AND status = 'parked'",
+    )
+    .bind(now)
+    .bind(Value::Object(values).to_string())
+    .bind(&run.id)
+    .execute(&mut **tx)
+    .await?;
+    if ended.rows_affected() == 1 {
+        rules::continue_chain(tx, run, now).await?;
+    }
+    Ok(())
+}
+
+/// Parked runs whose time has come.
+const PARKED_DUE: &str = "status = 'parked' AND due_at <= $1";
+
 /// Runs a worker may claim at time `$1`: pending and due, or running with an expired lease; and
 /// no run of the same item scheduled before it is still due or running. An item's robots thus
 /// run one at a time in the order they were scheduled, so one that moves the item cannot
@@ -686,19 +772,22 @@ async fn stay_returns(conn: &mut Conn, run: &RunRecord) -> Result<Map<String, Va
 /// Writes a claimed run's end, fenced by its attempt: returns false (and writes nothing) if the
 /// lease was lost to another worker meanwhile.
 async fn write_finish(tx: &mut Tx, claimed: &Claimed, finish: Finish, now: Millis) -> Result<bool, CrmError> {
-    let (duration_us, fuel_used, logs) = match finish.outcome {
+    let status = finish.status;
+    let (duration_us, fuel_used, logs, wait) = match finish.outcome {
         Some(o) => (
             Some(i64::try_from(o.duration.as_micros()).unwrap_or(i64::MAX)),
             Some(i64::try_from(o.fuel_used).unwrap_or(i64::MAX)),
             o.effects.logs,
+            o.effects.wait.filter(|_| status == "parked"),
         ),
-        None => (None, None, Vec::new()),
+        None => (None, None, Vec::new(), None),
     };
-    let status = finish.status;
-    let finished_at = (status != "pending").then_some(now);
+    let ended = !matches!(status, "pending" | "parked");
+    let finished_at = ended.then_some(now);
+    let wake_on = wait.map(|w| serde_json::to_string(&w.wake_on).expect("strings serialize"));
     let updated = sqlx::query(
         "UPDATE runs SET status = $1, due_at = $2, plugin_version = $3, lease_until = NULL, finished_at = $4,
-                duration_us = $5, fuel_used = $6, logs = $7, return_values = $8, error = $9
+                duration_us = $5, fuel_used = $6, logs = $7, return_values = $8, error = $9, wake_on = $12
          WHERE id = $10 AND attempt = $11 AND status = 'running'",
     )
     .bind(status)
@@ -712,13 +801,14 @@ async fn write_finish(tx: &mut Tx, claimed: &Claimed, finish: Finish, now: Milli
     .bind(finish.error)
     .bind(&claimed.record.id)
     .bind(claimed.record.attempt)
+    .bind(wake_on)
     .execute(&mut **tx)
     .await?;
     if updated.rows_affected() == 0 {
         tracing::warn!(run = %claimed.record.id, "lease lost before the run finished; its result is discarded");
         return Ok(false);
     }
-    if status != "pending" {
+    if ended {
         rules::continue_chain(tx, &claimed.record, now).await?;
     }
     Ok(true)

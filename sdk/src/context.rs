@@ -1,4 +1,4 @@
-use crate::bindings::stagewright::action::{crm, email, log, notify, types as wit};
+use crate::bindings::stagewright::action::{crm, email, flow, log, notify, types as wit};
 use crate::{ActionError, Item, ItemRef};
 use serde_json::{Value, json};
 use std::cell::OnceCell;
@@ -128,6 +128,13 @@ impl Context {
     pub fn first(&self, entity_type: &str, filter: &Value) -> Result<Option<Item>, ActionError> {
         let found = self.list(entity_type, filter, &json!({"ID": "ASC"}), &json!([]), 1)?;
         Ok(found.into_iter().next())
+    }
+
+    /// Parks the stage's chain when this run succeeds: the robots after it wait until one of
+    /// `wake_on` happens to the item or the clock reaches `until_ms`; the run then succeeds with
+    /// `woke_by` among its return values (since 0.1.2).
+    pub fn wait(&self, until_ms: u64, wake_on: &[flow::WakeOn]) {
+        flow::wait(until_ms, wake_on);
     }
 
     /// Appends a line to the run record.

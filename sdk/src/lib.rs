@@ -34,6 +34,7 @@ pub mod bindings {
 
 pub use bindings::stagewright::action::crm::CrmError;
 pub use bindings::stagewright::action::email::{Message as EmailMessage, Recipient as EmailRecipient};
+pub use bindings::stagewright::action::flow::WakeOn;
 pub use bindings::stagewright::action::log::Level;
 pub use bindings::stagewright::action::notify::Recipient as NotifyRecipient;
 pub use bindings::stagewright::action::types::{Item, ItemRef};

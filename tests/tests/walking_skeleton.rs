@@ -284,6 +284,7 @@ async fn plugins_survive_a_restart_and_one_that_no_longer_loads_does_not_stop_th
             "noop",
             "notify",
             "send-email",
+            "wait",
             "webhook",
             "write-log"
         ]
@@ -318,6 +319,7 @@ async fn plugins_survive_a_restart_and_one_that_no_longer_loads_does_not_stop_th
             "misbehave",
             "notify",
             "send-email",
+            "wait",
             "webhook",
             "write-log"
         ]

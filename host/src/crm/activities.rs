@@ -270,7 +270,9 @@ pub async fn add(
         responsible_id: changes.responsible_id.or(Some(author)),
         ..changes.clone()
     };
-    update(tx, id, &rest, now).await
+    let added = update(tx, id, &rest, now).await?;
+    triggers::react(tx, owner, &Happening::ActivityAdded, now).await?;
+    Ok(added)
 }
 
 /// Changes an activity; its owner and type stay.

@@ -14,6 +14,7 @@ use sqlx::Row;
 use crate::clock::Millis;
 use crate::crm::{self, Stage, Written};
 use crate::model::{CrmError, EntityType, FieldChanges, ItemRef};
+use crate::scheduler;
 use crate::store::{Conn, Tx};
 
 use super::ConditionGroup;
@@ -85,6 +86,8 @@ pub enum Happening {
     Created,
     /// Fields changed: name, old value, new value.
     FieldsChanged(Vec<(String, Value, Value)>),
+    /// An activity was added to the item (no trigger reacts; it ends waits).
+    ActivityAdded,
     /// An activity of this type was completed.
     ActivityCompleted {
         /// Its type.
@@ -106,6 +109,17 @@ pub enum Happening {
 }
 
 impl Happening {
+    /// The kind of happening a parked `wait` may be woken by, if it is one.
+    fn wakes(&self) -> Option<&'static str> {
+        match self {
+            Self::ActivityAdded | Self::ActivityCompleted { .. } => Some("activity"),
+            Self::CommentAdded => Some("comment"),
+            Self::TaskCompleted => Some("task"),
+            Self::FieldsChanged(_) => Some("change"),
+            _ => None,
+        }
+    }
+
     fn matches(&self, kind: &TriggerKind) -> bool {
         match (self, kind) {
             (Self::Created, TriggerKind::ItemCreated)
@@ -334,15 +348,19 @@ pub async fn delete(tx: &mut Tx, id: &str) -> Result<(), CrmError> {
     Ok(())
 }
 
-/// Lets the triggers of the item's pipeline react to what happened: the first candidate (in
-/// stage order, later stages only unless it allows moving back) whose kind matches and whose
-/// condition holds moves the item. Returns the stage it moved to, if any.
+/// Lets what happened end the item's waits for it, then the triggers of the item's pipeline
+/// react: the first candidate (in stage order, later stages only unless it allows moving back)
+/// whose kind matches and whose condition holds moves the item. Returns the stage it moved to,
+/// if any.
 pub async fn react(
     tx: &mut Tx,
     item_ref: ItemRef,
     happening: &Happening,
     now: Millis,
 ) -> Result<Option<Written>, CrmError> {
+    if let Some(kind) = happening.wakes() {
+        scheduler::wake_parked(tx, item_ref, kind, now).await?;
+    }
     if !item_ref.entity_type.has_stages() {
         return Ok(None);
     }

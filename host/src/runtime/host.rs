@@ -19,6 +19,7 @@ use super::bindings::stagewright::action::crm::{self, CrmError as WitCrmError};
 use super::bindings::stagewright::action::email::{
     self, EmailError, Message as WitMessage, Recipient as EmailRecipient,
 };
+use super::bindings::stagewright::action::flow::{self, WakeOn};
 use super::bindings::stagewright::action::log::{self, Level};
 use super::bindings::stagewright::action::notify::{self, NotifyError, Recipient as NotifyRecipient};
 use super::bindings::stagewright::action::types::{self as wit, Item as WitItem, ItemRef as WitRef};
@@ -152,6 +153,7 @@ pub struct RunState {
     logs: Vec<LogLine>,
     log_bytes: usize,
     dropped_lines: usize,
+    wait: Option<Wait>,
 }
 
 /// What a run left behind besides its result.
@@ -160,6 +162,18 @@ pub struct RunEffects {
     pub staged: Vec<StagedChange>,
     /// Its log, capped.
     pub logs: Vec<LogLine>,
+    /// The wait it asked for, if any: on success the run parks its stage's chain.
+    pub wait: Option<Wait>,
+}
+
+/// A run's request to park its stage's chain until something happens to the item or a moment
+/// passes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Wait {
+    /// When the wait ends by itself.
+    pub until: Millis,
+    /// What ends it early: "activity", "comment", "task", "change".
+    pub wake_on: Vec<String>,
 }
 
 impl RunState {
@@ -205,6 +219,7 @@ impl RunState {
             logs: Vec::new(),
             log_bytes: 0,
             dropped_lines: 0,
+            wait: None,
         }
     }
 
@@ -223,6 +238,7 @@ impl RunState {
         RunEffects {
             staged: self.staged,
             logs: self.logs,
+            wait: self.wait,
         }
     }
 
@@ -757,6 +773,30 @@ impl email::Host for RunState {
             return Ok(Err(EmailError::Denied));
         }
         Ok(self.email(message).await.map_err(EmailError::Invalid))
+    }
+}
+
+impl flow::Host for RunState {
+    async fn wait(&mut self, until_ms: u64, wake_on: Vec<WakeOn>) -> wasmtime::Result<()> {
+        let mut kinds: Vec<String> = wake_on
+            .into_iter()
+            .map(|w| {
+                match w {
+                    WakeOn::Activity => "activity",
+                    WakeOn::Comment => "comment",
+                    WakeOn::Task => "task",
+                    WakeOn::Change => "change",
+                }
+                .to_string()
+            })
+            .collect();
+        kinds.sort();
+        kinds.dedup();
+        self.wait = Some(Wait {
+            until: Millis::try_from(until_ms).unwrap_or(Millis::MAX),
+            wake_on: kinds,
+        });
+        Ok(())
     }
 }
 

@@ -21,7 +21,7 @@ use sqlx::Row;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Trap};
 
-pub use host::{LogLine, RunEffects, RunState, StagedChange, to_wit_item};
+pub use host::{LogLine, RunEffects, RunState, StagedChange, Wait, to_wit_item};
 pub use manifest::{Capability, Manifest};
 pub use outbound::HttpPolicy;
 use outbound::Outbound;
