@@ -89,6 +89,23 @@ pub fn optional_strings(params: &Map<String, Value>, name: &str) -> Result<Optio
     }
 }
 
+/// An optional list of ids (`AUDITORS`): numbers or their text, one alone or in a list; `null`
+/// is the empty list.
+pub fn optional_ids(params: &Map<String, Value>, name: &str) -> Result<Option<Vec<i64>>, CrmError> {
+    let invalid = || CrmError::Invalid(format!("{name} must be a list of user ids"));
+    let id = |v: &Value| match v {
+        Value::Number(n) => n.as_i64().ok_or_else(invalid),
+        Value::String(s) => s.trim().parse().map_err(|_| invalid()),
+        _ => Err(invalid()),
+    };
+    match get(params, name) {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(Vec::new())),
+        Some(Value::Array(list)) => list.iter().map(id).collect::<Result<_, _>>().map(Some),
+        Some(one) => id(one).map(|id| Some(vec![id])),
+    }
+}
+
 /// Refuses parameters outside `allowed` (compared case-insensitively), so a misspelt field is
 /// reported instead of silently ignored.
 pub fn only(params: &Map<String, Value>, allowed: &[&str]) -> Result<(), CrmError> {

@@ -52,6 +52,10 @@ pub struct Task {
     pub deadline: Option<Millis>,
     /// The CRM items it belongs to, as Bitrix24 writes them (`D_12`).
     pub crm_bindings: Vec<String>,
+    /// Users who follow it (Bitrix24's auditors, "observers").
+    pub auditors: Vec<i64>,
+    /// Users who help the responsible (co-executors).
+    pub accomplices: Vec<i64>,
     /// When it was created.
     pub created_at: Millis,
     /// When it last changed.
@@ -79,6 +83,10 @@ pub struct TaskChanges {
     pub deadline: Option<Option<Millis>>,
     /// New CRM bindings, replacing the old.
     pub crm_bindings: Option<Vec<String>>,
+    /// New observers, replacing the old.
+    pub auditors: Option<Vec<i64>>,
+    /// New co-executors, replacing the old.
+    pub accomplices: Option<Vec<i64>>,
 }
 
 impl TaskChanges {
@@ -95,6 +103,8 @@ impl TaskChanges {
                 "PRIORITY",
                 "DEADLINE",
                 "UF_CRM_TASK",
+                "AUDITORS",
+                "ACCOMPLICES",
             ],
         )?;
         Ok(TaskChanges {
@@ -106,12 +116,18 @@ impl TaskChanges {
             priority: rest_fields::optional_int(fields, "PRIORITY")?,
             deadline: rest_fields::optional_time(fields, "DEADLINE")?,
             crm_bindings: rest_fields::optional_strings(fields, "UF_CRM_TASK")?,
+            auditors: rest_fields::optional_ids(fields, "AUDITORS")?,
+            accomplices: rest_fields::optional_ids(fields, "ACCOMPLICES")?,
         })
     }
 }
 
 fn task_from_row(row: &AnyRow) -> Result<Task, CrmError> {
     let bindings: String = row.try_get("crm_bindings")?;
+    let users = |column: &str| -> Result<Vec<i64>, CrmError> {
+        let stored: String = row.try_get(column)?;
+        serde_json::from_str(&stored).map_err(|e| CrmError::Invalid(format!("stored {column} are corrupt: {e}")))
+    };
     Ok(Task {
         id: row.try_get("id")?,
         title: row.try_get("title")?,
@@ -123,6 +139,8 @@ fn task_from_row(row: &AnyRow) -> Result<Task, CrmError> {
         deadline: row.try_get("deadline")?,
         crm_bindings: serde_json::from_str(&bindings)
             .map_err(|e| CrmError::Invalid(format!("stored bindings are corrupt: {e}")))?,
+        auditors: users("auditors")?,
+        accomplices: users("accomplices")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         closed_at: row.try_get("closed_at")?,
@@ -243,6 +261,8 @@ pub async fn update(tx: &mut Tx, id: i64, changes: &TaskChanges, now: Millis) ->
         Some(bindings) => checked_bindings(tx, bindings).await?,
         None => current.crm_bindings.clone(),
     };
+    let auditors = checked_users(tx, changes.auditors.as_deref(), &current.auditors).await?;
+    let accomplices = checked_users(tx, changes.accomplices.as_deref(), &current.accomplices).await?;
     let closed_at = match (status == status::COMPLETED, current.closed_at) {
         (true, Some(at)) => Some(at),
         (true, None) => Some(now),
@@ -251,7 +271,8 @@ pub async fn update(tx: &mut Tx, id: i64, changes: &TaskChanges, now: Millis) ->
     let title = changes.title.as_deref().map(|t| checked_name("TITLE", t)).transpose()?;
     sqlx::query(
         "UPDATE tasks SET title = $1, description = $2, responsible_id = $3, status = $4, priority = $5,
-         deadline = $6, crm_bindings = $7, updated_at = $8, closed_at = $9 WHERE id = $10",
+         deadline = $6, crm_bindings = $7, updated_at = $8, closed_at = $9, auditors = $11, accomplices = $12
+         WHERE id = $10",
     )
     .bind(title.unwrap_or(&current.title))
     .bind(changes.description.as_deref().unwrap_or(&current.description))
@@ -263,6 +284,8 @@ pub async fn update(tx: &mut Tx, id: i64, changes: &TaskChanges, now: Millis) ->
     .bind(now)
     .bind(closed_at)
     .bind(id)
+    .bind(serde_json::Value::from(auditors).to_string())
+    .bind(serde_json::Value::from(accomplices).to_string())
     .execute(&mut **tx)
     .await?;
     if status == status::COMPLETED && current.status != status::COMPLETED {
@@ -285,6 +308,21 @@ async fn checked_bindings(conn: &mut Conn, bindings: &[String]) -> Result<Vec<St
             .map_err(|_| CrmError::Invalid(format!("UF_CRM_TASK: {binding} does not exist")))?;
         if !checked.contains(binding) {
             checked.push(binding.clone());
+        }
+    }
+    Ok(checked)
+}
+
+/// A new list of task members, each an active user, without repeats; `current` when unchanged.
+async fn checked_users(conn: &mut Conn, users: Option<&[i64]>, current: &[i64]) -> Result<Vec<i64>, CrmError> {
+    let Some(users) = users else {
+        return Ok(current.to_vec());
+    };
+    let mut checked = Vec::with_capacity(users.len());
+    for &user in users {
+        directory::active_user(conn, user).await?;
+        if !checked.contains(&user) {
+            checked.push(user);
         }
     }
     Ok(checked)

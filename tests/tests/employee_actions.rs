@@ -55,11 +55,13 @@ async fn refused(host: &TestHost, plugin_id: &str, config: Value, why: &str) {
 async fn a_robot_sets_a_task_bound_to_the_deal_for_its_responsible() {
     let host = manual_host().await;
     let (ann, _) = employee(&host, "ann", 1).await;
+    let (bob, _) = employee(&host, "bob", 1).await;
     let robot = host
         .add_robot(
             "NEW",
             "create-task",
-            json!({"title": "Call {=Document:TITLE} back", "description": "Amount {=Document:OPPORTUNITY}", "deadline_after": {"value": 2, "unit": "days"}, "important": true}),
+            json!({"title": "Call {=Document:TITLE} back", "description": "Amount {=Document:OPPORTUNITY}", "deadline_after": {"value": 2, "unit": "days"}, "important": true,
+                   "auditors": [bob, "{=Document:CREATED_BY_ID}"], "accomplices": [bob]}),
         )
         .await;
     let now = host.advance_clock(0).await;
@@ -80,6 +82,23 @@ async fn a_robot_sets_a_task_bound_to_the_deal_for_its_responsible() {
     assert_eq!(task["priority"], "2");
     assert_eq!(task["deadline"], iso(now + 2 * DAY));
     assert_eq!(task["ufCrmTask"], json!([format!("D_{deal}")]));
+    assert_eq!(task["auditors"], json!([bob.to_string(), "1"]));
+    assert_eq!(task["accomplices"], json!([bob.to_string()]));
+    let (status, refused_update) = host
+        .rest(
+            "tasks.task.update",
+            json!({"taskId": task_id, "fields": {"AUDITORS": [bob, 999]}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{refused_update}");
+    assert!(
+        refused_update["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("user 999 does not exist")
+    );
+    let unchanged = host.ok("tasks.task.get", json!({"taskId": task_id})).await["task"].clone();
+    assert_eq!(unchanged["auditors"], task["auditors"]);
 
     host.ok("user.update", json!({"ID": ann, "ACTIVE": "N"})).await;
     let orphan = add_deal(&host, json!({"TITLE": "Nobody's", "ASSIGNED_BY_ID": ann})).await;

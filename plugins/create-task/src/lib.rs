@@ -29,6 +29,17 @@ pub struct Config {
     /// High priority.
     #[serde(default)]
     important: bool,
+    /// Users who follow the task (observers): ids or templates.
+    #[serde(default)]
+    auditors: Vec<Value>,
+    /// Users who help the responsible (co-executors): ids or templates.
+    #[serde(default)]
+    accomplices: Vec<Value>,
+}
+
+/// Ids from a list of config values, each a number or its text after templates resolved.
+fn ids(values: &[Value], what: &str) -> Result<Vec<u64>, ActionError> {
+    values.iter().map(|v| id_from(v, what)).collect()
 }
 
 /// Creates one task.
@@ -55,7 +66,9 @@ impl Action for CreateTask {
                 "created_by": {"type": ["integer", "string"], "title": "Created by", "description": "In whose name the task is set; the item's responsible when left out."},
                 "deadline": {"type": "string", "title": "Deadline", "description": "A date or date and time, e.g. {=Document:CLOSEDATE}."},
                 "deadline_after": Span::schema("Deadline after", "A deadline this long after the robot runs."),
-                "important": {"type": "boolean", "title": "Important", "description": "High priority."}
+                "important": {"type": "boolean", "title": "Important", "description": "High priority."},
+                "auditors": {"type": "array", "items": {"type": ["integer", "string"]}, "title": "Observers", "description": "Users who follow the task: ids or templates such as {=Document:ASSIGNED_BY_ID}."},
+                "accomplices": {"type": "array", "items": {"type": ["integer", "string"]}, "title": "Co-executors", "description": "Users who help the responsible: ids or templates."}
             },
             "not": {"required": ["deadline", "deadline_after"]}
         }))
@@ -78,6 +91,8 @@ impl Action for CreateTask {
         )?;
         let created_by = id_from(&config.created_by.map_or_else(responsible_of_item, Ok)?, "created_by")?;
         let deadline = time::deadline(config.deadline, config.deadline_after.as_ref(), ctx.now_ms())?;
+        let auditors = ids(&config.auditors, "auditors")?;
+        let accomplices = ids(&config.accomplices, "accomplices")?;
         let task_id = ctx.create_task(&json!({
             "TITLE": config.title,
             "DESCRIPTION": config.description.unwrap_or_default(),
@@ -86,6 +101,8 @@ impl Action for CreateTask {
             "DEADLINE": deadline,
             "PRIORITY": if config.important { 2 } else { 1 },
             "UF_CRM_TASK": [crm_binding(&ctx.item().ref_)],
+            "AUDITORS": auditors,
+            "ACCOMPLICES": accomplices,
         }))?;
         ctx.log(Level::Info, &format!("created task {task_id} for user {responsible}"));
         Ok(json!({"task_id": task_id}))

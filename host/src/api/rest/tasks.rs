@@ -36,6 +36,8 @@ fn task_json(task: &Task) -> Value {
         "priority": task.priority.to_string(),
         "deadline": time(task.deadline),
         "ufCrmTask": task.crm_bindings,
+        "auditors": task.auditors.iter().map(i64::to_string).collect::<Vec<_>>(),
+        "accomplices": task.accomplices.iter().map(i64::to_string).collect::<Vec<_>>(),
         "createdDate": rest_datetime(task.created_at),
         "changedDate": rest_datetime(task.updated_at),
         "closedDate": time(task.closed_at),
