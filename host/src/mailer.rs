@@ -79,7 +79,7 @@ pub struct OutgoingEmail {
 }
 
 /// A message in the outbox, as the admin API shows it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct OutboxEntry {
     /// Its id.
     pub id: String,

@@ -26,7 +26,7 @@ pub use condition::ConditionGroup;
 pub use timing::Timing;
 
 /// A robot as stored and shown by the admin API.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Robot {
     /// Its id ("r_" and 16 hex digits).
     pub id: String,
@@ -44,6 +44,7 @@ pub struct Robot {
     /// installed version that matches runs. `None` takes the newest.
     pub plugin_version: Option<String>,
     /// The config handed to the plugin, templates unresolved.
+    #[schema(value_type = Object)]
     pub config: Value,
     /// When it runs, counted from when it is scheduled.
     pub timing: Timing,
@@ -58,7 +59,7 @@ pub struct Robot {
 }
 
 /// A robot as the admin API receives it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRobot {
     /// "deal", "lead", "dynamic_128", ...
@@ -73,6 +74,7 @@ pub struct NewRobot {
     pub plugin_version: Option<String>,
     /// The plugin's config; an empty object when left out.
     #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
     pub config: Value,
     /// When it runs; immediately when left out.
     #[serde(default)]
@@ -86,7 +88,7 @@ pub struct NewRobot {
 
 /// What `PUT /api/v1/robots/{id}` changes; fields left out stay. The stage and plugin stay:
 /// a robot for another stage or plugin is a new robot.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RobotChanges {
     /// A new name.
@@ -94,11 +96,13 @@ pub struct RobotChanges {
     /// A new version requirement.
     pub plugin_version: Option<String>,
     /// A new config.
+    #[schema(value_type = Option<Object>)]
     pub config: Option<Value>,
     /// A new timing.
     pub timing: Option<Timing>,
     /// A new condition; `null` removes it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<ConditionGroup>)]
     pub condition: Option<Option<ConditionGroup>>,
     /// Whether it waits for the robot before it.
     pub after_previous: Option<bool>,

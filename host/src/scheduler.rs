@@ -54,7 +54,7 @@ impl Default for SchedulerSettings {
 }
 
 /// A robot run: the job while pending, the record once finished.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct RunRecord {
     /// The run id, also the idempotency key plugins get.
     pub id: String,
@@ -87,6 +87,7 @@ pub struct RunRecord {
     /// The plugin's log lines and the host's notes.
     pub logs: Vec<LogLine>,
     /// The return values, on success.
+    #[schema(value_type = Option<Object>)]
     pub return_values: Option<Value>,
     /// Why it failed, was skipped or was cancelled.
     pub error: Option<String>,
@@ -256,8 +257,9 @@ pub async fn cancel_pending(tx: &mut Tx, item: ItemRef, now: Millis) -> Result<(
 }
 
 /// Which runs to list; every part optional.
-#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[derive(Debug, Default, Clone, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct RunFilter {
     /// Runs of items of this entity type.
     pub entity_type: Option<String>,

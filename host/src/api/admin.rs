@@ -1,4 +1,6 @@
 //! The admin API (`/api/v1`): plugins, robots and run history, as JSON, behind the admin token.
+//! Each handler carries its OpenAPI description (`api::openapi` gathers them), next to the code
+//! it describes, so the document cannot drift from the routes' shapes.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -6,18 +8,22 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
+use super::error::ErrorBody;
 use super::{ApiError, AppState};
+use crate::clock::Millis;
 use crate::directory::{self, TokenKind};
-use crate::mailer;
+use crate::mailer::{self, OutboxEntry};
 use crate::model::{EntityType, ItemRef};
 use crate::rules::calendar::{self, Calendar};
-use crate::rules::triggers::{self, NewTrigger};
-use crate::rules::{self, NewRobot, RobotChanges};
-use crate::runtime::Plugin;
-use crate::scheduler::{self, RunFilter};
+use crate::rules::triggers::{self, NewTrigger, Trigger};
+use crate::rules::{self, NewRobot, Robot, RobotChanges};
+use crate::runtime::{Manifest, Plugin};
+use crate::scheduler::{self, RunFilter, RunRecord};
 
 /// Checks `Authorization: Bearer <admin token>`.
 pub async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<i64, ApiError> {
@@ -42,18 +48,89 @@ fn query<T: DeserializeOwned + Default>(raw: Option<&str>) -> Result<T, ApiError
     }
 }
 
-fn plugin_json(plugin: &Plugin) -> Value {
-    json!({"manifest": &*plugin.manifest, "sha256": plugin.sha256, "builtin": plugin.builtin})
+/// An installed plugin version.
+#[derive(Serialize, ToSchema)]
+pub struct InstalledPlugin {
+    /// What it is and needs.
+    manifest: Manifest,
+    /// SHA-256 of its component, hex.
+    sha256: String,
+    /// Whether it ships with the host.
+    builtin: bool,
+}
+
+impl From<&Plugin> for InstalledPlugin {
+    fn from(plugin: &Plugin) -> Self {
+        Self {
+            manifest: (*plugin.manifest).clone(),
+            sha256: plugin.sha256.clone(),
+            builtin: plugin.builtin,
+        }
+    }
+}
+
+/// Every installed plugin version.
+#[derive(Serialize, ToSchema)]
+pub struct PluginList {
+    /// By id, then version.
+    plugins: Vec<InstalledPlugin>,
+}
+
+/// A stage's (or every stage's) robots.
+#[derive(Serialize, ToSchema)]
+pub struct RobotList {
+    /// In stage order.
+    robots: Vec<Robot>,
+}
+
+/// A stage's (or every stage's) triggers.
+#[derive(Serialize, ToSchema)]
+pub struct TriggerList {
+    /// In stage order.
+    triggers: Vec<Trigger>,
+}
+
+/// Run records.
+#[derive(Serialize, ToSchema)]
+pub struct RunList {
+    /// Newest first.
+    runs: Vec<RunRecord>,
+}
+
+/// Robots' email.
+#[derive(Serialize, ToSchema)]
+pub struct OutboxList {
+    /// Newest first.
+    messages: Vec<OutboxEntry>,
+}
+
+/// What happened to an item.
+#[derive(Serialize, ToSchema)]
+pub struct Timeline {
+    /// Oldest first: `{"at", "kind", "payload"}` for events, `{"at", "kind": "robot_run", "run"}`
+    /// for runs.
+    #[schema(value_type = Vec<Object>)]
+    entries: Vec<Value>,
 }
 
 /// `GET /api/v1/plugins`: every installed plugin version with its manifest.
+#[utoipa::path(get, path = "/api/v1/plugins", tag = "plugins", security(("admin_token" = [])),
+    responses((status = 200, body = PluginList), (status = 401, body = ErrorBody)))]
 pub async fn list_plugins(State(app): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
     authenticate(&app, &headers).await?;
-    let plugins: Vec<Value> = app.runtime.plugins().iter().map(|p| plugin_json(p)).collect();
-    Ok(Json(json!({"plugins": plugins})))
+    let plugins = app
+        .runtime
+        .plugins()
+        .iter()
+        .map(|p| InstalledPlugin::from(&**p))
+        .collect();
+    Ok(Json(PluginList { plugins }))
 }
 
 /// `POST /api/v1/plugins` with the component as the body: checks and installs it.
+#[utoipa::path(post, path = "/api/v1/plugins", tag = "plugins", security(("admin_token" = [])),
+    request_body(content = Vec<u8>, content_type = "application/wasm", description = "A WebAssembly component of the stagewright:action world"),
+    responses((status = 201, body = InstalledPlugin), (status = 400, description = "Not a component, the wrong world or a bad manifest", body = ErrorBody)))]
 pub async fn install_plugin(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -61,18 +138,23 @@ pub async fn install_plugin(
 ) -> Result<impl IntoResponse, ApiError> {
     authenticate(&app, &headers).await?;
     let plugin = app.runtime.install(&app.store, &body?, false, app.clock.now()).await?;
-    Ok((StatusCode::CREATED, Json(plugin_json(&plugin))))
+    Ok((StatusCode::CREATED, Json(InstalledPlugin::from(&*plugin))))
 }
 
 /// Which stage's robots or triggers to list; both parts optional.
-#[derive(serde::Deserialize, Default)]
+#[derive(serde::Deserialize, Default, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct StageFilter {
+#[into_params(parameter_in = Query)]
+pub struct StageFilter {
+    /// "deal", "lead", "dynamic_128", ...
     entity_type: Option<String>,
+    /// A stage id of that entity type.
     stage_id: Option<String>,
 }
 
 /// `GET /api/v1/robots?entity_type=deal&stage_id=WON`.
+#[utoipa::path(get, path = "/api/v1/robots", tag = "robots", security(("admin_token" = [])), params(StageFilter),
+    responses((status = 200, body = RobotList), (status = 400, body = ErrorBody)))]
 pub async fn list_robots(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -82,21 +164,37 @@ pub async fn list_robots(
     let filter: StageFilter = query(raw.as_deref())?;
     let mut conn = app.store.pool().acquire().await?;
     let robots = rules::list(&mut conn, filter.entity_type.as_deref(), filter.stage_id.as_deref()).await?;
-    Ok(Json(json!({"robots": robots})))
+    Ok(Json(RobotList { robots }))
 }
 
 /// What `POST /api/v1/webhooks` takes.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewWebhook {
+pub struct NewWebhook {
+    /// The user calls through it act as.
     user_id: i64,
-    /// What it may call; every scope when left out.
+    /// What it may call (crm, task, user, department, im); every scope when left out.
     scopes: Option<Vec<String>>,
+}
+
+/// An issued inbound webhook.
+#[derive(Serialize, ToSchema)]
+pub struct Webhook {
+    /// The user calls through it act as.
+    user_id: i64,
+    /// Its secret.
+    token: String,
+    /// Where to call methods: `/rest/{user_id}/{token}/`.
+    path: String,
+    /// What it may call.
+    scopes: Vec<String>,
 }
 
 /// `POST /api/v1/webhooks {"user_id": N, "scopes": ["crm", ...]}`: issues an inbound-webhook
 /// token acting as a user, as Bitrix24's "inbound webhook" does; answers the path to call
 /// methods under.
+#[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks", security(("admin_token" = [])), request_body = NewWebhook,
+    responses((status = 201, body = Webhook), (status = 400, body = ErrorBody)))]
 pub async fn create_webhook(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -109,10 +207,13 @@ pub async fn create_webhook(
     let token = directory::issue_token(&mut tx, new.user_id, TokenKind::Webhook, &scopes, app.clock.now()).await?;
     tx.commit().await?;
     let path = format!("/rest/{}/{token}/", new.user_id);
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"user_id": new.user_id, "token": token, "path": path, "scopes": scopes})),
-    ))
+    let webhook = Webhook {
+        user_id: new.user_id,
+        token,
+        path,
+        scopes,
+    };
+    Ok((StatusCode::CREATED, Json(webhook)))
 }
 
 /// Checks that a plugin version meeting `version` is installed and that `config` fits its
@@ -129,6 +230,8 @@ fn check_plugin(app: &AppState, plugin_id: &str, version: Option<&str>, config: 
 }
 
 /// `POST /api/v1/robots`: attaches a robot to a stage, at the end of its list.
+#[utoipa::path(post, path = "/api/v1/robots", tag = "robots", security(("admin_token" = [])), request_body = NewRobot,
+    responses((status = 201, body = Robot), (status = 400, description = "Unknown stage or plugin, a config that does not fit the plugin's schema, a bad timing or condition", body = ErrorBody)))]
 pub async fn add_robot(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -145,6 +248,9 @@ pub async fn add_robot(
 
 /// `PUT /api/v1/robots/{id}`: changes a robot's name, version requirement, config, timing,
 /// condition or chaining; what is left out stays.
+#[utoipa::path(put, path = "/api/v1/robots/{id}", tag = "robots", security(("admin_token" = [])),
+    params(("id" = String, Path, description = "The robot")), request_body = RobotChanges,
+    responses((status = 200, body = Robot), (status = 400, body = ErrorBody)))]
 pub async fn update_robot(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -166,29 +272,38 @@ pub async fn update_robot(
     Ok(Json(robot))
 }
 
+/// A stage's robots in a new order.
+#[derive(serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reorder {
+    /// The entity type.
+    entity_type: String,
+    /// The stage.
+    stage_id: String,
+    /// Every robot of the stage, in the new order.
+    robot_ids: Vec<String>,
+}
+
 /// `POST /api/v1/robots/reorder {"entity_type", "stage_id", "robot_ids": [...]}`: puts a
 /// stage's robots in a new order; answers the stage's robots in it.
+#[utoipa::path(post, path = "/api/v1/robots/reorder", tag = "robots", security(("admin_token" = [])), request_body = Reorder,
+    responses((status = 200, body = RobotList), (status = 400, body = ErrorBody)))]
 pub async fn reorder_robots(
     State(app): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Reorder {
-        entity_type: String,
-        stage_id: String,
-        robot_ids: Vec<String>,
-    }
     authenticate(&app, &headers).await?;
     let order: Reorder = json_body(&body?)?;
     let mut tx = app.store.write().await?;
     let robots = rules::reorder(&mut tx, &order.entity_type, &order.stage_id, &order.robot_ids).await?;
     tx.commit().await?;
-    Ok(Json(json!({"robots": robots})))
+    Ok(Json(RobotList { robots }))
 }
 
 /// `GET /api/v1/triggers?entity_type=deal&stage_id=WON`.
+#[utoipa::path(get, path = "/api/v1/triggers", tag = "triggers", security(("admin_token" = [])), params(StageFilter),
+    responses((status = 200, body = TriggerList), (status = 400, body = ErrorBody)))]
 pub async fn list_triggers(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -198,10 +313,12 @@ pub async fn list_triggers(
     let filter: StageFilter = query(raw.as_deref())?;
     let mut conn = app.store.pool().acquire().await?;
     let triggers = triggers::list(&mut conn, filter.entity_type.as_deref(), filter.stage_id.as_deref()).await?;
-    Ok(Json(json!({"triggers": triggers})))
+    Ok(Json(TriggerList { triggers }))
 }
 
 /// `POST /api/v1/triggers`: puts a trigger on a stage.
+#[utoipa::path(post, path = "/api/v1/triggers", tag = "triggers", security(("admin_token" = [])), request_body = NewTrigger,
+    responses((status = 201, body = Trigger), (status = 400, body = ErrorBody)))]
 pub async fn add_trigger(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -216,6 +333,9 @@ pub async fn add_trigger(
 }
 
 /// `DELETE /api/v1/triggers/{id}`.
+#[utoipa::path(delete, path = "/api/v1/triggers/{id}", tag = "triggers", security(("admin_token" = [])),
+    params(("id" = String, Path, description = "The trigger")),
+    responses((status = 204, description = "Deleted"), (status = 400, body = ErrorBody)))]
 pub async fn delete_trigger(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -229,6 +349,9 @@ pub async fn delete_trigger(
 }
 
 /// `DELETE /api/v1/robots/{id}`.
+#[utoipa::path(delete, path = "/api/v1/robots/{id}", tag = "robots", security(("admin_token" = [])),
+    params(("id" = String, Path, description = "The robot")),
+    responses((status = 204, description = "Deleted; its pending runs are cancelled when due"), (status = 400, body = ErrorBody)))]
 pub async fn delete_robot(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -242,6 +365,8 @@ pub async fn delete_robot(
 }
 
 /// `GET /api/v1/runs?entity_type=deal&item_id=1&status=failed`: run records, newest first.
+#[utoipa::path(get, path = "/api/v1/runs", tag = "runs", security(("admin_token" = [])), params(RunFilter),
+    responses((status = 200, body = RunList), (status = 400, body = ErrorBody)))]
 pub async fn list_runs(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -251,47 +376,62 @@ pub async fn list_runs(
     let filter: RunFilter = query(raw.as_deref())?;
     let mut conn = app.store.pool().acquire().await?;
     let runs = scheduler::list_runs(&mut conn, &filter).await?;
-    Ok(Json(json!({"runs": runs})))
+    Ok(Json(RunList { runs }))
+}
+
+/// Which outbox messages to list.
+#[derive(serde::Deserialize, Default, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OutboxFilter {
+    /// queued, sending, sent or failed.
+    status: Option<String>,
+    /// Messages of this run.
+    run_id: Option<String>,
+    /// At most this many (default 50, at most 500).
+    limit: Option<i64>,
 }
 
 /// `GET /api/v1/outbox?status=failed&run_id=run_...&limit=50`: robots' email, newest first, with
 /// its delivery state (queued, sending, sent, failed), attempts and the last SMTP error.
+#[utoipa::path(get, path = "/api/v1/outbox", tag = "runs", security(("admin_token" = [])), params(OutboxFilter),
+    responses((status = 200, body = OutboxList), (status = 400, body = ErrorBody)))]
 pub async fn outbox(
     State(app): State<AppState>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<impl IntoResponse, ApiError> {
-    #[derive(serde::Deserialize, Default)]
-    #[serde(deny_unknown_fields)]
-    struct Filter {
-        status: Option<String>,
-        run_id: Option<String>,
-        limit: Option<i64>,
-    }
     authenticate(&app, &headers).await?;
-    let filter: Filter = query(raw.as_deref())?;
+    let filter: OutboxFilter = query(raw.as_deref())?;
     let limit = filter.limit.unwrap_or(50).clamp(1, 500);
     let mut conn = app.store.pool().acquire().await?;
     let messages = mailer::outbox(&mut conn, filter.status.as_deref(), filter.run_id.as_deref(), limit).await?;
-    Ok(Json(json!({"messages": messages})))
+    Ok(Json(OutboxList { messages }))
+}
+
+/// One item, named in a query string.
+#[derive(serde::Deserialize, Default, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ItemQuery {
+    /// "deal", "lead", "dynamic_128", ...
+    entity_type: String,
+    /// The item's id.
+    item_id: i64,
 }
 
 /// `GET /api/v1/timeline?entity_type=deal&item_id=12`: what happened to an item, oldest first:
 /// its events (created, fields and stage changed, comments, completed activities and tasks,
 /// triggers fired) and its robots' runs (at the time they finished, or are due).
+#[utoipa::path(get, path = "/api/v1/timeline", tag = "runs", security(("admin_token" = [])), params(ItemQuery),
+    responses((status = 200, body = Timeline), (status = 400, body = ErrorBody)))]
 pub async fn timeline(
     State(app): State<AppState>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<impl IntoResponse, ApiError> {
-    #[derive(serde::Deserialize, Default)]
-    #[serde(deny_unknown_fields)]
-    struct Item {
-        entity_type: String,
-        item_id: i64,
-    }
     authenticate(&app, &headers).await?;
-    let item: Item = query(raw.as_deref())?;
+    let item: ItemQuery = query(raw.as_deref())?;
     let item_ref = ItemRef {
         entity_type: EntityType::parse(&item.entity_type)?,
         id: item.item_id,
@@ -313,29 +453,47 @@ pub async fn timeline(
         entries.push((at, json!({"at": at, "kind": "robot_run", "run": run})));
     }
     entries.sort_by_key(|(at, _)| *at);
-    Ok(Json(
-        json!({"entries": entries.into_iter().map(|(_, e)| e).collect::<Vec<_>>()}),
-    ))
+    let entries = entries.into_iter().map(|(_, e)| e).collect();
+    Ok(Json(Timeline { entries }))
+}
+
+/// What to simulate.
+#[derive(serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SimulationRequest {
+    /// The item's entity type.
+    entity_type: String,
+    /// The item.
+    item_id: i64,
+    /// The stage it would enter.
+    stage_id: String,
+    /// When (ms since the epoch); now when left out.
+    at: Option<Millis>,
+}
+
+/// What a simulated stage entry would do.
+#[derive(Serialize, ToSchema)]
+pub struct Simulation {
+    /// The moment simulated.
+    at: Millis,
+    /// Per robot: `robot_id`, `name`, `plugin_id`, `due_at` or `due_error`, `condition_holds`
+    /// (and `condition_error`), `config` resolved or `config_error`.
+    #[schema(value_type = Vec<Object>)]
+    runs: Vec<Value>,
 }
 
 /// `POST /api/v1/simulate {"entity_type", "item_id", "stage_id", "at"?}`: which robots would
 /// run if the item entered the stage at `at` (now when left out), when, whether their
 /// conditions hold and with which config. Nothing is written.
+#[utoipa::path(post, path = "/api/v1/simulate", tag = "robots", security(("admin_token" = [])), request_body = SimulationRequest,
+    responses((status = 200, body = Simulation), (status = 400, body = ErrorBody)))]
 pub async fn simulate(
     State(app): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Simulation {
-        entity_type: String,
-        item_id: i64,
-        stage_id: String,
-        at: Option<i64>,
-    }
     authenticate(&app, &headers).await?;
-    let asked: Simulation = json_body(&body?)?;
+    let asked: SimulationRequest = json_body(&body?)?;
     let item_ref = ItemRef {
         entity_type: EntityType::parse(&asked.entity_type)?,
         id: asked.item_id,
@@ -348,25 +506,28 @@ pub async fn simulate(
         .map(|run| {
             let mut out = json!({"robot_id": run.robot_id, "name": run.name, "plugin_id": run.plugin_id});
             match run.due_at {
-                Ok(due) => out["due_at"] = json!(due),
-                Err(why) => out["due_error"] = json!(why),
+                Ok(due) => out["due_at"] = Value::from(due),
+                Err(why) => out["due_error"] = Value::from(why),
             }
-            out["condition_holds"] = json!(run.condition.is_ok());
+            out["condition_holds"] = Value::from(run.condition.is_ok());
             if let Err(why) = run.condition {
-                out["condition_error"] = json!(why);
+                out["condition_error"] = Value::from(why);
             }
             match run.config {
                 Ok(config) => out["config"] = config,
-                Err(why) => out["config_error"] = json!(why),
+                Err(why) => out["config_error"] = Value::from(why),
             }
             out
         })
         .collect();
-    Ok(Json(json!({"at": at, "runs": runs})))
+    Ok(Json(Simulation { at, runs }))
 }
 
 /// `POST /api/v1/runs/{id}/retry`: puts a failed run back in line, to run with the plugin
 /// version installed now.
+#[utoipa::path(post, path = "/api/v1/runs/{id}/retry", tag = "runs", security(("admin_token" = [])),
+    params(("id" = String, Path, description = "A failed run")),
+    responses((status = 200, body = RunRecord), (status = 400, description = "No such failed run", body = ErrorBody)))]
 pub async fn retry_run(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -381,6 +542,8 @@ pub async fn retry_run(
 }
 
 /// `GET /api/v1/calendar`: the business-hours calendar working-time delays count in.
+#[utoipa::path(get, path = "/api/v1/calendar", tag = "robots", security(("admin_token" = [])),
+    responses((status = 200, body = Calendar), (status = 401, body = ErrorBody)))]
 pub async fn get_calendar(State(app): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
     authenticate(&app, &headers).await?;
     let mut conn = app.store.pool().acquire().await?;
@@ -389,6 +552,8 @@ pub async fn get_calendar(State(app): State<AppState>, headers: HeaderMap) -> Re
 
 /// `PUT /api/v1/calendar {"work_days": [1,2,3,4,5], "start": "09:00", "end": "18:00",
 /// "utc_offset_minutes": 0}`: sets it; runs already scheduled keep their due time.
+#[utoipa::path(put, path = "/api/v1/calendar", tag = "robots", security(("admin_token" = [])), request_body = Calendar,
+    responses((status = 200, body = Calendar), (status = 400, body = ErrorBody)))]
 pub async fn put_calendar(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -402,18 +567,30 @@ pub async fn put_calendar(
     Ok(Json(calendar))
 }
 
+/// How far to move the manual clock.
+#[derive(serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Advance {
+    /// Milliseconds.
+    ms: u32,
+}
+
+/// The clock's time after a move.
+#[derive(Serialize, ToSchema)]
+pub struct ClockNow {
+    /// Milliseconds since the epoch.
+    now_ms: Millis,
+}
+
 /// `POST /api/v1/clock/advance` with `{"ms": N}`: moves a manual clock forward and wakes the
 /// scheduler, so delayed robots come due without waiting. Refused on the system clock.
+#[utoipa::path(post, path = "/api/v1/clock/advance", tag = "robots", security(("admin_token" = [])), request_body = Advance,
+    responses((status = 200, body = ClockNow), (status = 409, description = "The server runs on the system clock", body = ErrorBody)))]
 pub async fn advance_clock(
     State(app): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Advance {
-        ms: u32,
-    }
     authenticate(&app, &headers).await?;
     let advance: Advance = json_body(&body?)?;
     let now = app.clock.advance(i64::from(advance.ms)).ok_or_else(|| {
@@ -424,5 +601,5 @@ pub async fn advance_clock(
         )
     })?;
     app.scheduler.wake();
-    Ok(Json(json!({"now_ms": now})))
+    Ok(Json(ClockNow { now_ms: now }))
 }

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 
 use crate::model::CrmError;
 use crate::runtime::PluginError;
@@ -61,10 +61,23 @@ impl ApiError {
     }
 }
 
+/// What every error answer carries, in Bitrix24's shape.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A stable code: INVALID_ARG_VALUE, NOT_FOUND, INVALID_CREDENTIALS, ...
+    pub error: String,
+    /// What went wrong, for people.
+    pub error_description: String,
+}
+
 impl ApiError {
     /// The JSON body, also used for one command's error inside a `batch` answer.
     pub fn body(&self) -> serde_json::Value {
-        json!({"error": self.code, "error_description": self.description})
+        let body = ErrorBody {
+            error: self.code.to_string(),
+            error_description: self.description.clone(),
+        };
+        serde_json::to_value(body).expect("an error body serializes")
     }
 }
 

@@ -1,8 +1,9 @@
-//! The HTTP edge: the Bitrix24-style REST API under `/rest`, the admin API under `/api/v1`, and
-//! the one place internal errors become HTTP answers.
+//! The HTTP edge: the Bitrix24-style REST API under `/rest`, the admin API under `/api/v1`
+//! (described by `/api/v1/openapi.json`), and the one place internal errors become HTTP answers.
 
 mod admin;
 mod error;
+mod openapi;
 mod params;
 mod rest;
 
@@ -63,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/webhooks", post(admin::create_webhook))
         .route("/api/v1/clock/advance", post(admin::advance_clock))
         .route("/api/v1/calendar", get(admin::get_calendar).put(admin::put_calendar))
+        .route("/api/v1/openapi.json", get(openapi::document))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .merge(plugins)
         .layer(axum::middleware::from_fn(run_to_completion))

@@ -11,7 +11,7 @@ const DAY_MS: i64 = 86_400_000;
 const MINUTE_MS: i64 = 60_000;
 
 /// Working days and hours, in one time zone given as an offset from UTC.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Calendar {
     /// ISO weekdays that are working days: 1 Monday … 7 Sunday.

@@ -7,18 +7,19 @@ use serde_json::{Map, Value};
 use crate::model::{CrmError, Item};
 
 /// Rules combined by one logic; a rule may itself be a group.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConditionGroup {
     /// How the rules combine.
     #[serde(default)]
     pub logic: Logic,
     /// The rules; an empty group holds.
+    #[schema(no_recursion)]
     pub rules: Vec<ConditionRule>,
 }
 
 /// AND or OR.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Logic {
     /// Every rule holds.
@@ -29,7 +30,7 @@ pub enum Logic {
 }
 
 /// One comparison, or a nested group.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum ConditionRule {
     /// A nested group.
@@ -39,7 +40,7 @@ pub enum ConditionRule {
 }
 
 /// `field op value`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Comparison {
     /// The item field (its REST name: OPPORTUNITY, STAGE_ID, UF_CRM_TOWN).
@@ -52,7 +53,7 @@ pub struct Comparison {
 }
 
 /// Bitrix24's condition operators.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum Operator {
     /// Equal.
     #[serde(rename = "=")]

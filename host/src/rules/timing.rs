@@ -11,7 +11,7 @@ use crate::model::{CrmError, Item, parse_datetime};
 use super::calendar::Calendar;
 
 /// A robot's timing, as the admin API takes and shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Timing {
     /// As soon as it is scheduled.
@@ -60,7 +60,7 @@ pub enum Timing {
 }
 
 /// A unit of delay; 1-second granularity, with no minimum.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Unit {
     /// Seconds.

@@ -20,7 +20,7 @@ use crate::store::{Conn, Tx};
 use super::ConditionGroup;
 
 /// What a trigger waits for.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum TriggerKind {
     /// A field changed; to `value` when one is given.
@@ -151,7 +151,7 @@ fn loosely_equal(a: &Value, b: &Value) -> bool {
 }
 
 /// A trigger as stored and shown by the admin API.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Trigger {
     /// Its id ("t_" and 16 hex digits).
     pub id: String,
@@ -176,7 +176,7 @@ pub struct Trigger {
 }
 
 /// A trigger as the admin API receives it: `{"entity_type", "stage_id", "kind": ..., ...}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTrigger {
     /// "deal", "lead", "dynamic_128".

@@ -128,7 +128,7 @@ impl StagedChange {
 const MAX_MESSAGES_PER_RUN: usize = 50;
 
 /// One line a plugin logged.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct LogLine {
     /// "debug", "info", "warn" or "error".
     pub level: String,

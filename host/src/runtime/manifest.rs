@@ -7,7 +7,7 @@ use super::PluginError;
 use super::bindings::stagewright::action::types as wit;
 
 /// What a plugin is and needs, as returned by its `describe` export.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Manifest {
     /// Stable id robots refer to.
     pub id: String,
@@ -18,15 +18,17 @@ pub struct Manifest {
     /// Description for admin screens.
     pub description: String,
     /// JSON Schema of the robot config.
+    #[schema(value_type = Object)]
     pub config_schema: Value,
     /// JSON Schema of the return values.
+    #[schema(value_type = Object)]
     pub returns_schema: Value,
     /// The capabilities the plugin asked for and was granted by installing it.
     pub capabilities: Vec<Capability>,
 }
 
 /// One capability, as stored and shown by the admin API.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(tag = "kind", content = "target", rename_all = "lowercase")]
 pub enum Capability {
     /// Read items of an entity type.

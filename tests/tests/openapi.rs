@@ -1,0 +1,116 @@
+//! The admin API's OpenAPI document: served without a token, naming every operation, and
+//! describing what the API really answers (real answers are validated against its schemas).
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use stagewright_tests::TestHost;
+
+/// Every admin operation, as method and path.
+const OPERATIONS: &[(&str, &str)] = &[
+    ("get", "/api/v1/plugins"),
+    ("post", "/api/v1/plugins"),
+    ("get", "/api/v1/robots"),
+    ("post", "/api/v1/robots"),
+    ("put", "/api/v1/robots/{id}"),
+    ("delete", "/api/v1/robots/{id}"),
+    ("post", "/api/v1/robots/reorder"),
+    ("post", "/api/v1/simulate"),
+    ("get", "/api/v1/triggers"),
+    ("post", "/api/v1/triggers"),
+    ("delete", "/api/v1/triggers/{id}"),
+    ("get", "/api/v1/runs"),
+    ("post", "/api/v1/runs/{id}/retry"),
+    ("get", "/api/v1/timeline"),
+    ("get", "/api/v1/outbox"),
+    ("post", "/api/v1/webhooks"),
+    ("get", "/api/v1/calendar"),
+    ("put", "/api/v1/calendar"),
+    ("post", "/api/v1/clock/advance"),
+];
+
+async fn document(host: &TestHost) -> Value {
+    let url = format!("{}/api/v1/openapi.json", host.server.base_url());
+    let response = reqwest::get(url).await.unwrap();
+    assert_eq!(response.status(), 200, "served without a token");
+    response.json().await.unwrap()
+}
+
+/// Checks `answer` against the schema the document gives for `method path`'s `status` answer.
+fn assert_described(doc: &Value, method: &str, path: &str, status: &str, answer: &Value) {
+    let schema = &doc["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"];
+    assert!(schema.is_object(), "{method} {path} documents no {status} body");
+    let mut schema = schema.clone();
+    schema["components"] = doc["components"].clone();
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    let errors: Vec<String> = validator
+        .iter_errors(answer)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{method} {path} {status} answer does not match: {errors:#?}\n{answer:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_names_every_operation_and_matches_real_answers() {
+    let host = TestHost::start_with(|s| s.manual_clock = true).await;
+    let doc = document(&host).await;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{}", doc["openapi"]);
+    for (method, path) in OPERATIONS {
+        let operation = &doc["paths"][path][method];
+        assert!(operation.is_object(), "{method} {path} is not documented");
+        assert_eq!(operation["security"], json!([{"admin_token": []}]), "{method} {path}");
+    }
+    let documented: usize = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p.as_object().unwrap().len())
+        .sum();
+    assert_eq!(documented, OPERATIONS.len(), "no undocumented extra operations");
+    assert_eq!(doc["components"]["securitySchemes"]["admin_token"]["scheme"], "bearer");
+
+    let robot = json!({"entity_type": "deal", "stage_id": "NEW", "plugin_id": "add-comment",
+        "config": {"text": "Hello {=Document:TITLE}"}, "timing": {"kind": "delay", "value": 1, "unit": "hours"},
+        "condition": {"logic": "or", "rules": [{"field": "OPPORTUNITY", "op": ">", "value": 100}, {"field": "TITLE", "op": "!empty"}]}});
+    let (status, added) = host.admin(Method::POST, "/api/v1/robots", Some(robot)).await;
+    assert_eq!(status, 201, "{added}");
+    assert_described(&doc, "post", "/api/v1/robots", "201", &added);
+    let trigger = json!({"entity_type": "deal", "stage_id": "WON", "trigger": {"kind": "field_changed", "field": "OPPORTUNITY", "value": 5}});
+    let (status, added) = host.admin(Method::POST, "/api/v1/triggers", Some(trigger)).await;
+    assert_eq!(status, 201, "{added}");
+    assert_described(&doc, "post", "/api/v1/triggers", "201", &added);
+    let deal = host.add_deal("Described").await;
+    let (status, now) = host
+        .admin(Method::POST, "/api/v1/clock/advance", Some(json!({"ms": 1000})))
+        .await;
+    assert_eq!(status, 200, "{now}");
+    assert_described(&doc, "post", "/api/v1/clock/advance", "200", &now);
+
+    for (path, query) in [
+        ("/api/v1/plugins", String::new()),
+        ("/api/v1/robots", String::new()),
+        ("/api/v1/triggers", String::new()),
+        ("/api/v1/runs", String::new()),
+        ("/api/v1/timeline", format!("?entity_type=deal&item_id={deal}")),
+        ("/api/v1/outbox", String::new()),
+        ("/api/v1/calendar", String::new()),
+    ] {
+        let (status, answer) = host.admin(Method::GET, &format!("{path}{query}"), None).await;
+        assert_eq!(status, 200, "{path}: {answer}");
+        assert_described(&doc, "get", path, "200", &answer);
+    }
+    let (_, runs) = host.admin(Method::GET, "/api/v1/runs", None).await;
+    assert_eq!(
+        runs["runs"].as_array().unwrap().len(),
+        1,
+        "the robot's pending run is listed"
+    );
+
+    let (status, refused) = host
+        .admin(Method::POST, "/api/v1/robots", Some(json!({"entity_type": "deal"})))
+        .await;
+    assert_eq!(status, 400);
+    assert_described(&doc, "post", "/api/v1/robots", "400", &refused);
+}
