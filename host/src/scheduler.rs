@@ -483,9 +483,9 @@ impl Scheduler {
     async fn claim(&self) -> Result<Option<Claimed>, CrmError> {
         let now = self.clock.now();
         let lease_until = now + self.settings.lease.as_millis() as i64;
-        let due: Option<String> = sqlx::query_scalar(&format!("SELECT id FROM runs WHERE {CLAIMABLE} LIMIT 1"))
+        let due: Option<String> = sqlx::query_scalar(&claimable("LIMIT 1"))
             .bind(now)
-            .fetch_optional(self.store.pool())
+            .fetch_one(self.store.pool())
             .await?;
         if due.is_none() {
             return Ok(None);
@@ -493,8 +493,8 @@ impl Scheduler {
         let skip_locked = self.store.backend().skip_locked();
         let claim = format!(
             "UPDATE runs SET status = 'running', attempt = attempt + 1, lease_until = $2, started_at = $1
-             WHERE id = (SELECT id FROM runs WHERE {CLAIMABLE} ORDER BY due_at, seq LIMIT 1 {skip_locked})
-             RETURNING *"
+             WHERE id = ({}) RETURNING *",
+            claimable(&format!("ORDER BY due_at, seq LIMIT 1 {skip_locked}"))
         );
         let mut tx = self.store.write().await?;
         let row = sqlx::query(&claim)
@@ -724,14 +724,25 @@ async fn end_parked(tx: &mut Tx, run: &RunRecord, woke_by: &str, now: Millis) ->
 /// Parked runs whose time has come.
 const PARKED_DUE: &str = "status = 'parked' AND due_at <= $1";
 
-/// Runs a worker may claim at time `$1`: pending and due, or running with an expired lease; and
-/// no run of the same item scheduled before it is still due or running. An item's robots thus
-/// run one at a time in the order they were scheduled, so one that moves the item cannot
+/// No run of the same item scheduled before this one is still due or running. An item's robots
+/// thus run one at a time in the order they were scheduled, so one that moves the item cannot
 /// overtake (and cancel) an earlier one, on any number of workers and hosts.
-const CLAIMABLE: &str = "((status = 'pending' AND due_at <= $1) OR (status = 'running' AND lease_until < $1))
-    AND NOT EXISTS (SELECT 1 FROM runs earlier
-        WHERE earlier.entity_type = runs.entity_type AND earlier.item_id = runs.item_id AND earlier.seq < runs.seq
-          AND ((earlier.status = 'pending' AND earlier.due_at <= $1) OR (earlier.status = 'running' AND earlier.lease_until >= $1)))";
+const NO_EARLIER_DUE: &str = "NOT EXISTS (SELECT 1 FROM runs earlier
+    WHERE earlier.entity_type = runs.entity_type AND earlier.item_id = runs.item_id AND earlier.seq < runs.seq
+      AND ((earlier.status = 'pending' AND earlier.due_at <= $1) OR (earlier.status = 'running' AND earlier.lease_until >= $1)))";
+
+/// The id of a run a worker may claim at time `$1` (NULL if none): first one whose worker's lease
+/// expired, then a pending one that is due, each walked in `(status, due_at, seq)` index order
+/// with `tail` (order, limit, lock) applied. Two index walks instead of one OR: with an OR the
+/// database sorts every due run on each claim, which made a backlog of 100,000 due runs drain
+/// at a few runs a second.
+fn claimable(tail: &str) -> String {
+    format!(
+        "SELECT COALESCE(
+            (SELECT id FROM runs WHERE status = 'running' AND lease_until < $1 AND {NO_EARLIER_DUE} {tail}),
+            (SELECT id FROM runs WHERE status = 'pending' AND due_at <= $1 AND {NO_EARLIER_DUE} {tail}))"
+    )
+}
 
 /// Exponential backoff with up to 20% jitter, capped at an hour.
 fn backoff(base: Duration, attempt: i64) -> Duration {
