@@ -80,6 +80,8 @@ async fn clone_runs(host: &TestHost, count: i64, due_at: &str) {
             "id" => Some("'run_bench_' || n.i".into()),
             "item_id" => Some("n.i".into()),
             "seq" => Some("seq + n.i".into()),
+            // Each deal's stay in the stage is its own, as after real stage entries.
+            "entry_id" => Some("entry_id + n.i".into()),
             "due_at" => Some(due_at.into()),
             _ => None,
         }),
