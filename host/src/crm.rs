@@ -9,6 +9,8 @@ mod query;
 pub mod types;
 pub mod userfields;
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value, json};
 use sqlx::Row;
 
@@ -84,6 +86,28 @@ pub struct Written {
 /// Reads one item.
 pub async fn get(conn: &mut Conn, item: ItemRef) -> Result<Item, CrmError> {
     fetch_item(conn, item, "").await
+}
+
+/// Reads many items at once (for a batch of robot runs); items that do not exist are left out.
+pub async fn get_many(conn: &mut Conn, items: &[ItemRef]) -> Result<Vec<Item>, CrmError> {
+    let mut by_type: HashMap<EntityType, Vec<i64>> = HashMap::new();
+    for item in items {
+        by_type.entry(item.entity_type).or_default().push(item.id);
+    }
+    let mut found = Vec::with_capacity(items.len());
+    for (entity_type, ids) in by_type {
+        let ids = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+        let rows = sqlx::query(&format!(
+            "SELECT {ITEM_COLUMNS} FROM items WHERE entity_type = $1 AND id IN ({ids})"
+        ))
+        .bind(entity_type)
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in &rows {
+            found.push(item_from_row(row, entity_type)?);
+        }
+    }
+    Ok(found)
 }
 
 /// Reads one item inside a write transaction and keeps others from changing it until the

@@ -31,6 +31,10 @@ enum Command {
         /// Scheduler workers in this process.
         #[arg(long, env = "STAGEWRIGHT_WORKERS", default_value_t = 2)]
         workers: usize,
+        /// Most robot runs a worker claims in one transaction and finishes in one more (1: a
+        /// transaction per run).
+        #[arg(long, env = "STAGEWRIGHT_CLAIM_BATCH", default_value_t = 32)]
+        claim_batch: usize,
         /// Seconds a worker holds a claimed run before another may take it over (a host that
         /// died mid-run loses its runs to the others after this long).
         #[arg(long, env = "STAGEWRIGHT_LEASE_SECONDS", default_value_t = 60)]
@@ -74,6 +78,7 @@ async fn main() -> anyhow::Result<()> {
             data_dir,
             database_url,
             workers,
+            claim_batch,
             lease_seconds,
             run_retention_days,
             manual_clock,
@@ -85,6 +90,7 @@ async fn main() -> anyhow::Result<()> {
             settings.listen = listen;
             settings.database_url = database_url;
             settings.scheduler.workers = workers.max(1);
+            settings.scheduler.claim_batch = claim_batch.max(1);
             settings.scheduler.lease = std::time::Duration::from_secs(lease_seconds.max(1));
             settings.scheduler.retention = std::time::Duration::from_secs(run_retention_days.saturating_mul(86_400));
             settings.manual_clock = manual_clock;

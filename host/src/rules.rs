@@ -2,7 +2,7 @@
 //!
 //! When an item enters a stage, every robot of the stage that does not wait for the previous one
 //! is scheduled at once, each due when its [`Timing`] says. A robot marked `after_previous` is
-//! scheduled when the robot before it finishes (see [`continue_chain`]), its timing counted
+//! scheduled when the robot before it finishes (see [`continue_chains`]), its timing counted
 //! from then. Leaving the stage cancels whatever is still pending. A robot's condition is
 //! checked when it is about to run, and its config's templates are resolved then.
 
@@ -332,6 +332,17 @@ pub async fn get(conn: &mut Conn, id: &str) -> Result<Robot, CrmError> {
     robot_from_row(&row)
 }
 
+/// Reads many robots at once (for a batch of robot runs); deleted ones are left out.
+pub async fn get_many(conn: &mut Conn, ids: &[&str]) -> Result<Vec<Robot>, CrmError> {
+    let placeholders = (1..=ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    let sql = format!("SELECT * FROM robots WHERE id IN ({placeholders})");
+    let mut query = sqlx::query(&sql);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    query.fetch_all(&mut *conn).await?.iter().map(robot_from_row).collect()
+}
+
 /// The robots of an entity type, optionally of one stage, in run order.
 pub async fn list(conn: &mut Conn, entity_type: Option<&str>, stage_id: Option<&str>) -> Result<Vec<Robot>, CrmError> {
     let rows = sqlx::query(
@@ -397,33 +408,49 @@ pub async fn schedule_robots(
     Ok(robots.len())
 }
 
-/// A run ended (succeeded, failed for good, skipped or cancelled): the robot after it in the stage, if it
-/// waits for this one, is due from now by its own timing. Robots added after the item entered
+/// Runs ended (succeeded, failed for good, skipped or cancelled): the robot after each in its
+/// stage, if it waits for that one, is due from now by its own timing; one whose moment cannot be
+/// worked out fails, and the one after it starts in turn. Robots added after the item entered
 /// the stage have no waiting run, so they do not run for it; leaving the stage cancelled the
 /// waiting runs, so a chain never outlives its stay.
-pub async fn continue_chain(tx: &mut Tx, finished: &RunRecord, now: Millis) -> Result<(), CrmError> {
-    let mut finished = finished.clone();
-    while let Some(waiting) = scheduler::next_waiting(tx, &finished).await? {
-        let item_ref = ItemRef {
-            entity_type: EntityType::parse(&waiting.entity_type)?,
-            id: waiting.item_id,
-        };
-        let due = match get(tx, &waiting.robot_id).await {
-            Ok(robot) => {
-                let item: Item = crm::get(tx, item_ref).await?;
-                robot.timing.due_at(now, &item, &calendar::load(tx).await?).into()
+pub async fn continue_chains(tx: &mut Tx, finished: &[&RunRecord], now: Millis) -> Result<(), CrmError> {
+    if finished.is_empty() {
+        return Ok(());
+    }
+    let stays = scheduler::runs_of_stays(tx, finished).await?;
+    for run in finished {
+        let mut previous = *run;
+        while let Some(waiting) = next_in_stay(&stays, previous).filter(|next| next.status == "waiting") {
+            let due = match get(tx, &waiting.robot_id).await {
+                Ok(robot) => {
+                    let item: Item = crm::get(tx, waiting.item_ref()?).await?;
+                    robot.timing.due_at(now, &item, &calendar::load(tx).await?).into()
+                }
+                Err(CrmError::NotFound(_)) => Due::Impossible("the robot was deleted".into()),
+                Err(e) => return Err(e),
+            };
+            let impossible = matches!(due, Due::Impossible(_));
+            scheduler::start_waiting(tx, waiting, due, now).await?;
+            if !impossible {
+                break;
             }
-            Err(CrmError::NotFound(_)) => Due::Impossible("the robot was deleted".into()),
-            Err(e) => return Err(e),
-        };
-        let impossible = matches!(due, Due::Impossible(_));
-        scheduler::start_waiting(tx, &waiting, due, now).await?;
-        if !impossible {
-            break;
+            previous = waiting;
         }
-        finished = waiting;
     }
     Ok(())
+}
+
+/// The run right after `run` in its stay, among `stays`.
+fn next_in_stay<'a>(stays: &'a [RunRecord], run: &RunRecord) -> Option<&'a RunRecord> {
+    stays
+        .iter()
+        .filter(|other| {
+            other.entity_type == run.entity_type
+                && other.item_id == run.item_id
+                && other.entry_id == run.entry_id
+                && other.seq > run.seq
+        })
+        .min_by_key(|other| other.seq)
 }
 
 /// What a robot would do if the item entered a stage at a given moment: Bitrix24's test mode,

@@ -5,6 +5,7 @@
 //! asked to wait ends `parked`, holding its stage's chain until something happens to the item or
 //! its time passes.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -17,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::clock::{Clock, Millis};
 use crate::crm;
-use crate::model::{CrmError, EntityType, ItemRef};
+use crate::model::{CrmError, EntityType, Item, ItemRef};
 use crate::rules::{self, Robot, template, triggers};
 use crate::runtime::bindings::stagewright::action::types::Invocation;
 use crate::runtime::{LogLine, Plugin, RunOutcome, RunResult, Runtime, StagedChange, to_wit_item};
@@ -28,6 +29,10 @@ use crate::store::{Conn, Store, Tx};
 pub struct SchedulerSettings {
     /// Concurrent workers in this host.
     pub workers: usize,
+    /// Most runs a worker claims in one transaction and finishes in one more; 1 gives every run
+    /// transactions of its own. Larger batches pay the database's per-transaction cost once for
+    /// many runs, at the price of holding the lease on the later ones of a batch a little longer.
+    pub claim_batch: usize,
     /// How long a claim holds a run before another worker may take it over.
     pub lease: Duration,
     /// How often an idle worker looks for runs that came due without a wake-up.
@@ -44,6 +49,7 @@ impl Default for SchedulerSettings {
     fn default() -> Self {
         Self {
             workers: 2,
+            claim_batch: 32,
             lease: Duration::from_secs(60),
             poll: Duration::from_millis(500),
             max_attempts: 5,
@@ -99,6 +105,16 @@ pub struct RunRecord {
     pub entered_at: Millis,
     /// For a parked run, what happening to the item ends its wait early.
     pub wake_on: Option<Vec<String>>,
+}
+
+impl RunRecord {
+    /// The item the run is for.
+    pub fn item_ref(&self) -> Result<ItemRef, CrmError> {
+        Ok(ItemRef {
+            entity_type: EntityType::parse(&self.entity_type)?,
+            id: self.item_id,
+        })
+    }
 }
 
 /// One stay of an item in a stage, which a chain of robots belongs to.
@@ -204,22 +220,18 @@ pub async fn enqueue(
     Ok(id)
 }
 
-/// The run that comes after `finished` in its stay in the stage, if it is waiting for it: it
-/// gets its due time now, counted from this moment. Returns the waiting run's robot, for the
-/// caller to work out that time.
-pub async fn next_waiting(tx: &mut Tx, finished: &RunRecord) -> Result<Option<RunRecord>, CrmError> {
-    let row = sqlx::query(
-        "SELECT * FROM runs WHERE entity_type = $1 AND item_id = $2 AND entry_id = $3 AND seq > $4 ORDER BY seq LIMIT 1",
-    )
-    .bind(&finished.entity_type)
-    .bind(finished.item_id)
-    .bind(finished.entry_id)
-    .bind(finished.seq)
-    .fetch_optional(&mut **tx)
-    .await?;
-    row.map(|row| run_from_row(&row))
-        .transpose()
-        .map(|run| run.filter(|run| run.status == "waiting"))
+/// Every run of the stays in a stage the given runs belong to (a stay is one entry of an item
+/// into a stage), for [`rules::continue_chains`] to find the run after each.
+pub async fn runs_of_stays(tx: &mut Tx, runs: &[&RunRecord]) -> Result<Vec<RunRecord>, CrmError> {
+    let entries = runs
+        .iter()
+        .map(|run| run.entry_id.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows = sqlx::query(&format!("SELECT * FROM runs WHERE entry_id IN ({entries})"))
+        .fetch_all(&mut **tx)
+        .await?;
+    rows.iter().map(run_from_row).collect()
 }
 
 /// Gives a waiting run its due time (or fails it with the reason it has none).
@@ -327,14 +339,13 @@ pub async fn retry(tx: &mut Tx, id: &str, now: Millis) -> Result<RunRecord, CrmE
     }
 }
 
-/// Deletes finished runs that finished before `before`; returns how many.
+/// Deletes runs that finished before `before`; returns how many. Only runs that are over
+/// (succeeded, failed for good, skipped, cancelled) have a `finished_at`.
 pub async fn forget_finished(tx: &mut Tx, before: Millis) -> Result<u64, CrmError> {
-    let deleted = sqlx::query(
-        "DELETE FROM runs WHERE status IN ('succeeded', 'failed', 'cancelled', 'skipped') AND finished_at < $1",
-    )
-    .bind(before)
-    .execute(&mut **tx)
-    .await?;
+    let deleted = sqlx::query("DELETE FROM runs WHERE finished_at < $1")
+        .bind(before)
+        .execute(&mut **tx)
+        .await?;
     Ok(deleted.rows_affected())
 }
 
@@ -348,9 +359,60 @@ struct Finish {
     status: &'static str,
     due_at: Millis,
     plugin_version: Option<String>,
+    /// The writes the run staged, applied with its end; empty unless it succeeded.
+    changes: Vec<StagedChange>,
     outcome: Option<RunOutcome>,
     return_values: Option<Value>,
     error: Option<String>,
+}
+
+impl Finish {
+    /// Whether the run is over (not to be retried, not parked).
+    fn ended(&self) -> bool {
+        !matches!(self.status, "pending" | "parked")
+    }
+}
+
+/// Why a batch's ends could not be written together.
+#[derive(Debug, thiserror::Error)]
+enum BatchFinishError {
+    /// A statement failed (a change that cannot be applied, or the database).
+    #[error(transparent)]
+    Crm(#[from] CrmError),
+    /// Another worker took a run over meanwhile; its changes must not be committed.
+    #[error("the lease of a run was lost")]
+    LeaseLost,
+}
+
+/// The most runs one claim takes, whatever the settings say: the batch's reads bind an id per
+/// run, and the database bounds the parameters of a statement.
+const MAX_CLAIM_BATCH: usize = 1_000;
+
+/// What a batch's runs read before they run, read once for the whole batch: a robot with many
+/// due runs is read once, and the items and the return values of the runs' stays take a query
+/// each instead of one per run. Reading them at the start changes nothing the runs see: none of
+/// the batch's writes commits before the batch ends.
+struct BatchReads {
+    robots: HashMap<String, Robot>,
+    items: HashMap<ItemRef, Item>,
+    /// What earlier robots of each stay returned, by (entity type, item id, entry id).
+    returns: HashMap<(String, i64, i64), Map<String, Value>>,
+}
+
+impl BatchReads {
+    async fn read(conn: &mut Conn, batch: &[Claimed]) -> Result<Self, CrmError> {
+        let mut robot_ids: Vec<&str> = batch.iter().map(|c| c.record.robot_id.as_str()).collect();
+        robot_ids.sort_unstable();
+        robot_ids.dedup();
+        let robots = rules::get_many(conn, &robot_ids).await?;
+        let item_refs: Vec<ItemRef> = batch.iter().filter_map(|c| c.record.item_ref().ok()).collect();
+        let items = crm::get_many(conn, &item_refs).await?;
+        Ok(Self {
+            robots: robots.into_iter().map(|robot| (robot.id.clone(), robot)).collect(),
+            items: items.into_iter().map(|item| (item.item_ref, item)).collect(),
+            returns: stay_returns(conn, batch).await?,
+        })
+    }
 }
 
 /// Claims due runs and runs them.
@@ -441,16 +503,27 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Ends the waits that timed out, then runs due runs until none is left; returns how many
-    /// ran.
+    /// Ends the waits that timed out, then claims due runs a batch at a time and runs them
+    /// until none is left; returns how many ran.
     pub async fn run_due(&self) -> Result<usize, CrmError> {
         self.end_timed_out_waits().await?;
         let mut ran = 0;
-        while let Some(claimed) = self.claim().await? {
-            self.execute(claimed).await?;
-            ran += 1;
+        loop {
+            let batch = self.claim().await?;
+            if batch.is_empty() {
+                return Ok(ran);
+            }
+            ran += batch.len();
+            let mut conn = self.store.pool().acquire().await?;
+            let reads = BatchReads::read(&mut conn, &batch).await?;
+            let mut ended = Vec::with_capacity(batch.len());
+            for claimed in batch {
+                let finish = self.attempt(&claimed, &reads, &mut conn).await;
+                ended.push((claimed, finish));
+            }
+            drop(conn);
+            self.finish(ended).await?;
         }
-        Ok(ran)
     }
 
     /// Parked runs whose time passed succeed with `woke_by: "timeout"`. A read first asks
@@ -478,97 +551,81 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Claims the next due run (or one whose worker's lease expired). A read first asks whether
-    /// there is one, so the many wake-ups that find nothing never queue for the writer.
-    async fn claim(&self) -> Result<Option<Claimed>, CrmError> {
+    /// Claims up to a batch of due runs (first those whose worker's lease expired), in the order
+    /// they are to run. A read first asks whether there is one, so the many wake-ups that find
+    /// nothing never queue for the writer.
+    async fn claim(&self) -> Result<Vec<Claimed>, CrmError> {
         let now = self.clock.now();
         let lease_until = now + self.settings.lease.as_millis() as i64;
-        let due: Option<String> = sqlx::query_scalar(&claimable("LIMIT 1"))
-            .bind(now)
-            .fetch_one(self.store.pool())
-            .await?;
+        let due: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT COALESCE(({}), ({}))",
+            claimable(LEASE_EXPIRED, "LIMIT 1"),
+            claimable(PENDING_DUE, "LIMIT 1")
+        ))
+        .bind(now)
+        .fetch_one(self.store.pool())
+        .await?;
         if due.is_none() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
-        let skip_locked = self.store.backend().skip_locked();
+        let tail = format!(
+            "ORDER BY due_at, seq LIMIT {} {}",
+            self.settings.claim_batch.clamp(1, MAX_CLAIM_BATCH),
+            self.store.backend().skip_locked()
+        );
         let claim = format!(
             "UPDATE runs SET status = 'running', attempt = attempt + 1, lease_until = $2, started_at = $1
-             WHERE id = ({}) RETURNING *",
-            claimable(&format!("ORDER BY due_at, seq LIMIT 1 {skip_locked}"))
+             WHERE id IN (SELECT id FROM ({}) AS expired UNION ALL SELECT id FROM ({}) AS due) RETURNING *",
+            claimable(LEASE_EXPIRED, &tail),
+            claimable(PENDING_DUE, &tail)
         );
         let mut tx = self.store.write().await?;
-        let row = sqlx::query(&claim)
+        let rows = sqlx::query(&claim)
             .bind(now)
             .bind(lease_until)
-            .fetch_optional(&mut *tx)
+            .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;
-        row.map(|r| run_from_row(&r).map(|record| Claimed { record }))
-            .transpose()
+        let mut claimed = rows
+            .iter()
+            .map(|row| run_from_row(row).map(|record| Claimed { record }))
+            .collect::<Result<Vec<_>, _>>()?;
+        claimed.sort_by_key(|c| (c.record.due_at, c.record.seq));
+        Ok(claimed)
     }
 
-    async fn execute(&self, claimed: Claimed) -> Result<(), CrmError> {
+    /// Runs a claimed run in the sandbox and says how it ends; nothing is written yet.
+    async fn attempt(&self, claimed: &Claimed, reads: &BatchReads, conn: &mut Conn) -> Finish {
         let now = self.clock.now();
-        let (plugin, invocation) = match self.prepare(&claimed.record, now).await? {
-            Ok(ready) => ready,
-            Err(finish) => return self.finish_alone(&claimed, finish).await,
+        let (plugin, invocation) = match self.prepare(&claimed.record, now, reads, conn).await {
+            Ok(Ok(ready)) => ready,
+            Ok(Err(finish)) => return finish,
+            Err(e) => return self.failure(claimed, None, None, format!("could not be prepared: {e}"), true),
         };
         let version = Some(plugin.manifest.version.clone());
-        let outcome = match self.runtime.run(&self.store, &plugin, &invocation, now).await {
+        let mut outcome = match self.runtime.run(&self.store, &plugin, &invocation, now).await {
             Ok(outcome) => outcome,
-            Err(e) => {
-                return self
-                    .finish_alone(&claimed, self.failure(&claimed, version, None, e.to_string(), true))
-                    .await;
-            }
+            Err(e) => return self.failure(claimed, version, None, e.to_string(), true),
         };
-        match &outcome.result {
-            RunResult::Succeeded(values) => {
-                let values = values.clone();
-                let mut tx = self.store.write().await?;
-                match apply(&mut tx, &outcome.effects.staged, now).await {
-                    Ok(()) => {
-                        let changed = !outcome.effects.staged.is_empty();
-                        let (status, due_at) = match &outcome.effects.wait {
-                            Some(wait) => ("parked", wait.until),
-                            None => ("succeeded", claimed.record.due_at),
-                        };
-                        let finish = Finish {
-                            status,
-                            due_at,
-                            plugin_version: version,
-                            outcome: Some(outcome),
-                            return_values: Some(values),
-                            error: None,
-                        };
-                        if write_finish(&mut tx, &claimed, finish, now).await? {
-                            tx.commit().await?;
-                            if changed {
-                                self.wake();
-                            }
-                        }
-                        Ok(())
-                    }
-                    Err(e) => {
-                        drop(tx);
-                        let error = format!("its changes could not be applied: {e}");
-                        let transient = matches!(e, CrmError::Store(_));
-                        self.finish_alone(
-                            &claimed,
-                            self.failure(&claimed, version, Some(outcome), error, transient),
-                        )
-                        .await
-                    }
-                }
-            }
+        let values = match &outcome.result {
+            RunResult::Succeeded(values) => values.clone(),
             RunResult::Failed { error, transient } => {
                 let (error, transient) = (error.clone(), *transient);
-                self.finish_alone(
-                    &claimed,
-                    self.failure(&claimed, version, Some(outcome), error, transient),
-                )
-                .await
+                return self.failure(claimed, version, Some(outcome), error, transient);
             }
+        };
+        let (status, due_at) = match &outcome.effects.wait {
+            Some(wait) => ("parked", wait.until),
+            None => ("succeeded", claimed.record.due_at),
+        };
+        Finish {
+            status,
+            due_at,
+            plugin_version: version,
+            changes: std::mem::take(&mut outcome.effects.staged),
+            outcome: Some(outcome),
+            return_values: Some(values),
+            error: None,
         }
     }
 
@@ -577,35 +634,29 @@ impl Scheduler {
         &self,
         run: &RunRecord,
         now: Millis,
+        reads: &BatchReads,
+        conn: &mut Conn,
     ) -> Result<Result<(Arc<Plugin>, Invocation), Finish>, CrmError> {
         let ends = |status: &'static str, error: String| Finish {
             status,
             due_at: run.due_at,
             plugin_version: None,
+            changes: Vec::new(),
             outcome: None,
             return_values: None,
             error: Some(error),
         };
-        let mut conn = self.store.pool().acquire().await?;
-        let robot = match rules::get(&mut conn, &run.robot_id).await {
-            Ok(robot) => robot,
-            Err(CrmError::NotFound(_)) => return Ok(Err(ends("cancelled", "the robot was deleted".into()))),
-            Err(e) => return Err(e),
+        let Some(robot) = reads.robots.get(&run.robot_id) else {
+            return Ok(Err(ends("cancelled", "the robot was deleted".into())));
         };
-        let item_ref = ItemRef {
-            entity_type: EntityType::parse(&run.entity_type)?,
-            id: run.item_id,
-        };
-        let item = match crm::get(&mut conn, item_ref).await {
-            Ok(item) => item,
-            Err(CrmError::NotFound(_)) => return Ok(Err(ends("cancelled", "the item was deleted".into()))),
-            Err(e) => return Err(e),
+        let Some(item) = reads.items.get(&run.item_ref()?) else {
+            return Ok(Err(ends("cancelled", "the item was deleted".into())));
         };
         if item.stage_id.as_deref() != Some(run.stage_id.as_str()) {
             return Ok(Err(ends("cancelled", "the item left the stage".into())));
         }
         if let Some(condition) = &robot.condition
-            && let Err(why) = condition.holds(&item)
+            && let Err(why) = condition.holds(item)
         {
             return Ok(Err(ends("skipped", format!("condition not met: {why}"))));
         }
@@ -623,15 +674,19 @@ impl Scheduler {
                 ),
             )));
         };
-        let previous = stay_returns(&mut conn, run).await?;
-        let config = match template::resolve_config(&mut conn, &robot, &item, &previous, now).await? {
+        let previous = reads
+            .returns
+            .get(&(run.entity_type.clone(), run.item_id, run.entry_id))
+            .cloned()
+            .unwrap_or_default();
+        let config = match template::resolve_config(conn, robot, item, &previous, now).await? {
             Ok(config) => config,
             Err(why) => return Ok(Err(ends("failed", format!("config template: {why}")))),
         };
         let invocation = Invocation {
             run_id: run.id.clone(),
             rule_id: robot.id.clone(),
-            item: to_wit_item(&item),
+            item: to_wit_item(item),
             config: config.to_string(),
             previous: Value::Object(previous).to_string(),
             attempt: u32::try_from(run.attempt).unwrap_or(u32::MAX),
@@ -660,17 +715,65 @@ impl Scheduler {
             status: if retry { "pending" } else { "failed" },
             due_at,
             plugin_version: version,
+            changes: Vec::new(),
             outcome,
             return_values: None,
             error: Some(error),
         }
     }
 
-    async fn finish_alone(&self, claimed: &Claimed, finish: Finish) -> Result<(), CrmError> {
+    /// Writes the ends of a batch's runs with their changes: all in one transaction, or, if
+    /// that fails (a change that cannot be applied, a lease lost), each in its own.
+    async fn finish(&self, ended: Vec<(Claimed, Finish)>) -> Result<(), CrmError> {
+        if ended.len() > 1 {
+            match self.finish_together(&ended).await {
+                Ok(()) => return Ok(()),
+                Err(e) => tracing::debug!(error = %e, runs = ended.len(), "finishing runs one by one"),
+            }
+        }
+        for (claimed, finish) in ended {
+            self.finish_one(&claimed, finish).await?;
+        }
+        Ok(())
+    }
+
+    async fn finish_together(&self, ended: &[(Claimed, Finish)]) -> Result<(), BatchFinishError> {
+        let now = self.clock.now();
+        let mut tx = self.store.write().await.map_err(CrmError::from)?;
+        for (_, finish) in ended {
+            apply(&mut tx, &finish.changes, now).await?;
+        }
+        let ends: Vec<(&Claimed, &Finish)> = ended.iter().map(|(claimed, finish)| (claimed, finish)).collect();
+        if !write_ends(&mut tx, &ends, now).await? {
+            return Err(BatchFinishError::LeaseLost);
+        }
+        tx.commit().await.map_err(CrmError::from)?;
+        if ended.iter().any(|(_, finish)| !finish.changes.is_empty()) {
+            self.wake();
+        }
+        Ok(())
+    }
+
+    /// Writes one run's end with its changes; changes that cannot be applied fail the run
+    /// instead (retried later if the database was at fault).
+    async fn finish_one(&self, claimed: &Claimed, finish: Finish) -> Result<(), CrmError> {
         let now = self.clock.now();
         let mut tx = self.store.write().await?;
-        if write_finish(&mut tx, claimed, finish, now).await? {
+        let (mut tx, finish) = match apply(&mut tx, &finish.changes, now).await {
+            Ok(()) => (tx, finish),
+            Err(e) => {
+                drop(tx);
+                let transient = matches!(e, CrmError::Store(_));
+                let error = format!("its changes could not be applied: {e}");
+                let failure = self.failure(claimed, finish.plugin_version, finish.outcome, error, transient);
+                (self.store.write().await?, failure)
+            }
+        };
+        if write_ends(&mut tx, &[(claimed, &finish)], now).await? {
             tx.commit().await?;
+            if !finish.changes.is_empty() {
+                self.wake();
+            }
         }
         Ok(())
     }
@@ -716,32 +819,36 @@ async fn end_parked(tx: &mut Tx, run: &RunRecord, woke_by: &str, now: Millis) ->
     .execute(&mut **tx)
     .await?;
     if ended.rows_affected() == 1 {
-        rules::continue_chain(tx, run, now).await?;
+        rules::continue_chains(tx, &[run], now).await?;
     }
     Ok(())
 }
 
+/// Runs whose worker's lease expired: a worker died (or hung) with them.
+const LEASE_EXPIRED: &str = "status = 'running' AND lease_until < $1";
+
+/// Pending runs whose time has come.
+const PENDING_DUE: &str = "status = 'pending' AND due_at <= $1";
+
 /// Parked runs whose time has come.
 const PARKED_DUE: &str = "status = 'parked' AND due_at <= $1";
 
-/// No run of the same item scheduled before this one is still due or running. An item's robots
-/// thus run one at a time in the order they were scheduled, so one that moves the item cannot
-/// overtake (and cancel) an earlier one, on any number of workers and hosts.
+/// No run of the same item scheduled before this one is still due or running (even if its
+/// lease expired: that run is claimed first, and this one waits for it). An item's robots thus
+/// run one at a time in the order they were scheduled, so one that moves the item cannot
+/// overtake (and cancel) an earlier one, on any number of workers and hosts, and a batch never
+/// holds two runs of one item.
 const NO_EARLIER_DUE: &str = "NOT EXISTS (SELECT 1 FROM runs earlier
     WHERE earlier.entity_type = runs.entity_type AND earlier.item_id = runs.item_id AND earlier.seq < runs.seq
-      AND ((earlier.status = 'pending' AND earlier.due_at <= $1) OR (earlier.status = 'running' AND earlier.lease_until >= $1)))";
+      AND ((earlier.status = 'pending' AND earlier.due_at <= $1) OR earlier.status = 'running'))";
 
-/// The id of a run a worker may claim at time `$1` (NULL if none): first one whose worker's lease
-/// expired, then a pending one that is due, each walked in `(status, due_at, seq)` index order
-/// with `tail` (order, limit, lock) applied. Two index walks instead of one OR: with an OR the
-/// database sorts every due run on each claim, which made a backlog of 100,000 due runs drain
-/// at a few runs a second.
-fn claimable(tail: &str) -> String {
-    format!(
-        "SELECT COALESCE(
-            (SELECT id FROM runs WHERE status = 'running' AND lease_until < $1 AND {NO_EARLIER_DUE} {tail}),
-            (SELECT id FROM runs WHERE status = 'pending' AND due_at <= $1 AND {NO_EARLIER_DUE} {tail}))"
-    )
+/// The ids of runs in state `which` (one of [`LEASE_EXPIRED`], [`PENDING_DUE`]) a worker may
+/// claim at time `$1`, walked in `(status, due_at, seq)` index order with `tail` (order, limit,
+/// lock) applied. The two states are asked apart instead of in one OR: with an OR the database
+/// sorts every due run on each claim, which made a backlog of 100,000 due runs drain at a few
+/// runs a second.
+fn claimable(which: &str, tail: &str) -> String {
+    format!("SELECT id FROM runs WHERE {which} AND {NO_EARLIER_DUE} {tail}")
 }
 
 /// Exponential backoff with up to 20% jitter, capped at an hour.
@@ -759,70 +866,106 @@ async fn apply(tx: &mut Tx, staged: &[StagedChange], now: Millis) -> Result<(), 
     Ok(())
 }
 
-/// What the robots of a run's stay in the stage returned so far, by robot id (a robot that ran
-/// twice counts with its last values).
-async fn stay_returns(conn: &mut Conn, run: &RunRecord) -> Result<Map<String, Value>, CrmError> {
-    let rows = sqlx::query(
-        "SELECT robot_id, return_values FROM runs
-         WHERE entity_type = $1 AND item_id = $2 AND entry_id = $3 AND status = 'succeeded' ORDER BY seq",
-    )
-    .bind(&run.entity_type)
-    .bind(run.item_id)
-    .bind(run.entry_id)
+/// What the robots of each batch run's stay in the stage returned so far, by robot id (a robot
+/// that ran twice counts with its last values).
+async fn stay_returns(
+    conn: &mut Conn,
+    batch: &[Claimed],
+) -> Result<HashMap<(String, i64, i64), Map<String, Value>>, CrmError> {
+    let entries = batch
+        .iter()
+        .map(|c| c.record.entry_id.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    // The status is checked here, not in SQL: given `status = 'succeeded'`, SQLite would walk
+    // every succeeded run in the status index instead of the few runs of these stays.
+    let rows = sqlx::query(&format!(
+        "SELECT entity_type, item_id, entry_id, robot_id, return_values, status FROM runs
+         WHERE entry_id IN ({entries}) ORDER BY seq"
+    ))
     .fetch_all(&mut *conn)
     .await?;
-    let mut returns = Map::new();
+    let mut returns: HashMap<_, Map<String, Value>> = HashMap::new();
     for row in rows {
+        if row.try_get::<String, _>("status")? != "succeeded" {
+            continue;
+        }
+        let stay = (
+            row.try_get("entity_type")?,
+            row.try_get("item_id")?,
+            row.try_get("entry_id")?,
+        );
         let values: Option<String> = row.try_get("return_values")?;
         let values = values
             .and_then(|v| serde_json::from_str(&v).ok())
             .unwrap_or(Value::Null);
-        returns.insert(row.try_get("robot_id")?, values);
+        returns
+            .entry(stay)
+            .or_default()
+            .insert(row.try_get("robot_id")?, values);
     }
     Ok(returns)
 }
 
-/// Writes a claimed run's end, fenced by its attempt: returns false (and writes nothing) if the
-/// lease was lost to another worker meanwhile.
-async fn write_finish(tx: &mut Tx, claimed: &Claimed, finish: Finish, now: Millis) -> Result<bool, CrmError> {
-    let status = finish.status;
-    let (duration_us, fuel_used, logs, wait) = match finish.outcome {
-        Some(o) => (
-            Some(i64::try_from(o.duration.as_micros()).unwrap_or(i64::MAX)),
-            Some(i64::try_from(o.fuel_used).unwrap_or(i64::MAX)),
-            o.effects.logs,
-            o.effects.wait.filter(|_| status == "parked"),
-        ),
-        None => (None, None, Vec::new(), None),
-    };
-    let ended = !matches!(status, "pending" | "parked");
-    let finished_at = ended.then_some(now);
-    let wake_on = wait.map(|w| serde_json::to_string(&w.wake_on).expect("strings serialize"));
-    let updated = sqlx::query(
-        "UPDATE runs SET status = $1, due_at = $2, plugin_version = $3, lease_until = NULL, finished_at = $4,
-                duration_us = $5, fuel_used = $6, logs = $7, return_values = $8, error = $9, wake_on = $12
-         WHERE id = $10 AND attempt = $11 AND status = 'running'",
-    )
-    .bind(status)
-    .bind(finish.due_at)
-    .bind(finish.plugin_version)
-    .bind(finished_at)
-    .bind(duration_us)
-    .bind(fuel_used)
-    .bind(serde_json::to_string(&logs).expect("log lines serialize"))
-    .bind(finish.return_values.map(|v| v.to_string()))
-    .bind(finish.error)
-    .bind(&claimed.record.id)
-    .bind(claimed.record.attempt)
-    .bind(wake_on)
-    .execute(&mut **tx)
-    .await?;
-    if updated.rows_affected() == 0 {
-        tracing::warn!(run = %claimed.record.id, "lease lost before the run finished; its result is discarded");
+/// The columns [`write_ends`] binds per run.
+const END_COLUMNS: usize = 12;
+
+/// Writes claimed runs' ends in one statement, each fenced by its attempt, and lets the robots
+/// waiting for the ended ones start. Returns false if a lease was lost to another worker
+/// meanwhile: the caller must then not commit.
+async fn write_ends(tx: &mut Tx, ended: &[(&Claimed, &Finish)], now: Millis) -> Result<bool, CrmError> {
+    let rows = (0..ended.len())
+        .map(|run| {
+            let params = (1..=END_COLUMNS).map(|column| format!("${}", run * END_COLUMNS + column));
+            format!("({})", params.collect::<Vec<_>>().join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "UPDATE runs SET status = f.column2, due_at = f.column3, plugin_version = f.column4, lease_until = NULL,
+                finished_at = f.column5, duration_us = f.column6, fuel_used = f.column7, logs = f.column8,
+                return_values = f.column9, error = f.column10, wake_on = f.column11
+         FROM (VALUES {rows}) AS f
+         WHERE runs.id = f.column1 AND runs.attempt = f.column12 AND runs.status = 'running'"
+    );
+    let mut query = sqlx::query(&sql);
+    for (claimed, finish) in ended {
+        let (duration_us, fuel_used, logs, wait) = match &finish.outcome {
+            Some(o) => (
+                Some(i64::try_from(o.duration.as_micros()).unwrap_or(i64::MAX)),
+                Some(i64::try_from(o.fuel_used).unwrap_or(i64::MAX)),
+                o.effects.logs.as_slice(),
+                o.effects.wait.as_ref().filter(|_| finish.status == "parked"),
+            ),
+            None => (None, None, [].as_slice(), None),
+        };
+        query = query
+            .bind(claimed.record.id.as_str())
+            .bind(finish.status)
+            .bind(finish.due_at)
+            .bind(finish.plugin_version.as_deref())
+            .bind(finish.ended().then_some(now))
+            .bind(duration_us)
+            .bind(fuel_used)
+            .bind(serde_json::to_string(logs).expect("log lines serialize"))
+            .bind(finish.return_values.as_ref().map(Value::to_string))
+            .bind(finish.error.as_deref())
+            .bind(wait.map(|w| serde_json::to_string(&w.wake_on).expect("strings serialize")))
+            .bind(claimed.record.attempt);
+    }
+    let updated = query.execute(&mut **tx).await?.rows_affected();
+    if updated < ended.len() as u64 {
+        tracing::warn!(
+            lost = ended.len() as u64 - updated,
+            "a lease was lost before its run finished; the result is discarded"
+        );
         return Ok(false);
     }
-    if ended {
-        rules::continue_chain(tx, &claimed.record, now).await?;
-    }
+    let finished: Vec<&RunRecord> = ended
+        .iter()
+        .filter(|(_, finish)| finish.ended())
+        .map(|(claimed, _)| &claimed.record)
+        .collect();
+    rules::continue_chains(tx, &finished, now).await?;
     Ok(true)
 }

@@ -165,3 +165,72 @@ async fn spa_actions_refuse_bad_config_and_report_what_they_cannot_find() {
     let create_error = runs[0]["error"].as_str().unwrap();
     assert!(create_error.contains("190"), "{create_error}");
 }
+
+/// Runs due together are claimed and finished as one batch. When one run's writes cannot be
+/// applied next to an earlier run's (the item it edits was deleted by that run), that run fails
+/// with the reason and the others keep their effects, each committed once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_changes_clash_with_its_batch_fails_alone() {
+    let host = TestHost::start_with(|s| {
+        s.manual_clock = true;
+        s.scheduler.workers = 1;
+    })
+    .await;
+    let (type_id, _) = contracts(&host).await;
+    let contract = host
+        .ok(
+            "crm.item.add",
+            json!({"entityTypeId": type_id, "fields": {"title": "Framework contract"}}),
+        )
+        .await["item"]["id"]
+        .as_i64()
+        .unwrap();
+    let in_a_minute = json!({"timing": {"kind": "delay", "value": 60, "unit": "seconds"}});
+    let delete = host
+        .add_robot_with(
+            "PREPARATION",
+            "delete-spa-item",
+            json!({"entity_type_id": type_id, "id": contract}),
+            in_a_minute.clone(),
+        )
+        .await;
+    let edit = host
+        .add_robot_with(
+            "EXECUTING",
+            "edit-spa-item",
+            json!({"entity_type_id": type_id, "filter": {"ID": contract}, "fields": {"TITLE": "Renamed"}}),
+            in_a_minute.clone(),
+        )
+        .await;
+    let comment = host
+        .add_robot_with(
+            "FINAL_INVOICE",
+            "add-comment",
+            json!({"text": "Invoice sent"}),
+            in_a_minute,
+        )
+        .await;
+    let deals = [
+        ("Deletes", "PREPARATION"),
+        ("Edits", "EXECUTING"),
+        ("Comments", "FINAL_INVOICE"),
+    ];
+    let mut ids = Vec::new();
+    for (title, stage) in deals {
+        let id = host.add_deal(title).await;
+        host.move_deal(id, stage).await;
+        ids.push(id);
+    }
+    host.advance_clock(60_000).await;
+
+    let deleted = host.finished_run(ids[0], &delete).await;
+    assert_eq!(deleted["status"], "succeeded", "{deleted}");
+    let edited = host.finished_run(ids[1], &edit).await;
+    assert_eq!(edited["status"], "failed", "{edited}");
+    let why = edited["error"].as_str().unwrap();
+    assert!(why.contains("could not be applied"), "{why}");
+    let commented = host.finished_run(ids[2], &comment).await;
+    assert_eq!(commented["status"], "succeeded", "{commented}");
+    assert_eq!(host.comments(ids[2]).await, ["Invoice sent"]);
+    assert!(spa_items(&host, type_id).await.is_empty());
+}
