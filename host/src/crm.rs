@@ -19,7 +19,7 @@ use crate::model::{CrmError, EntityType, FieldChanges, Item, ItemRef, rest_datet
 use crate::rules;
 use crate::rules::triggers::{self, Happening};
 use crate::scheduler::Entry;
-use crate::store::{Backend, Conn, Store, Tx, backend_of};
+use crate::store::{Backend, Conn, Store, Tx, backend_of, placeholders};
 
 pub use pipelines::{
     Category, NewStage, Stage, StageChanges, add_category, add_stage, all_stages, categories, category,
@@ -96,13 +96,15 @@ pub async fn get_many(conn: &mut Conn, items: &[ItemRef]) -> Result<Vec<Item>, C
     }
     let mut found = Vec::with_capacity(items.len());
     for (entity_type, ids) in by_type {
-        let ids = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
-        let rows = sqlx::query(&format!(
-            "SELECT {ITEM_COLUMNS} FROM items WHERE entity_type = $1 AND id IN ({ids})"
-        ))
-        .bind(entity_type)
-        .fetch_all(&mut *conn)
-        .await?;
+        let sql = format!(
+            "SELECT {ITEM_COLUMNS} FROM items WHERE entity_type = $1 AND id IN ({})",
+            placeholders(2, ids.len())
+        );
+        let mut query = sqlx::query(&sql).bind(entity_type);
+        for id in ids {
+            query = query.bind(id);
+        }
+        let rows = query.fetch_all(&mut *conn).await?;
         for row in &rows {
             found.push(item_from_row(row, entity_type)?);
         }

@@ -20,7 +20,7 @@ use crate::clock::Millis;
 use crate::crm;
 use crate::model::{CrmError, EntityType, Item, ItemRef};
 use crate::scheduler::{self, Due, Entry, RunRecord};
-use crate::store::{Conn, Tx};
+use crate::store::{Conn, Tx, placeholders};
 
 pub use condition::ConditionGroup;
 pub use timing::Timing;
@@ -334,8 +334,7 @@ pub async fn get(conn: &mut Conn, id: &str) -> Result<Robot, CrmError> {
 
 /// Reads many robots at once (for a batch of robot runs); deleted ones are left out.
 pub async fn get_many(conn: &mut Conn, ids: &[&str]) -> Result<Vec<Robot>, CrmError> {
-    let placeholders = (1..=ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
-    let sql = format!("SELECT * FROM robots WHERE id IN ({placeholders})");
+    let sql = format!("SELECT * FROM robots WHERE id IN ({})", placeholders(1, ids.len()));
     let mut query = sqlx::query(&sql);
     for id in ids {
         query = query.bind(*id);

@@ -22,7 +22,7 @@ use crate::model::{CrmError, EntityType, Item, ItemRef};
 use crate::rules::{self, Robot, template, triggers};
 use crate::runtime::bindings::stagewright::action::types::Invocation;
 use crate::runtime::{LogLine, Plugin, RunOutcome, RunResult, Runtime, StagedChange, to_wit_item};
-use crate::store::{Conn, Store, Tx};
+use crate::store::{Conn, Store, Tx, placeholders};
 
 /// How the scheduler paces itself.
 #[derive(Debug, Clone, Copy)]
@@ -223,14 +223,12 @@ pub async fn enqueue(
 /// Every run of the stays in a stage the given runs belong to (a stay is one entry of an item
 /// into a stage), for [`rules::continue_chains`] to find the run after each.
 pub async fn runs_of_stays(tx: &mut Tx, runs: &[&RunRecord]) -> Result<Vec<RunRecord>, CrmError> {
-    let entries = runs
-        .iter()
-        .map(|run| run.entry_id.to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let rows = sqlx::query(&format!("SELECT * FROM runs WHERE entry_id IN ({entries})"))
-        .fetch_all(&mut **tx)
-        .await?;
+    let sql = format!("SELECT * FROM runs WHERE entry_id IN ({})", placeholders(1, runs.len()));
+    let mut query = sqlx::query(&sql);
+    for run in runs {
+        query = query.bind(run.entry_id);
+    }
+    let rows = query.fetch_all(&mut **tx).await?;
     rows.iter().map(run_from_row).collect()
 }
 
@@ -559,8 +557,8 @@ impl Scheduler {
         let lease_until = now + self.settings.lease.as_millis() as i64;
         let due: Option<String> = sqlx::query_scalar(&format!(
             "SELECT COALESCE(({}), ({}))",
-            claimable(LEASE_EXPIRED, "LIMIT 1"),
-            claimable(PENDING_DUE, "LIMIT 1")
+            claimable(LEASE_EXPIRED, "ORDER BY due_at, seq LIMIT 1"),
+            claimable(PENDING_DUE, "ORDER BY due_at, seq LIMIT 1")
         ))
         .bind(now)
         .fetch_one(self.store.pool())
@@ -579,7 +577,7 @@ impl Scheduler {
             claimable(LEASE_EXPIRED, &tail),
             claimable(PENDING_DUE, &tail)
         );
-        let mut tx = self.store.write().await?;
+        let mut tx = self.store.write_lease().await?;
         let rows = sqlx::query(&claim)
             .bind(now)
             .bind(lease_until)
@@ -872,19 +870,18 @@ async fn stay_returns(
     conn: &mut Conn,
     batch: &[Claimed],
 ) -> Result<HashMap<(String, i64, i64), Map<String, Value>>, CrmError> {
-    let entries = batch
-        .iter()
-        .map(|c| c.record.entry_id.to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
     // The status is checked here, not in SQL: given `status = 'succeeded'`, SQLite would walk
     // every succeeded run in the status index instead of the few runs of these stays.
-    let rows = sqlx::query(&format!(
+    let sql = format!(
         "SELECT entity_type, item_id, entry_id, robot_id, return_values, status FROM runs
-         WHERE entry_id IN ({entries}) ORDER BY seq"
-    ))
-    .fetch_all(&mut *conn)
-    .await?;
+         WHERE entry_id IN ({}) ORDER BY seq",
+        placeholders(1, batch.len())
+    );
+    let mut query = sqlx::query(&sql);
+    for claimed in batch {
+        query = query.bind(claimed.record.entry_id);
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
     let mut returns: HashMap<_, Map<String, Value>> = HashMap::new();
     for row in rows {
         if row.try_get::<String, _>("status")? != "succeeded" {
@@ -915,10 +912,7 @@ const END_COLUMNS: usize = 12;
 /// meanwhile: the caller must then not commit.
 async fn write_ends(tx: &mut Tx, ended: &[(&Claimed, &Finish)], now: Millis) -> Result<bool, CrmError> {
     let rows = (0..ended.len())
-        .map(|run| {
-            let params = (1..=END_COLUMNS).map(|column| format!("${}", run * END_COLUMNS + column));
-            format!("({})", params.collect::<Vec<_>>().join(", "))
-        })
+        .map(|run| format!("({})", placeholders(run * END_COLUMNS + 1, END_COLUMNS)))
         .collect::<Vec<_>>()
         .join(", ");
     let sql = format!(

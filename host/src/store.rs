@@ -160,6 +160,19 @@ impl Store {
         })
     }
 
+    /// Starts a write transaction that only takes leases (claims of robot runs): its commit
+    /// need not wait for the disk. A claim a crash loses is claimed again, and the worker that
+    /// held it cannot commit the run's end, which is fenced by the attempt the claim counted;
+    /// any later durable commit makes it durable too. On SQLite every commit is already like
+    /// this (WAL with `synchronous = NORMAL`).
+    pub async fn write_lease(&self) -> Result<Tx, StoreError> {
+        let mut tx = self.write().await?;
+        if self.backend == Backend::Postgres {
+            tx.execute("SET LOCAL synchronous_commit = off").await?;
+        }
+        Ok(tx)
+    }
+
     /// Takes the next id of a named sequence inside `tx`.
     pub async fn next_id(tx: &mut Tx, sequence: &str) -> Result<i64, StoreError> {
         let id: i64 = sqlx::query_scalar(
@@ -172,6 +185,15 @@ impl Store {
         .await?;
         Ok(id)
     }
+}
+
+/// `count` numbered placeholders from `$first` on (`$2, $3, $4`), for a statement that binds a
+/// list: its text then depends only on the list's length, so the prepared statement is reused.
+pub fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Which database a connection talks to, for code that holds a connection but not the store.
