@@ -94,6 +94,15 @@ impl Context {
         Ok(crm::create_task(&task.to_string())?)
     }
 
+    /// Puts the item's phones and emails (or, when it has none, those of its contact and
+    /// company) on the repeat-lead exception list, so a new lead with one of them is not a
+    /// repeat lead; returns how many were not listed yet. Staged like a write. Needs read access
+    /// to the item's type (and to contacts and companies for linked clients) and
+    /// `Capability::Write("exceptions")` (since 0.1.3).
+    pub fn add_to_exceptions(&self, item: &ItemRef, comment: &str) -> Result<u32, ActionError> {
+        Ok(crm::add_to_exceptions(item, comment)?)
+    }
+
     /// Notifies a user, or a user's supervisor; returns the notification's id and the id of
     /// the user it went to. Needs `Capability::Notify`.
     pub fn notify(&self, to: notify::Recipient, message: &str) -> Result<(u64, u64), ActionError> {

@@ -16,6 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::ErrorBody;
 use super::{ApiError, AppState};
 use crate::clock::Millis;
+use crate::crm::repeat::{self, Exception, Kind, NewExceptions};
 use crate::directory::{self, TokenKind};
 use crate::mailer::{self, OutboxEntry};
 use crate::model::{EntityType, ItemRef};
@@ -602,4 +603,99 @@ pub async fn advance_clock(
     })?;
     app.scheduler.wake();
     Ok(Json(ClockNow { now_ms: now }))
+}
+
+/// The repeat-lead exception list.
+#[derive(Serialize, ToSchema)]
+pub struct ExceptionList {
+    /// Oldest first.
+    exceptions: Vec<Exception>,
+}
+
+/// What `POST /api/v1/exceptions` takes.
+#[derive(serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewException {
+    /// phone or email.
+    kind: Kind,
+    /// The phone number or email address, in any spelling the PHONE and EMAIL fields take; it is
+    /// stored as matching compares it.
+    value: String,
+    /// Why it is on the list.
+    #[serde(default)]
+    comment: String,
+}
+
+/// `GET /api/v1/exceptions`: the phones and emails that never make a lead a repeat lead, with
+/// who added each (an admin, or a robot run and its item) and when.
+#[utoipa::path(get, path = "/api/v1/exceptions", tag = "exceptions", security(("admin_token" = [])),
+    responses((status = 200, body = ExceptionList), (status = 401, body = ErrorBody)))]
+pub async fn list_exceptions(State(app): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+    authenticate(&app, &headers).await?;
+    let mut conn = app.store.pool().acquire().await?;
+    let exceptions = repeat::list(&mut conn).await?;
+    Ok(Json(ExceptionList { exceptions }))
+}
+
+/// `POST /api/v1/exceptions {"kind": "phone", "value": "+1 555 0100", "comment": "switchboard"}`:
+/// puts a value on the list (201); a value already there is answered as it is (200).
+#[utoipa::path(post, path = "/api/v1/exceptions", tag = "exceptions", security(("admin_token" = [])), request_body = NewException,
+    responses((status = 201, description = "Added", body = Exception), (status = 200, description = "Already on the list", body = Exception),
+        (status = 400, description = "An unknown kind or field, an empty or malformed value", body = ErrorBody)))]
+pub async fn add_exception(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let user = authenticate(&app, &headers).await?;
+    let new: NewException = json_body(&body?)?;
+    let value = repeat::comparable_value(new.kind, &new.value)?;
+    let mut tx = app.store.write().await?;
+    let added = repeat::add(
+        &mut tx,
+        &NewExceptions {
+            values: vec![(new.kind, value.clone())],
+            comment: new.comment,
+            added_by: user,
+            run_id: None,
+            item: None,
+        },
+        app.clock.now(),
+    )
+    .await?;
+    let answer = match added.into_iter().next() {
+        Some(exception) => (StatusCode::CREATED, exception),
+        None => {
+            let existing = repeat::find(&mut tx, new.kind, &value).await?;
+            (
+                StatusCode::OK,
+                existing.ok_or_else(|| ApiError::not_found(format!("exception {value}")))?,
+            )
+        }
+    };
+    tx.commit().await?;
+    Ok((answer.0, Json(answer.1)))
+}
+
+/// `DELETE /api/v1/exceptions/{id}`: takes a value off the list; leads created from then on with
+/// it can be repeat leads again (existing leads keep their mark).
+#[utoipa::path(delete, path = "/api/v1/exceptions/{id}", tag = "exceptions", security(("admin_token" = [])),
+    params(("id" = i64, Path, description = "The entry")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "No such entry", body = ErrorBody)))]
+pub async fn delete_exception(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    authenticate(&app, &headers).await?;
+    let mut tx = app.store.write().await?;
+    let deleted = match id.parse() {
+        Ok(id) => repeat::delete(&mut tx, id).await?,
+        Err(_) => false,
+    };
+    if !deleted {
+        return Err(ApiError::not_found(format!("exception {id} does not exist")));
+    }
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
 }
