@@ -1,4 +1,4 @@
-use crate::bindings::stagewright::action::{crm, email, flow, log, notify, types as wit};
+use crate::bindings::stagewright::action::{crm, directory, email, flow, log, notify, types as wit};
 use crate::{ActionError, Item, ItemRef};
 use serde_json::{Value, json};
 use std::cell::OnceCell;
@@ -101,6 +101,13 @@ impl Context {
     /// `Capability::Write("exceptions")` (since 0.1.3).
     pub fn add_to_exceptions(&self, item: &ItemRef, comment: &str) -> Result<u32, ActionError> {
         Ok(crm::add_to_exceptions(item, comment)?)
+    }
+
+    /// Which of `users` are absent (vacation, sick leave, business trip) by the directory's
+    /// absence calendar at this run's time ([`Context::now_ms`]), in the order given: for actions
+    /// that hand out work. Needs `Capability::Read("user")` (since 0.1.3).
+    pub fn absent(&self, users: &[u64]) -> Result<Vec<u64>, ActionError> {
+        Ok(directory::absent(users)?)
     }
 
     /// Notifies a user, or a user's supervisor; returns the notification's id and the id of

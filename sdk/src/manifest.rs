@@ -5,7 +5,7 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Capability {
     /// Read items of an entity type ("deal", "dynamic_1032"; "dynamic_*" for every smart
-    /// process).
+    /// process); "user" reads the company directory and its absence calendar (hosts from 0.1.3).
     Read(String),
     /// Create, change, move or delete items of an entity type; implies read. "task" names
     /// employees' tasks, "exceptions" the repeat-lead exception list (hosts from 0.1.3).

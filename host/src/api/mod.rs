@@ -67,6 +67,8 @@ pub fn router(state: AppState) -> Router {
             get(admin::list_exceptions).post(admin::add_exception),
         )
         .route("/api/v1/exceptions/{id}", delete(admin::delete_exception))
+        .route("/api/v1/absences", get(admin::list_absences).post(admin::add_absence))
+        .route("/api/v1/absences/{id}", delete(admin::delete_absence))
         .route("/api/v1/clock/advance", post(admin::advance_clock))
         .route("/api/v1/calendar", get(admin::get_calendar).put(admin::put_calendar))
         .route("/api/v1/openapi.json", get(openapi::document))

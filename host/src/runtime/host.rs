@@ -1,5 +1,5 @@
-//! What a plugin can reach from inside its sandbox: the `crm`, `notify`, `email` and `log`
-//! imports, and outbound HTTP through `wasi:http` (see `outbound`).
+//! What a plugin can reach from inside its sandbox: the `crm`, `directory`, `notify`, `email`,
+//! `flow` and `log` imports, and outbound HTTP through `wasi:http` (see `outbound`).
 //!
 //! Reads go to the database (through this run's staged writes); writes are checked against the
 //! manifest and the CRM's rules at once, so the plugin sees errors where it made them, but only
@@ -16,6 +16,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::stagewright::action::crm::{self, CrmError as WitCrmError};
+use super::bindings::stagewright::action::directory as wit_directory;
 use super::bindings::stagewright::action::email::{
     self, EmailError, Message as WitMessage, Recipient as EmailRecipient,
 };
@@ -23,7 +24,7 @@ use super::bindings::stagewright::action::flow::{self, WakeOn};
 use super::bindings::stagewright::action::log::{self, Level};
 use super::bindings::stagewright::action::notify::{self, NotifyError, Recipient as NotifyRecipient};
 use super::bindings::stagewright::action::types::{self as wit, Item as WitItem, ItemRef as WitRef};
-use super::manifest::{Capability, EXCEPTIONS, Manifest, TASKS};
+use super::manifest::{Capability, EXCEPTIONS, Manifest, TASKS, USERS};
 use super::outbound::{Outbound, RunHttp};
 use crate::clock::Millis;
 use crate::crm as ops;
@@ -817,6 +818,25 @@ impl crm::Host for RunState {
                     }));
                 }
                 Ok(added)
+            }
+            .await,
+        )
+    }
+}
+
+impl wit_directory::Host for RunState {
+    async fn absent(&mut self, users: Vec<u64>) -> wasmtime::Result<Result<Vec<u64>, WitCrmError>> {
+        settle(
+            async {
+                if !self.manifest.may_read(USERS) {
+                    return Err(self.deny(format!("read:{USERS}")).into());
+                }
+                let users: Vec<i64> = users.into_iter().filter_map(|u| i64::try_from(u).ok()).collect();
+                let mut conn = self.store.pool().acquire().await.map_err(host_failure)?;
+                let absent = directory::absent_at(&mut conn, &users, self.now)
+                    .await
+                    .map_err(host_failure)?;
+                Ok(absent.into_iter().map(|u| u as u64).collect())
             }
             .await,
         )

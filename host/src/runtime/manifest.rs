@@ -151,8 +151,11 @@ pub const TASKS: &str = "task";
 /// The capability target for the repeat-lead exception list (written by "add to exceptions").
 pub const EXCEPTIONS: &str = "exceptions";
 
+/// The capability target for the company directory and its absence calendar.
+pub const USERS: &str = "user";
+
 fn check_entity(name: &str) -> Result<(), PluginError> {
-    if [ANY_SMART_PROCESS, TASKS, EXCEPTIONS].contains(&name) {
+    if [ANY_SMART_PROCESS, TASKS, EXCEPTIONS, USERS].contains(&name) {
         return Ok(());
     }
     crate::model::EntityType::parse(name)
