@@ -6,6 +6,7 @@ pub mod activities;
 pub mod multifields;
 mod pipelines;
 mod query;
+pub mod repeat;
 pub mod types;
 pub mod userfields;
 
@@ -215,6 +216,9 @@ pub async fn create(
     if entity_type.fields().iter().any(|f| f.name == "BEGINDATE") && fields.get("BEGINDATE").is_none_or(Value::is_null)
     {
         fields.insert("BEGINDATE".into(), Value::String(rest_datetime(now)));
+    }
+    if entity_type == EntityType::Lead {
+        repeat::mark_repeat_lead(tx, &mut fields).await?;
     }
     let fields = Value::Object(fields);
     sqlx::query(

@@ -1,6 +1,7 @@
-//! The company directory: users and the tree of departments with their heads. Robots assign
-//! items, tasks and activities to users and notify them or their heads of department, so the
-//! directory is part of the CRM's data, kept in the same store.
+//! The company directory: users, the tree of departments with their heads, and the absence
+//! calendar. Robots assign items, tasks and activities to users (passing over those away, where
+//! asked) and notify them or their heads of department, so the directory is part of the CRM's
+//! data, kept in the same store.
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -453,4 +454,148 @@ pub async fn token_holder(conn: &mut Conn, token: &str, kind: TokenKind) -> Resu
         user_id,
         scopes: scopes.split(',').map(str::to_string).collect(),
     }))
+}
+
+/// Why a user is away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AbsenceKind {
+    /// Holiday.
+    Vacation,
+    /// Illness.
+    SickLeave,
+    /// Travelling for work.
+    BusinessTrip,
+    /// Anything else.
+    Other,
+}
+
+impl AbsenceKind {
+    const ALL: [Self; 4] = [Self::Vacation, Self::SickLeave, Self::BusinessTrip, Self::Other];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Vacation => "vacation",
+            Self::SickLeave => "sick_leave",
+            Self::BusinessTrip => "business_trip",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// A stretch of time a user is away, from the directory's absence calendar.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Absence {
+    /// Its id.
+    pub id: i64,
+    /// Who is away.
+    pub user_id: i64,
+    /// From when (ms since the epoch).
+    pub from: Millis,
+    /// Until when, not included (ms since the epoch).
+    pub to: Millis,
+    /// Why.
+    pub kind: AbsenceKind,
+    /// A note.
+    pub comment: String,
+    /// When it was entered.
+    pub created_at: Millis,
+}
+
+/// An absence to enter.
+#[derive(Debug, Clone)]
+pub struct NewAbsence {
+    /// Who is away; an existing user.
+    pub user_id: i64,
+    /// From when.
+    pub from: Millis,
+    /// Until when, after `from`.
+    pub to: Millis,
+    /// Why.
+    pub kind: AbsenceKind,
+    /// A note.
+    pub comment: String,
+}
+
+fn absence_from_row(row: &AnyRow) -> Result<Absence, CrmError> {
+    let kind: String = row.try_get("kind")?;
+    Ok(Absence {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        from: row.try_get("starts_at")?,
+        to: row.try_get("ends_at")?,
+        kind: AbsenceKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == kind)
+            .ok_or_else(|| CrmError::Invalid(format!("stored absence kind '{kind}' is unknown")))?,
+        comment: row.try_get("comment")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// Absences, by start: of one user and/or those covering one moment when asked.
+pub async fn absences(conn: &mut Conn, user_id: Option<i64>, at: Option<Millis>) -> Result<Vec<Absence>, CrmError> {
+    let rows = sqlx::query(
+        "SELECT * FROM user_absences
+         WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR (starts_at <= $2 AND ends_at > $2))
+         ORDER BY starts_at, id",
+    )
+    .bind(user_id)
+    .bind(at)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(absence_from_row).collect()
+}
+
+/// Enters an absence of an existing user, from before to after.
+pub async fn add_absence(tx: &mut Tx, new: &NewAbsence, now: Millis) -> Result<Absence, CrmError> {
+    if new.from >= new.to {
+        return Err(CrmError::Invalid(format!(
+            "an absence must end after it starts: from {} is not before to {}",
+            new.from, new.to
+        )));
+    }
+    user(tx, new.user_id)
+        .await
+        .map_err(|_| CrmError::Invalid(format!("user {} does not exist", new.user_id)))?;
+    let row = sqlx::query(
+        "INSERT INTO user_absences (user_id, starts_at, ends_at, kind, comment, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
+    )
+    .bind(new.user_id)
+    .bind(new.from)
+    .bind(new.to)
+    .bind(new.kind.as_str())
+    .bind(new.comment.trim())
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await?;
+    absence_from_row(&row)
+}
+
+/// Deletes an absence; `false` when none has that id.
+pub async fn delete_absence(tx: &mut Tx, id: i64) -> Result<bool, CrmError> {
+    let deleted = sqlx::query("DELETE FROM user_absences WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(deleted.rows_affected() > 0)
+}
+
+/// Which of `users` are absent at `at`, in the order given.
+pub async fn absent_at(conn: &mut Conn, users: &[i64], at: Millis) -> Result<Vec<i64>, CrmError> {
+    let mut absent = Vec::new();
+    for user_id in users {
+        let away: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM user_absences WHERE user_id = $1 AND starts_at <= $2 AND ends_at > $2 LIMIT 1",
+        )
+        .bind(user_id)
+        .bind(at)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if away.is_some() && !absent.contains(user_id) {
+            absent.push(*user_id);
+        }
+    }
+    Ok(absent)
 }

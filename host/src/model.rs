@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::clock::Millis;
 use crate::crm::multifields;
+use crate::crm::repeat::REPEAT_FIELD;
 use crate::crm::userfields::{self, UserField};
 
 /// Why a CRM request cannot be done as asked.
@@ -238,6 +239,14 @@ impl Item {
                 out.insert("CLOSED".into(), Value::String(closed.into()));
             }
         }
+        if self.item_ref.entity_type == EntityType::Lead {
+            let repeat = self
+                .fields
+                .get(REPEAT_FIELD)
+                .cloned()
+                .unwrap_or_else(|| Value::from("N"));
+            out.insert(REPEAT_FIELD.into(), repeat);
+        }
         out.insert("CREATED_BY_ID".into(), Value::String(self.created_by.to_string()));
         out.insert("DATE_CREATE".into(), Value::String(rest_datetime(self.created_at)));
         out.insert("DATE_MODIFY".into(), Value::String(rest_datetime(self.updated_at)));
@@ -418,6 +427,8 @@ const LEAD_FIELDS: &[FieldSpec] = &[
     field("COMPANY_TITLE", FieldKind::String, "Company name"),
     field("PHONE", FieldKind::Multi, "Phone"),
     field("EMAIL", FieldKind::Multi, "E-mail"),
+    field("CONTACT_ID", FieldKind::Integer, "Contact"),
+    field("COMPANY_ID", FieldKind::Integer, "Company"),
     field("CURRENCY_ID", FieldKind::String, "Currency"),
     field("OPPORTUNITY", FieldKind::Double, "Amount"),
     field("ASSIGNED_BY_ID", FieldKind::Integer, "Responsible person"),
@@ -549,6 +560,7 @@ const READ_ONLY: &[&str] = &[
     "STAGE_SEMANTIC_ID",
     "STATUS_SEMANTIC_ID",
     "CLOSED",
+    REPEAT_FIELD,
 ];
 
 #[cfg(test)]

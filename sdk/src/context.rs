@@ -1,4 +1,4 @@
-use crate::bindings::stagewright::action::{crm, email, flow, log, notify, types as wit};
+use crate::bindings::stagewright::action::{crm, directory, email, flow, log, notify, types as wit};
 use crate::{ActionError, Item, ItemRef};
 use serde_json::{Value, json};
 use std::cell::OnceCell;
@@ -92,6 +92,22 @@ impl Context {
     /// `Capability::Write("task")`.
     pub fn create_task(&self, task: &Value) -> Result<u64, ActionError> {
         Ok(crm::create_task(&task.to_string())?)
+    }
+
+    /// Puts the item's phones and emails (or, when it has none, those of its contact and
+    /// company) on the repeat-lead exception list, so a new lead with one of them is not a
+    /// repeat lead; returns how many were not listed yet. Staged like a write. Needs read access
+    /// to the item's type (and to contacts and companies for linked clients) and
+    /// `Capability::Write("exceptions")` (since 0.1.3).
+    pub fn add_to_exceptions(&self, item: &ItemRef, comment: &str) -> Result<u32, ActionError> {
+        Ok(crm::add_to_exceptions(item, comment)?)
+    }
+
+    /// Which of `users` are absent (vacation, sick leave, business trip) by the directory's
+    /// absence calendar at this run's time ([`Context::now_ms`]), in the order given: for actions
+    /// that hand out work. Needs `Capability::Read("user")` (since 0.1.3).
+    pub fn absent(&self, users: &[u64]) -> Result<Vec<u64>, ActionError> {
+        Ok(directory::absent(users)?)
     }
 
     /// Notifies a user, or a user's supervisor; returns the notification's id and the id of

@@ -5,9 +5,10 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Capability {
     /// Read items of an entity type ("deal", "dynamic_1032"; "dynamic_*" for every smart
-    /// process).
+    /// process); "user" reads the company directory and its absence calendar (hosts from 0.1.3).
     Read(String),
-    /// Create, change, move or delete items of an entity type; implies read.
+    /// Create, change, move or delete items of an entity type; implies read. "task" names
+    /// employees' tasks, "exceptions" the repeat-lead exception list (hosts from 0.1.3).
     Write(String),
     /// Queue email.
     Email,
@@ -16,6 +17,9 @@ pub enum Capability {
     /// Outbound HTTP to a host.
     Http(String),
 }
+
+/// The capability targets that cover every CRM item.
+const EVERY_ITEM_TYPE: [&str; 5] = ["lead", "deal", "contact", "company", "dynamic_*"];
 
 /// What a plugin is and needs; see the `manifest` record in the WIT contract.
 #[derive(Debug, Clone)]
@@ -71,11 +75,17 @@ impl Manifest {
     /// Asks to write (and so read) leads, deals, contacts, companies and every smart process: for
     /// actions that work on whatever item their robot runs for.
     pub fn write_every_item_type(self) -> Self {
-        ["lead", "deal", "contact", "company", "dynamic_*"]
-            .into_iter()
-            .fold(self, |manifest, entity_type| {
-                manifest.capability(Capability::Write(entity_type.into()))
-            })
+        EVERY_ITEM_TYPE.into_iter().fold(self, |manifest, entity_type| {
+            manifest.capability(Capability::Write(entity_type.into()))
+        })
+    }
+
+    /// Asks to read leads, deals, contacts, companies and every smart process: for actions that
+    /// look at whatever item their robot runs for without changing it.
+    pub fn read_every_item_type(self) -> Self {
+        EVERY_ITEM_TYPE.into_iter().fold(self, |manifest, entity_type| {
+            manifest.capability(Capability::Read(entity_type.into()))
+        })
     }
 
     pub(crate) fn into_wit(self) -> wit::Manifest {

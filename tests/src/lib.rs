@@ -284,6 +284,12 @@ impl TestHost {
         }
     }
 
+    /// Adds an employee named `name` (email `name@example.com`) to the company; returns its id.
+    pub async fn add_user(&self, name: &str) -> i64 {
+        let user = json!({"EMAIL": format!("{name}@example.com"), "NAME": name, "UF_DEPARTMENT": [1]});
+        self.ok("user.add", user).await.as_i64().expect("user id")
+    }
+
     /// Creates a deal with a title; returns its id.
     pub async fn add_deal(&self, title: &str) -> i64 {
         let id = self.ok("crm.deal.add", json!({"fields": {"TITLE": title}})).await;

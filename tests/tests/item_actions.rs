@@ -10,16 +10,6 @@ async fn add(host: &TestHost, method: &str, fields: Value) -> i64 {
     host.ok(method, json!({"fields": fields})).await.as_i64().unwrap()
 }
 
-async fn user(host: &TestHost, name: &str) -> i64 {
-    host.ok(
-        "user.add",
-        json!({"EMAIL": format!("{name}@example.com"), "NAME": name, "UF_DEPARTMENT": [1]}),
-    )
-    .await
-    .as_i64()
-    .unwrap()
-}
-
 /// Runs the robot on a new deal with `fields` and returns the deal and its finished run.
 async fn run_on_new_deal(host: &TestHost, robot: &str, fields: Value) -> (i64, Value) {
     let deal = add(host, "crm.deal.add", fields).await;
@@ -77,9 +67,9 @@ async fn robots_edit_the_deal_and_its_contact() {
 async fn new_deals_are_dealt_out_in_turn_or_to_the_least_busy() {
     let host = TestHost::start().await;
     let (ann, bob, cid) = (
-        user(&host, "ann").await,
-        user(&host, "bob").await,
-        user(&host, "cid").await,
+        host.add_user("ann").await,
+        host.add_user("bob").await,
+        host.add_user("cid").await,
     );
     let in_turn = host
         .add_robot("NEW", "change-responsible", json!({"users": [ann, bob, cid]}))

@@ -26,6 +26,12 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/api/v1/calendar"),
     ("put", "/api/v1/calendar"),
     ("post", "/api/v1/clock/advance"),
+    ("get", "/api/v1/exceptions"),
+    ("post", "/api/v1/exceptions"),
+    ("delete", "/api/v1/exceptions/{id}"),
+    ("get", "/api/v1/absences"),
+    ("post", "/api/v1/absences"),
+    ("delete", "/api/v1/absences/{id}"),
 ];
 
 async fn document(host: &TestHost) -> Value {
@@ -87,6 +93,25 @@ async fn the_document_names_every_operation_and_matches_real_answers() {
         .await;
     assert_eq!(status, 200, "{now}");
     assert_described(&doc, "post", "/api/v1/clock/advance", "200", &now);
+    let exception = json!({"kind": "email", "value": "Desk@Example.com", "comment": "front desk"});
+    let (status, added) = host
+        .admin(Method::POST, "/api/v1/exceptions", Some(exception.clone()))
+        .await;
+    assert_eq!(status, 201, "{added}");
+    assert_described(&doc, "post", "/api/v1/exceptions", "201", &added);
+    let (status, again) = host.admin(Method::POST, "/api/v1/exceptions", Some(exception)).await;
+    assert_eq!(status, 200, "{again}");
+    assert_described(&doc, "post", "/api/v1/exceptions", "200", &again);
+    let (status, missing) = host.admin(Method::DELETE, "/api/v1/exceptions/999", None).await;
+    assert_eq!(status, 404, "{missing}");
+    assert_described(&doc, "delete", "/api/v1/exceptions/{id}", "404", &missing);
+    let away = json!({"user_id": 1, "from": now["now_ms"], "to": now["now_ms"].as_i64().unwrap() + 1000, "kind": "sick_leave"});
+    let (status, added) = host.admin(Method::POST, "/api/v1/absences", Some(away)).await;
+    assert_eq!(status, 201, "{added}");
+    assert_described(&doc, "post", "/api/v1/absences", "201", &added);
+    let (status, missing) = host.admin(Method::DELETE, "/api/v1/absences/999", None).await;
+    assert_eq!(status, 404, "{missing}");
+    assert_described(&doc, "delete", "/api/v1/absences/{id}", "404", &missing);
 
     for (path, query) in [
         ("/api/v1/plugins", String::new()),
@@ -96,6 +121,8 @@ async fn the_document_names_every_operation_and_matches_real_answers() {
         ("/api/v1/timeline", format!("?entity_type=deal&item_id={deal}")),
         ("/api/v1/outbox", String::new()),
         ("/api/v1/calendar", String::new()),
+        ("/api/v1/exceptions", String::new()),
+        ("/api/v1/absences", format!("?at={}", now["now_ms"])),
     ] {
         let (status, answer) = host.admin(Method::GET, &format!("{path}{query}"), None).await;
         assert_eq!(status, 200, "{path}: {answer}");

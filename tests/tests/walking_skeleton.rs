@@ -268,6 +268,7 @@ async fn plugins_survive_a_restart_and_one_that_no_longer_loads_does_not_stop_th
         ids(&plugins),
         [
             "add-comment",
+            "add-to-exceptions",
             "change-responsible",
             "change-stage",
             "create-activity",
@@ -304,6 +305,7 @@ async fn plugins_survive_a_restart_and_one_that_no_longer_loads_does_not_stop_th
         ids(&plugins),
         [
             "add-comment",
+            "add-to-exceptions",
             "change-responsible",
             "change-stage",
             "create-activity",

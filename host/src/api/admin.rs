@@ -16,14 +16,16 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::ErrorBody;
 use super::{ApiError, AppState};
 use crate::clock::Millis;
-use crate::directory::{self, TokenKind};
+use crate::crm::repeat::{self, Exception, Kind, NewExceptions};
+use crate::directory::{self, Absence, AbsenceKind, NewAbsence, TokenKind};
 use crate::mailer::{self, OutboxEntry};
-use crate::model::{EntityType, ItemRef};
+use crate::model::{CrmError, EntityType, ItemRef};
 use crate::rules::calendar::{self, Calendar};
 use crate::rules::triggers::{self, NewTrigger, Trigger};
 use crate::rules::{self, NewRobot, Robot, RobotChanges};
 use crate::runtime::{Manifest, Plugin};
 use crate::scheduler::{self, RunFilter, RunRecord};
+use crate::store::Tx;
 
 /// Checks `Authorization: Bearer <admin token>`.
 pub async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<i64, ApiError> {
@@ -602,4 +604,204 @@ pub async fn advance_clock(
     })?;
     app.scheduler.wake();
     Ok(Json(ClockNow { now_ms: now }))
+}
+
+/// The repeat-lead exception list.
+#[derive(Serialize, ToSchema)]
+pub struct ExceptionList {
+    /// Oldest first.
+    exceptions: Vec<Exception>,
+}
+
+/// What `POST /api/v1/exceptions` takes.
+#[derive(serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewException {
+    /// phone or email.
+    kind: Kind,
+    /// The phone number or email address, in any spelling the PHONE and EMAIL fields take; it is
+    /// stored as matching compares it.
+    value: String,
+    /// Why it is on the list.
+    #[serde(default)]
+    comment: String,
+}
+
+/// `GET /api/v1/exceptions`: the phones and emails that never make a lead a repeat lead, with
+/// who added each (an admin, or a robot run and its item) and when.
+#[utoipa::path(get, path = "/api/v1/exceptions", tag = "exceptions", security(("admin_token" = [])),
+    responses((status = 200, body = ExceptionList), (status = 401, body = ErrorBody)))]
+pub async fn list_exceptions(State(app): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+    authenticate(&app, &headers).await?;
+    let mut conn = app.store.pool().acquire().await?;
+    let exceptions = repeat::list(&mut conn).await?;
+    Ok(Json(ExceptionList { exceptions }))
+}
+
+/// `POST /api/v1/exceptions {"kind": "phone", "value": "+1 555 0100", "comment": "switchboard"}`:
+/// puts a value on the list (201); a value already there is answered as it is (200).
+#[utoipa::path(post, path = "/api/v1/exceptions", tag = "exceptions", security(("admin_token" = [])), request_body = NewException,
+    responses((status = 201, description = "Added", body = Exception), (status = 200, description = "Already on the list", body = Exception),
+        (status = 400, description = "An unknown kind or field, an empty or malformed value", body = ErrorBody)))]
+pub async fn add_exception(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let user = authenticate(&app, &headers).await?;
+    let new: NewException = json_body(&body?)?;
+    let value = repeat::comparable_value(new.kind, &new.value)?;
+    let mut tx = app.store.write().await?;
+    let added = repeat::add(
+        &mut tx,
+        &NewExceptions {
+            values: vec![(new.kind, value.clone())],
+            comment: new.comment,
+            added_by: user,
+            run_id: None,
+            item: None,
+        },
+        app.clock.now(),
+    )
+    .await?;
+    let answer = match added.into_iter().next() {
+        Some(exception) => (StatusCode::CREATED, exception),
+        None => {
+            let existing = repeat::find(&mut tx, new.kind, &value).await?;
+            (
+                StatusCode::OK,
+                existing.ok_or_else(|| ApiError::not_found(format!("exception {value}")))?,
+            )
+        }
+    };
+    tx.commit().await?;
+    Ok((answer.0, Json(answer.1)))
+}
+
+/// `DELETE /api/v1/exceptions/{id}`: takes a value off the list; leads created from then on with
+/// it can be repeat leads again (existing leads keep their mark).
+#[utoipa::path(delete, path = "/api/v1/exceptions/{id}", tag = "exceptions", security(("admin_token" = [])),
+    params(("id" = i64, Path, description = "The entry")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "No such entry", body = ErrorBody)))]
+pub async fn delete_exception(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    authenticate(&app, &headers).await?;
+    delete_by_id(&app, "exception", &id, |tx, id| Box::pin(repeat::delete(tx, id))).await
+}
+
+/// A deletion under way: whether the record existed.
+type Deleting<'t> = std::pin::Pin<Box<dyn Future<Output = Result<bool, CrmError>> + Send + 't>>;
+
+/// Deletes the record a path names with `delete` (204), or answers 404 when no record has that
+/// id, text that is no id at all included.
+async fn delete_by_id(
+    app: &AppState,
+    what: &str,
+    id: &str,
+    delete: impl for<'t> FnOnce(&'t mut Tx, i64) -> Deleting<'t>,
+) -> Result<StatusCode, ApiError> {
+    let mut tx = app.store.write().await?;
+    let deleted = match id.parse() {
+        Ok(id) => delete(&mut tx, id).await?,
+        Err(_) => false,
+    };
+    if !deleted {
+        return Err(ApiError::not_found(format!("{what} {id} does not exist")));
+    }
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Absences from the directory's calendar.
+#[derive(Serialize, ToSchema)]
+pub struct AbsenceList {
+    /// By start.
+    absences: Vec<Absence>,
+}
+
+/// Which absences to list.
+#[derive(serde::Deserialize, Default, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AbsenceFilter {
+    /// Only this user's.
+    user_id: Option<i64>,
+    /// Only those covering this moment (ms since the epoch).
+    at: Option<Millis>,
+}
+
+/// What `POST /api/v1/absences` takes.
+#[derive(serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AbsenceRequest {
+    /// Who is away: an existing user.
+    user_id: i64,
+    /// From when (ms since the epoch).
+    from: Millis,
+    /// Until when, not included (ms since the epoch); after `from`.
+    to: Millis,
+    /// vacation, sick_leave, business_trip or other.
+    kind: AbsenceKind,
+    /// A note.
+    #[serde(default)]
+    comment: String,
+}
+
+/// `GET /api/v1/absences?user_id=2&at=1767225600000`: the absence calendar, by start; `at` keeps
+/// the absences covering that moment ("who is away then").
+#[utoipa::path(get, path = "/api/v1/absences", tag = "absences", security(("admin_token" = [])), params(AbsenceFilter),
+    responses((status = 200, body = AbsenceList), (status = 400, body = ErrorBody)))]
+pub async fn list_absences(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<impl IntoResponse, ApiError> {
+    authenticate(&app, &headers).await?;
+    let filter: AbsenceFilter = query(raw.as_deref())?;
+    let mut conn = app.store.pool().acquire().await?;
+    let absences = directory::absences(&mut conn, filter.user_id, filter.at).await?;
+    Ok(Json(AbsenceList { absences }))
+}
+
+/// `POST /api/v1/absences {"user_id": 2, "from": ms, "to": ms, "kind": "vacation", "comment": ""}`:
+/// enters an absence; robots that skip absent users pass over the user from `from` until `to`.
+#[utoipa::path(post, path = "/api/v1/absences", tag = "absences", security(("admin_token" = [])), request_body = AbsenceRequest,
+    responses((status = 201, body = Absence), (status = 400, description = "An unknown user, kind or field, or an end not after the start", body = ErrorBody)))]
+pub async fn add_absence(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    authenticate(&app, &headers).await?;
+    let asked: AbsenceRequest = json_body(&body?)?;
+    let new = NewAbsence {
+        user_id: asked.user_id,
+        from: asked.from,
+        to: asked.to,
+        kind: asked.kind,
+        comment: asked.comment,
+    };
+    let mut tx = app.store.write().await?;
+    let absence = directory::add_absence(&mut tx, &new, app.clock.now()).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(absence)))
+}
+
+/// `DELETE /api/v1/absences/{id}`: takes an absence off the calendar.
+#[utoipa::path(delete, path = "/api/v1/absences/{id}", tag = "absences", security(("admin_token" = [])),
+    params(("id" = i64, Path, description = "The absence")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "No such absence", body = ErrorBody)))]
+pub async fn delete_absence(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    authenticate(&app, &headers).await?;
+    delete_by_id(&app, "absence", &id, |tx, id| {
+        Box::pin(directory::delete_absence(tx, id))
+    })
+    .await
 }

@@ -42,6 +42,11 @@ impl ApiError {
         )
     }
 
+    /// An admin API record (by its id in the path) that does not exist.
+    pub fn not_found(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", description)
+    }
+
     /// Missing or wrong credentials.
     pub fn unauthorized() -> Self {
         Self::new(

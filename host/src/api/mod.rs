@@ -62,6 +62,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/runs", get(admin::list_runs))
         .route("/api/v1/outbox", get(admin::outbox))
         .route("/api/v1/webhooks", post(admin::create_webhook))
+        .route(
+            "/api/v1/exceptions",
+            get(admin::list_exceptions).post(admin::add_exception),
+        )
+        .route("/api/v1/exceptions/{id}", delete(admin::delete_exception))
+        .route("/api/v1/absences", get(admin::list_absences).post(admin::add_absence))
+        .route("/api/v1/absences/{id}", delete(admin::delete_absence))
         .route("/api/v1/clock/advance", post(admin::advance_clock))
         .route("/api/v1/calendar", get(admin::get_calendar).put(admin::put_calendar))
         .route("/api/v1/openapi.json", get(openapi::document))

@@ -35,6 +35,12 @@ use crate::rules::condition::ConditionRule;
         admin::get_calendar,
         admin::put_calendar,
         admin::advance_clock,
+        admin::list_exceptions,
+        admin::add_exception,
+        admin::delete_exception,
+        admin::list_absences,
+        admin::add_absence,
+        admin::delete_absence,
     ),
     // A condition group holds rules that may be groups again; the cycle is cut at the rules
     // list, so the rule's schema is registered here.
@@ -46,6 +52,8 @@ use crate::rules::condition::ConditionRule;
         (name = "triggers", description = "What moves items into stages"),
         (name = "runs", description = "Robot run history, the item timeline and the email outbox"),
         (name = "webhooks", description = "Inbound-webhook tokens for the REST API"),
+        (name = "exceptions", description = "Phones and emails that never make a lead a repeat lead"),
+        (name = "absences", description = "The directory's absence calendar: who is away when"),
     )
 )]
 pub struct AdminApi;

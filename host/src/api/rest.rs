@@ -22,6 +22,7 @@ mod types;
 mod userfield_methods;
 
 use super::{ApiError, AppState, params};
+use crate::crm::repeat::REPEAT_FIELD;
 use crate::crm::userfields::{self, UserField};
 use crate::crm::{self, ListQuery};
 use crate::directory::{TokenHolder, TokenKind};
@@ -295,6 +296,9 @@ fn fields_description(entity_type: EntityType, custom: &[UserField]) -> Value {
     }
     if entity_type.has_categories() {
         out.insert("CATEGORY_ID".into(), json!({"type": "crm_category", "isRequired": false, "isReadOnly": false, "isImmutable": true, "isMultiple": false, "isDynamic": false, "title": "Pipeline"}));
+    }
+    if entity_type == EntityType::Lead {
+        out.insert(REPEAT_FIELD.into(), read_only("char", "Repeat lead"));
     }
     out.insert("CREATED_BY_ID".into(), read_only("user", "Created by"));
     out.insert("DATE_CREATE".into(), read_only("datetime", "Created"));

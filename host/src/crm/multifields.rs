@@ -108,6 +108,36 @@ fn check_value(name: &str, text: &str) -> Result<(), CrmError> {
     }
 }
 
+/// A value as repeat-client matching compares it, checked as the field checks it: a phone's
+/// digits, with its leading + kept ("+1 (555) 010-20" is "+155501020"); an email lower-cased.
+pub fn comparable(name: &str, text: &str) -> Result<String, CrmError> {
+    let text = text.trim();
+    check_value(name, text)?;
+    Ok(match name {
+        "EMAIL" => text.to_ascii_lowercase(),
+        _ => {
+            let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+            if text.starts_with('+') {
+                format!("+{digits}")
+            } else {
+                digits
+            }
+        }
+    })
+}
+
+/// [`comparable`] in SQL, over an expression holding a stored value of the field. Stored values
+/// were checked on the way in, so a phone holds only digits and ` +-().`, which this strips.
+pub fn comparable_sql(name: &str, value: &str) -> String {
+    match name {
+        "EMAIL" => format!("lower({value})"),
+        _ => format!(
+            "(CASE WHEN {value} LIKE '+%' THEN '+' ELSE '' END || replace(replace(replace(replace(replace(replace(\
+             {value}, ' ', ''), '-', ''), '(', ''), ')', ''), '.', ''), '+', ''))"
+        ),
+    }
+}
+
 /// Applies normalized changes to the stored list: `[{"ID", "VALUE", "VALUE_TYPE"}]`.
 pub fn merge(name: &str, stored: &Value, changes: &Value) -> Result<Value, CrmError> {
     let mut entries: Vec<Value> = stored.as_array().cloned().unwrap_or_default();

@@ -9,6 +9,7 @@ use sqlx::{Any, Arguments};
 use crate::model::{CrmError, EntityType, FieldKind, Item, parse_datetime};
 use crate::store::{Backend, Conn, backend_of};
 
+use super::repeat::REPEAT_FIELD;
 use super::userfields::{UserField, userfields};
 
 use super::{ITEM_COLUMNS, item_from_row, stage_semantic_sql};
@@ -248,6 +249,10 @@ fn standard_column(backend: Backend, entity_type: EntityType, field: &str) -> Re
         "STAGE_SEMANTIC_ID" | "STATUS_SEMANTIC_ID" if entity_type.has_stages() => {
             system(stage_semantic_sql!(), ColumnKind::Field(FieldKind::String))
         }
+        REPEAT_FIELD if entity_type == EntityType::Lead => Ok(Column {
+            sql: format!("COALESCE({}, 'N')", json_field(backend, REPEAT_FIELD, FieldKind::Flag)),
+            kind: ColumnKind::Field(FieldKind::Flag),
+        }),
         f if f == entity_type.stage_field() && entity_type.has_stages() => {
             system("stage_id", ColumnKind::Field(FieldKind::String))
         }
@@ -272,13 +277,24 @@ fn standard_column(backend: Backend, entity_type: EntityType, field: &str) -> Re
 /// The start of a condition that one of a multi-field's entries has a value in a list; the
 /// caller appends `IN (...)` and the closing parenthesis.
 fn multifield_match(backend: Backend, name: &str) -> String {
+    let (entries, value) = multifield_entries(backend, name);
+    format!("EXISTS (SELECT 1 FROM {entries} WHERE {value}")
+}
+
+/// A multi-field's entries of the item in `items` as a row source, and the SQL of one entry's
+/// value, for conditions on "one of the entries".
+pub(crate) fn multifield_entries(backend: Backend, name: &str) -> (String, &'static str) {
     match backend {
-        Backend::Sqlite => format!(
-            "EXISTS (SELECT 1 FROM json_each(items.fields, '$.{name}') WHERE json_extract(json_each.value, '$.VALUE')"
+        Backend::Sqlite => (
+            format!("json_each(items.fields, '$.{name}')"),
+            "json_extract(json_each.value, '$.VALUE')",
         ),
-        Backend::Postgres => format!(
-            "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE jsonb_typeof(items.fields::jsonb -> '{name}') \
-             WHEN 'array' THEN items.fields::jsonb -> '{name}' ELSE '[]'::jsonb END) AS entry WHERE entry ->> 'VALUE'"
+        Backend::Postgres => (
+            format!(
+                "jsonb_array_elements(CASE jsonb_typeof(items.fields::jsonb -> '{name}') \
+                 WHEN 'array' THEN items.fields::jsonb -> '{name}' ELSE '[]'::jsonb END) AS entry"
+            ),
+            "(entry ->> 'VALUE')",
         ),
     }
 }

@@ -1,5 +1,5 @@
-//! What a plugin can reach from inside its sandbox: the `crm`, `notify`, `email` and `log`
-//! imports, and outbound HTTP through `wasi:http` (see `outbound`).
+//! What a plugin can reach from inside its sandbox: the `crm`, `directory`, `notify`, `email`,
+//! `flow` and `log` imports, and outbound HTTP through `wasi:http` (see `outbound`).
 //!
 //! Reads go to the database (through this run's staged writes); writes are checked against the
 //! manifest and the CRM's rules at once, so the plugin sees errors where it made them, but only
@@ -16,6 +16,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::stagewright::action::crm::{self, CrmError as WitCrmError};
+use super::bindings::stagewright::action::directory as wit_directory;
 use super::bindings::stagewright::action::email::{
     self, EmailError, Message as WitMessage, Recipient as EmailRecipient,
 };
@@ -23,11 +24,12 @@ use super::bindings::stagewright::action::flow::{self, WakeOn};
 use super::bindings::stagewright::action::log::{self, Level};
 use super::bindings::stagewright::action::notify::{self, NotifyError, Recipient as NotifyRecipient};
 use super::bindings::stagewright::action::types::{self as wit, Item as WitItem, ItemRef as WitRef};
-use super::manifest::{Capability, Manifest, TASKS};
+use super::manifest::{Capability, EXCEPTIONS, Manifest, TASKS, USERS};
 use super::outbound::{Outbound, RunHttp};
 use crate::clock::Millis;
 use crate::crm as ops;
 use crate::crm::activities::{self, ActivityChanges};
+use crate::crm::repeat::{self, Comparable, NewExceptions};
 use crate::directory::{self, AUTOMATION_USER};
 use crate::mailer::{self, OutgoingEmail};
 use crate::model::{CrmError, EntityType, FieldChanges, Item, ItemRef, Write, check_fields};
@@ -85,6 +87,8 @@ pub enum StagedChange {
     Notification(NewNotification),
     /// An email for the outbox.
     Email(OutgoingEmail),
+    /// Phones and emails for the repeat-lead exception list.
+    Exceptions(NewExceptions),
 }
 
 impl StagedChange {
@@ -119,6 +123,9 @@ impl StagedChange {
                 notifications::add(tx, notification, now).await?;
             }
             StagedChange::Email(email) => mailer::queue(tx, email, now).await?,
+            StagedChange::Exceptions(new) => {
+                repeat::add(tx, new, now).await?;
+            }
         }
         Ok(())
     }
@@ -355,6 +362,29 @@ impl RunState {
 }
 
 impl RunState {
+    /// The phones and emails of an item, or, when it has none, of its contact and company.
+    async fn client_values(&mut self, item_ref: ItemRef) -> Result<Vec<Comparable>, HostError> {
+        let item = self.read(item_ref).await?;
+        let own = repeat::values_of(&item.fields);
+        if !own.is_empty() {
+            return Ok(own);
+        }
+        let mut values = Vec::new();
+        for (field, entity_type) in [("CONTACT_ID", EntityType::Contact), ("COMPANY_ID", EntityType::Company)] {
+            let Some(id) = item.fields.get(field).and_then(Value::as_i64) else {
+                continue;
+            };
+            self.check_read(&entity_type.to_string())?;
+            let client = self.read(ItemRef { entity_type, id }).await?;
+            for value in repeat::values_of(&client.fields) {
+                if !values.contains(&value) {
+                    values.push(value);
+                }
+            }
+        }
+        Ok(values)
+    }
+
     /// Applies a change after the run's earlier ones the way the scheduler will, in a transaction
     /// that is rolled back, so the plugin hears about a dismissed responsible or a missing
     /// binding at its call (and may bind to an item it created itself).
@@ -748,6 +778,65 @@ impl crm::Host for RunState {
                 self.dry_run(&change).await?;
                 self.staged.push(change);
                 Ok(id as u64)
+            }
+            .await,
+        )
+    }
+
+    async fn add_to_exceptions(&mut self, r: WitRef, comment: String) -> wasmtime::Result<Result<u32, WitCrmError>> {
+        settle(
+            async {
+                if !self.manifest.may_write(EXCEPTIONS) {
+                    return Err(self.deny(format!("write:{EXCEPTIONS}")).into());
+                }
+                let entity_type = self.check_read(&r.entity_type)?;
+                let item_ref = ItemRef {
+                    entity_type,
+                    id: id_of(&r)?,
+                };
+                let mut values = self.client_values(item_ref).await?;
+                let mut conn = self.store.pool().acquire().await.map_err(host_failure)?;
+                let listed = repeat::listed(&mut conn, &values).await.map_err(host_failure)?;
+                let staged: Vec<&Comparable> = self
+                    .staged
+                    .iter()
+                    .filter_map(|c| match c {
+                        StagedChange::Exceptions(new) => Some(&new.values),
+                        _ => None,
+                    })
+                    .flatten()
+                    .collect();
+                values.retain(|v| !listed.contains(v) && !staged.contains(&v));
+                let added = values.len() as u32;
+                if !values.is_empty() {
+                    self.staged.push(StagedChange::Exceptions(NewExceptions {
+                        values,
+                        comment,
+                        added_by: AUTOMATION_USER,
+                        run_id: self.run_id.clone(),
+                        item: Some(item_ref),
+                    }));
+                }
+                Ok(added)
+            }
+            .await,
+        )
+    }
+}
+
+impl wit_directory::Host for RunState {
+    async fn absent(&mut self, users: Vec<u64>) -> wasmtime::Result<Result<Vec<u64>, WitCrmError>> {
+        settle(
+            async {
+                if !self.manifest.may_read(USERS) {
+                    return Err(self.deny(format!("read:{USERS}")).into());
+                }
+                let users: Vec<i64> = users.into_iter().filter_map(|u| i64::try_from(u).ok()).collect();
+                let mut conn = self.store.pool().acquire().await.map_err(host_failure)?;
+                let absent = directory::absent_at(&mut conn, &users, self.now)
+                    .await
+                    .map_err(host_failure)?;
+                Ok(absent.into_iter().map(|u| u as u64).collect())
             }
             .await,
         )

@@ -148,8 +148,14 @@ const ANY_SMART_PROCESS: &str = "dynamic_*";
 /// The capability target for employees' tasks, beside the CRM's entity types.
 pub const TASKS: &str = "task";
 
+/// The capability target for the repeat-lead exception list (written by "add to exceptions").
+pub const EXCEPTIONS: &str = "exceptions";
+
+/// The capability target for the company directory and its absence calendar.
+pub const USERS: &str = "user";
+
 fn check_entity(name: &str) -> Result<(), PluginError> {
-    if name == ANY_SMART_PROCESS || name == TASKS {
+    if [ANY_SMART_PROCESS, TASKS, EXCEPTIONS, USERS].contains(&name) {
         return Ok(());
     }
     crate::model::EntityType::parse(name)
