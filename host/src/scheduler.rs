@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
-use sqlx::Row;
+use crate::store;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -126,7 +126,7 @@ pub struct Entry {
     pub at: Millis,
 }
 
-fn run_from_row(row: &sqlx::any::AnyRow) -> Result<RunRecord, CrmError> {
+fn run_from_row(row: &store::Row) -> Result<RunRecord, CrmError> {
     let logs: String = row.try_get("logs")?;
     let values: Option<String> = row.try_get("return_values")?;
     Ok(RunRecord {
@@ -196,7 +196,7 @@ pub async fn enqueue(
         Due::AfterPrevious => ("waiting", now, None, None),
         Due::Impossible(why) => ("failed", now, Some(now), Some(why)),
     };
-    sqlx::query(
+    store::query(
         "INSERT INTO runs (id, robot_id, entity_type, item_id, stage_id, plugin_id, status, due_at, finished_at, error,
              created_at, seq, entry_id, entered_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
@@ -215,7 +215,7 @@ pub async fn enqueue(
     .bind(seq)
     .bind(entry.id)
     .bind(entry.at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(id)
 }
@@ -224,11 +224,11 @@ pub async fn enqueue(
 /// into a stage), for [`rules::continue_chains`] to find the run after each.
 pub async fn runs_of_stays(tx: &mut Tx, runs: &[&RunRecord]) -> Result<Vec<RunRecord>, CrmError> {
     let sql = format!("SELECT * FROM runs WHERE entry_id IN ({})", placeholders(1, runs.len()));
-    let mut query = sqlx::query(&sql);
+    let mut query = store::query(&sql);
     for run in runs {
         query = query.bind(run.entry_id);
     }
-    let rows = query.fetch_all(&mut **tx).await?;
+    let rows = query.fetch_all(&mut *tx).await?;
     rows.iter().map(run_from_row).collect()
 }
 
@@ -239,7 +239,7 @@ pub async fn start_waiting(tx: &mut Tx, run: &RunRecord, due: Due, now: Millis) 
         Due::AfterPrevious => return Ok(()),
         Due::Impossible(why) => ("failed", now, Some(now), Some(why)),
     };
-    sqlx::query(
+    store::query(
         "UPDATE runs SET status = $1, due_at = $2, finished_at = $3, error = $4 WHERE id = $5 AND status = 'waiting'",
     )
     .bind(status)
@@ -247,21 +247,21 @@ pub async fn start_waiting(tx: &mut Tx, run: &RunRecord, due: Due, now: Millis) 
     .bind(finished_at)
     .bind(error)
     .bind(&run.id)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
 /// Cancels every pending, waiting or parked run of an item, recording why.
 pub async fn cancel_pending(tx: &mut Tx, item: ItemRef, now: Millis) -> Result<(), CrmError> {
-    sqlx::query(
+    store::query(
         "UPDATE runs SET status = 'cancelled', finished_at = $1, error = 'the item left the stage'
          WHERE entity_type = $2 AND item_id = $3 AND status IN ('pending', 'waiting', 'parked')",
     )
     .bind(now)
     .bind(item.entity_type)
     .bind(item.id)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -291,7 +291,7 @@ pub struct RunFilter {
 
 /// Lists run records, newest first.
 pub async fn list_runs(conn: &mut Conn, filter: &RunFilter) -> Result<Vec<RunRecord>, CrmError> {
-    let rows = sqlx::query(
+    let rows = store::query(
         "SELECT * FROM runs
          WHERE ($1 IS NULL OR entity_type = $1) AND ($2 IS NULL OR item_id = $2) AND ($3 IS NULL OR robot_id = $3)
            AND ($4 IS NULL OR plugin_id = $4) AND ($5 IS NULL OR status = $5)
@@ -314,20 +314,20 @@ pub async fn list_runs(conn: &mut Conn, filter: &RunFilter) -> Result<Vec<RunRec
 /// Puts a failed run back in line, due now, with its attempts counted afresh; it runs the newest
 /// installed plugin version its robot allows. Answers the run as it now is.
 pub async fn retry(tx: &mut Tx, id: &str, now: Millis) -> Result<RunRecord, CrmError> {
-    let row = sqlx::query(
+    let row = store::query(
         "UPDATE runs SET status = 'pending', attempt = 0, due_at = $1, finished_at = NULL, lease_until = NULL, error = NULL
          WHERE id = $2 AND status = 'failed' RETURNING *",
     )
     .bind(now)
     .bind(id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     match row {
         Some(row) => run_from_row(&row),
         None => {
-            let exists: Option<String> = sqlx::query_scalar("SELECT status FROM runs WHERE id = $1")
+            let exists: Option<String> = store::query_scalar("SELECT status FROM runs WHERE id = $1")
                 .bind(id)
-                .fetch_optional(&mut **tx)
+                .fetch_optional(&mut *tx)
                 .await?;
             Err(match exists {
                 Some(status) => CrmError::Invalid(format!("run {id} is {status}; only failed runs can be retried")),
@@ -340,9 +340,9 @@ pub async fn retry(tx: &mut Tx, id: &str, now: Millis) -> Result<RunRecord, CrmE
 /// Deletes runs that finished before `before`; returns how many. Only runs that are over
 /// (succeeded, failed for good, skipped, cancelled) have a `finished_at`.
 pub async fn forget_finished(tx: &mut Tx, before: Millis) -> Result<u64, CrmError> {
-    let deleted = sqlx::query("DELETE FROM runs WHERE finished_at < $1")
+    let deleted = store::query("DELETE FROM runs WHERE finished_at < $1")
         .bind(before)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(deleted.rows_affected())
 }
@@ -528,7 +528,7 @@ impl Scheduler {
     /// whether there is one, as in [`Self::claim`].
     async fn end_timed_out_waits(&self) -> Result<(), CrmError> {
         let now = self.clock.now();
-        let due: Option<String> = sqlx::query_scalar(&format!("SELECT id FROM runs WHERE {PARKED_DUE} LIMIT 1"))
+        let due: Option<String> = store::query_scalar(&format!("SELECT id FROM runs WHERE {PARKED_DUE} LIMIT 1"))
             .bind(now)
             .fetch_optional(self.store.pool())
             .await?;
@@ -536,7 +536,7 @@ impl Scheduler {
             return Ok(());
         }
         let mut tx = self.store.write().await?;
-        let rows = sqlx::query(&format!(
+        let rows = store::query(&format!(
             "SELECT * FROM runs WHERE {PARKED_DUE} ORDER BY due_at LIMIT 500"
         ))
         .bind(now)
@@ -555,7 +555,7 @@ impl Scheduler {
     async fn claim(&self) -> Result<Vec<Claimed>, CrmError> {
         let now = self.clock.now();
         let lease_until = now + self.settings.lease.as_millis() as i64;
-        let due: Option<String> = sqlx::query_scalar(&format!(
+        let due: Option<String> = store::query_scalar(&format!(
             "SELECT COALESCE(({}), ({}))",
             claimable(LEASE_EXPIRED, "ORDER BY due_at, seq LIMIT 1"),
             claimable(PENDING_DUE, "ORDER BY due_at, seq LIMIT 1")
@@ -578,7 +578,7 @@ impl Scheduler {
             claimable(PENDING_DUE, &tail)
         );
         let mut tx = self.store.write_lease().await?;
-        let rows = sqlx::query(&claim)
+        let rows = store::query(&claim)
             .bind(now)
             .bind(lease_until)
             .fetch_all(&mut *tx)
@@ -780,10 +780,10 @@ impl Scheduler {
 /// Something happened to the item (`kind`: "activity", "comment", "task", "change"): its parked
 /// runs that wait for it succeed, and their chains go on. Returns how many woke.
 pub async fn wake_parked(tx: &mut Tx, item: ItemRef, kind: &str, now: Millis) -> Result<usize, CrmError> {
-    let rows = sqlx::query("SELECT * FROM runs WHERE entity_type = $1 AND item_id = $2 AND status = 'parked'")
+    let rows = store::query("SELECT * FROM runs WHERE entity_type = $1 AND item_id = $2 AND status = 'parked'")
         .bind(item.entity_type)
         .bind(item.id)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await?;
     let mut woke = 0;
     for row in rows {
@@ -808,13 +808,13 @@ async fn end_parked(tx: &mut Tx, run: &RunRecord, woke_by: &str, now: Millis) ->
         _ => Map::new(),
     };
     values.insert("woke_by".into(), Value::from(woke_by));
-    let ended = sqlx::query(
+    let ended = store::query(
         "UPDATE runs SET status = 'succeeded', finished_at = $1, return_values = $2 WHERE id = $3 AND status = 'parked'",
     )
     .bind(now)
     .bind(Value::Object(values).to_string())
     .bind(&run.id)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     if ended.rows_affected() == 1 {
         rules::continue_chains(tx, &[run], now).await?;
@@ -877,7 +877,7 @@ async fn stay_returns(
          WHERE entry_id IN ({}) ORDER BY seq",
         placeholders(1, batch.len())
     );
-    let mut query = sqlx::query(&sql);
+    let mut query = store::query(&sql);
     for claimed in batch {
         query = query.bind(claimed.record.entry_id);
     }
@@ -922,7 +922,7 @@ async fn write_ends(tx: &mut Tx, ended: &[(&Claimed, &Finish)], now: Millis) -> 
          FROM (VALUES {rows}) AS f
          WHERE runs.id = f.column1 AND runs.attempt = f.column12 AND runs.status = 'running'"
     );
-    let mut query = sqlx::query(&sql);
+    let mut query = store::query(&sql);
     for (claimed, finish) in ended {
         let (duration_us, fuel_used, logs, wait) = match &finish.outcome {
             Some(o) => (
@@ -947,7 +947,7 @@ async fn write_ends(tx: &mut Tx, ended: &[(&Claimed, &Finish)], now: Millis) -> 
             .bind(wait.map(|w| serde_json::to_string(&w.wake_on).expect("strings serialize")))
             .bind(claimed.record.attempt);
     }
-    let updated = query.execute(&mut **tx).await?.rows_affected();
+    let updated = query.execute(&mut *tx).await?.rows_affected();
     if updated < ended.len() as u64 {
         tracing::warn!(
             lost = ended.len() as u64 - updated,
