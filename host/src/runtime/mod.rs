@@ -221,12 +221,18 @@ impl Runtime {
     /// logged and left out, so it cannot keep the host from serving; its robots' runs fail with
     /// "not installed" until it is uploaded again.
     pub async fn load_installed(&self, store: &Store) -> Result<(), PluginError> {
-        let rows = store::query("SELECT id, version, wasm, builtin FROM plugins")
+        // One build in memory at a time: all of them at once would be tens of MiB for a moment,
+        // which the allocator keeps for the life of the process.
+        let installed = store::query("SELECT id, version, builtin FROM plugins")
             .fetch_all(store.pool())
             .await?;
-        for row in rows {
+        for row in installed {
             let (id, version): (String, String) = (row.try_get("id")?, row.try_get("version")?);
-            let wasm: Vec<u8> = row.try_get("wasm")?;
+            let wasm: Vec<u8> = store::query_scalar("SELECT wasm FROM plugins WHERE id = $1 AND version = $2")
+                .bind(&id)
+                .bind(&version)
+                .fetch_one(store.pool())
+                .await?;
             match self.prepare(store, &wasm, row.try_get::<i64, _>("builtin")? != 0).await {
                 Ok(plugin) => {
                     self.register(plugin);
