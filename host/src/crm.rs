@@ -12,8 +12,8 @@ pub mod userfields;
 
 use std::collections::HashMap;
 
-use serde_json::{Map, Value, json};
 use crate::store;
+use serde_json::{Map, Value, json};
 
 use crate::clock::Millis;
 use crate::model::{CrmError, EntityType, FieldChanges, Item, ItemRef, rest_datetime};

@@ -12,9 +12,9 @@ pub mod template;
 pub mod timing;
 pub mod triggers;
 
+use crate::store;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use crate::store;
 
 use crate::clock::Millis;
 use crate::crm;

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use crate::store;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use crate::store;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 

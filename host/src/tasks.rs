@@ -2,8 +2,8 @@
 //! and a status, bound to CRM items (`D_12`) so robots can create them for a deal and people find
 //! them from it.
 
-use serde_json::{Map, Value};
 use crate::store;
+use serde_json::{Map, Value};
 
 use crate::clock::Millis;
 use crate::crm::{self, ColumnType, TableQuery};

@@ -1,8 +1,8 @@
 //! Activities: meetings, calls and to-dos on one item's timeline, each with a responsible user
 //! and a deadline, as Bitrix24's `crm.activity.*` keep them.
 
-use serde_json::{Map, Value};
 use crate::store;
+use serde_json::{Map, Value};
 
 use super::query::{ColumnType, TableQuery};
 use crate::clock::Millis;

@@ -1,9 +1,9 @@
 //! Filtered, ordered, paged item lists with Bitrix24's filter operators, translated to SQL so the
 //! database's indexes do the work.
 
-use serde_json::{Map, Value};
 use crate::model::{CrmError, EntityType, FieldKind, Item, parse_datetime};
 use crate::store::{self, Arg, Backend, Conn};
+use serde_json::{Map, Value};
 
 use super::repeat::REPEAT_FIELD;
 use super::userfields::{UserField, userfields};

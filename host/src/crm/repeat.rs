@@ -5,9 +5,9 @@
 
 use std::collections::HashSet;
 
+use crate::store;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use crate::store;
 
 use super::multifields::{comparable, comparable_sql};
 use super::query::multifield_entries;

@@ -3,8 +3,8 @@
 //! shared tables under the name `dynamic_{entityTypeId}`, so every item operation, list filter
 //! and robot works on them unchanged.
 
-use serde_json::{Map, Value};
 use crate::store;
+use serde_json::{Map, Value};
 
 use crate::clock::Millis;
 use crate::model::{CrmError, EntityType, checked_name};

@@ -3,8 +3,8 @@
 //! canonical form per type (numbers as numbers, dates as UTC ISO text), so filters and ordering
 //! compare them correctly; REST shows them as Bitrix24 does, as text.
 
-use serde_json::{Map, Value, json};
 use crate::store;
+use serde_json::{Map, Value, json};
 
 use crate::model::{CrmError, EntityType, FieldKind, ItemRef, parse_datetime, rest_datetime};
 use crate::store::{Backend, Conn, Store, Tx};
@@ -359,11 +359,12 @@ pub async fn add(tx: &mut Tx, entity_type: EntityType, new: &UserFieldChanges) -
     if multiple && user_type == UserType::Boolean {
         return Err(CrmError::Invalid("a boolean field cannot be multiple".into()));
     }
-    let taken: Option<i64> = store::query_scalar("SELECT id FROM userfields WHERE entity_type = $1 AND field_name = $2")
-        .bind(entity_type)
-        .bind(&field_name)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let taken: Option<i64> =
+        store::query_scalar("SELECT id FROM userfields WHERE entity_type = $1 AND field_name = $2")
+            .bind(entity_type)
+            .bind(&field_name)
+            .fetch_optional(&mut *tx)
+            .await?;
     if taken.is_some() {
         return Err(CrmError::Invalid(format!(
             "{field_name} already exists for {entity_type}"

@@ -7,9 +7,9 @@
 //! one count, unless a trigger allows moving back; the candidates are taken in stage order and
 //! the first whose condition holds moves the item, which then runs that stage's robots.
 
+use crate::store;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use crate::store;
 
 use crate::clock::Millis;
 use crate::crm::{self, Stage, Written};
@@ -225,12 +225,13 @@ pub async fn add(tx: &mut Tx, new: NewTrigger, now: Millis) -> Result<Trigger, C
         let (known, _) = super::robot_fields(tx, entity_type).await?;
         condition.check(&known)?;
     }
-    let sort: i64 =
-        store::query_scalar("SELECT COALESCE(MAX(sort), 0) + 10 FROM triggers WHERE entity_type = $1 AND stage_id = $2")
-            .bind(entity_type)
-            .bind(&stage.status_id)
-            .fetch_one(&mut *tx)
-            .await?;
+    let sort: i64 = store::query_scalar(
+        "SELECT COALESCE(MAX(sort), 0) + 10 FROM triggers WHERE entity_type = $1 AND stage_id = $2",
+    )
+    .bind(entity_type)
+    .bind(&stage.status_id)
+    .fetch_one(&mut *tx)
+    .await?;
     let trigger = Trigger {
         id: format!("t_{:016x}", rand::random::<u64>()),
         entity_type: entity_type.to_string(),

@@ -15,9 +15,9 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::store;
 use cap_std::fs::Dir;
 use sha2::{Digest, Sha256};
-use crate::store;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Trap};
 
@@ -291,7 +291,7 @@ impl Runtime {
                 .await?;
             }
         }
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(self.register(plugin))
     }
 

@@ -116,7 +116,12 @@ impl ReadPool {
     }
 
     pub(super) async fn acquire(self: &Arc<Self>) -> Result<PooledConnection, StoreError> {
-        let permit = self.permits.clone().acquire_owned().await.map_err(|_| StoreError::Closed)?;
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
         let conn = match idle {
             Some(conn) => conn,
@@ -132,7 +137,9 @@ impl ReadPool {
 
 impl PooledConnection {
     pub(super) fn connection(&self) -> &Connection {
-        self.conn.as_ref().expect("a pooled connection is present until dropped")
+        self.conn
+            .as_ref()
+            .expect("a pooled connection is present until dropped")
     }
 }
 
