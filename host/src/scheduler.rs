@@ -22,7 +22,7 @@ use crate::model::{CrmError, EntityType, Item, ItemRef};
 use crate::rules::{self, Robot, template, triggers};
 use crate::runtime::bindings::stagewright::action::types::Invocation;
 use crate::runtime::{LogLine, Plugin, RunOutcome, RunResult, Runtime, StagedChange, to_wit_item};
-use crate::store::{Conn, Store, Tx, placeholders};
+use crate::store::{Backend, Conn, Store, Tx, placeholders};
 
 /// How the scheduler paces itself.
 #[derive(Debug, Clone, Copy)]
@@ -390,6 +390,7 @@ const MAX_CLAIM_BATCH: usize = 1_000;
 /// due runs is read once, and the items and the return values of the runs' stays take a query
 /// each instead of one per run. Reading them at the start changes nothing the runs see: none of
 /// the batch's writes commits before the batch ends.
+#[derive(Default)]
 struct BatchReads {
     robots: HashMap<String, Robot>,
     items: HashMap<ItemRef, Item>,
@@ -507,13 +508,12 @@ impl Scheduler {
         self.end_timed_out_waits().await?;
         let mut ran = 0;
         loop {
-            let batch = self.claim().await?;
+            let (batch, reads) = self.claim().await?;
             if batch.is_empty() {
                 return Ok(ran);
             }
             ran += batch.len();
             let mut conn = self.store.pool().acquire().await?;
-            let reads = BatchReads::read(&mut conn, &batch).await?;
             let mut ended = Vec::with_capacity(batch.len());
             for claimed in batch {
                 let finish = self.attempt(&claimed, &reads, &mut conn).await;
@@ -550,22 +550,17 @@ impl Scheduler {
     }
 
     /// Claims up to a batch of due runs (first those whose worker's lease expired), in the order
-    /// they are to run. A read first asks whether there is one, so the many wake-ups that find
-    /// nothing never queue for the writer.
-    async fn claim(&self) -> Result<Vec<Claimed>, CrmError> {
+    /// they are to run, with what they read before running, read in the claim's transaction: on
+    /// SQLite the writer connection has just written those pages, where a read connection's cache
+    /// was emptied by the last commit. On PostgreSQL a read first asks whether there is a due run,
+    /// so the many wake-ups of many hosts that find nothing never queue for a write; on SQLite
+    /// taking the one writer connection is cheaper than that read.
+    async fn claim(&self) -> Result<(Vec<Claimed>, BatchReads), CrmError> {
         let now = self.clock.now();
-        let lease_until = now + self.settings.lease.as_millis() as i64;
-        let due: Option<String> = store::query_scalar(&format!(
-            "SELECT COALESCE(({}), ({}))",
-            claimable(LEASE_EXPIRED, "ORDER BY due_at, seq LIMIT 1"),
-            claimable(PENDING_DUE, "ORDER BY due_at, seq LIMIT 1")
-        ))
-        .bind(now)
-        .fetch_one(self.store.pool())
-        .await?;
-        if due.is_none() {
-            return Ok(Vec::new());
+        if self.store.backend() == Backend::Postgres && !self.any_due(now).await? {
+            return Ok((Vec::new(), BatchReads::default()));
         }
+        let lease_until = now + self.settings.lease.as_millis() as i64;
         let tail = format!(
             "ORDER BY due_at, seq LIMIT {} {}",
             self.settings.claim_batch.clamp(1, MAX_CLAIM_BATCH),
@@ -583,13 +578,31 @@ impl Scheduler {
             .bind(lease_until)
             .fetch_all(&mut *tx)
             .await?;
-        tx.commit().await?;
         let mut claimed = rows
             .iter()
             .map(|row| run_from_row(row).map(|record| Claimed { record }))
             .collect::<Result<Vec<_>, _>>()?;
         claimed.sort_by_key(|c| (c.record.due_at, c.record.seq));
-        Ok(claimed)
+        let reads = if claimed.is_empty() {
+            BatchReads::default()
+        } else {
+            BatchReads::read(&mut tx, &claimed).await?
+        };
+        tx.commit().await?;
+        Ok((claimed, reads))
+    }
+
+    /// Whether a run is due or its lease expired.
+    async fn any_due(&self, now: Millis) -> Result<bool, CrmError> {
+        let due: Option<String> = store::query_scalar(&format!(
+            "SELECT COALESCE(({}), ({}))",
+            claimable(LEASE_EXPIRED, "ORDER BY due_at, seq LIMIT 1"),
+            claimable(PENDING_DUE, "ORDER BY due_at, seq LIMIT 1")
+        ))
+        .bind(now)
+        .fetch_one(self.store.pool())
+        .await?;
+        Ok(due.is_some())
     }
 
     /// Runs a claimed run in the sandbox and says how it ends; nothing is written yet.
