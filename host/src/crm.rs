@@ -12,15 +12,15 @@ pub mod userfields;
 
 use std::collections::HashMap;
 
+use crate::store;
 use serde_json::{Map, Value, json};
-use sqlx::Row;
 
 use crate::clock::Millis;
 use crate::model::{CrmError, EntityType, FieldChanges, Item, ItemRef, rest_datetime};
 use crate::rules;
 use crate::rules::triggers::{self, Happening};
 use crate::scheduler::Entry;
-use crate::store::{Backend, Conn, Store, Tx, backend_of, placeholders};
+use crate::store::{Backend, Conn, Store, Tx, placeholders};
 
 pub use pipelines::{
     Category, NewStage, Stage, StageChanges, add_category, add_stage, all_stages, categories, category,
@@ -43,7 +43,7 @@ pub struct Comment {
     pub created_at: Millis,
 }
 
-fn item_from_row(row: &sqlx::any::AnyRow, entity_type: EntityType) -> Result<Item, CrmError> {
+fn item_from_row(row: &store::Row, entity_type: EntityType) -> Result<Item, CrmError> {
     let fields: String = row.try_get("fields")?;
     let fields: Map<String, Value> =
         serde_json::from_str(&fields).map_err(|e| CrmError::Invalid(format!("stored fields are corrupt: {e}")))?;
@@ -101,7 +101,7 @@ pub async fn get_many(conn: &mut Conn, items: &[ItemRef]) -> Result<Vec<Item>, C
             "SELECT {ITEM_COLUMNS} FROM items WHERE entity_type = $1 AND id IN ({})",
             placeholders(2, ids.len())
         );
-        let mut query = sqlx::query(&sql).bind(entity_type);
+        let mut query = store::query(&sql).bind(entity_type);
         for id in ids {
             query = query.bind(id);
         }
@@ -117,7 +117,7 @@ pub async fn get_many(conn: &mut Conn, items: &[ItemRef]) -> Result<Vec<Item>, C
 /// transaction ends: SQLite's write transactions already exclude each other, PostgreSQL's need
 /// the row lock, or two concurrent updates would each overwrite the other's fields.
 async fn get_for_update(tx: &mut Tx, item: ItemRef) -> Result<Item, CrmError> {
-    let lock = match backend_of(tx) {
+    let lock = match tx.backend() {
         Backend::Sqlite => "",
         Backend::Postgres => " FOR UPDATE",
     };
@@ -125,7 +125,7 @@ async fn get_for_update(tx: &mut Tx, item: ItemRef) -> Result<Item, CrmError> {
 }
 
 async fn fetch_item(conn: &mut Conn, item: ItemRef, lock: &str) -> Result<Item, CrmError> {
-    let row = sqlx::query(&format!(
+    let row = store::query(&format!(
         "SELECT {ITEM_COLUMNS} FROM items WHERE entity_type = $1 AND id = $2{lock}"
     ))
     .bind(item.entity_type)
@@ -170,7 +170,7 @@ pub(crate) async fn record_event(
     payload: Value,
     now: Millis,
 ) -> Result<i64, CrmError> {
-    let id = sqlx::query_scalar(
+    let id = store::query_scalar(
         "INSERT INTO events (entity_type, item_id, kind, payload, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
     .bind(item.entity_type)
@@ -178,7 +178,7 @@ pub(crate) async fn record_event(
     .bind(kind)
     .bind(payload.to_string())
     .bind(now)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await?;
     Ok(id)
 }
@@ -221,7 +221,7 @@ pub async fn create(
         repeat::mark_repeat_lead(tx, &mut fields).await?;
     }
     let fields = Value::Object(fields);
-    sqlx::query(
+    store::query(
         "INSERT INTO items (entity_type, id, category_id, stage_id, fields, created_by, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
@@ -233,7 +233,7 @@ pub async fn create(
     .bind(user)
     .bind(now)
     .bind(now)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     let entry = Entry {
         id: record_event(tx, item_ref, "item_added", fields, now).await?,
@@ -282,7 +282,7 @@ pub async fn update(tx: &mut Tx, item_ref: ItemRef, changes: FieldChanges, now: 
     let moved = target
         .as_ref()
         .filter(|s| Some(&s.status_id) != before.stage_id.as_ref());
-    sqlx::query(
+    store::query(
         "UPDATE items SET fields = $1, category_id = $2, stage_id = $3, updated_at = $4 WHERE entity_type = $5 AND id = $6",
     )
     .bind(Value::Object(fields).to_string())
@@ -291,7 +291,7 @@ pub async fn update(tx: &mut Tx, item_ref: ItemRef, changes: FieldChanges, now: 
     .bind(now)
     .bind(item_ref.entity_type)
     .bind(item_ref.id)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     if !changed.is_empty() {
         let payload = changed
@@ -322,10 +322,10 @@ pub async fn update(tx: &mut Tx, item_ref: ItemRef, changes: FieldChanges, now: 
 
 /// Deletes an item and cancels its pending robots.
 pub async fn delete(tx: &mut Tx, item_ref: ItemRef, now: Millis) -> Result<(), CrmError> {
-    let deleted = sqlx::query("DELETE FROM items WHERE entity_type = $1 AND id = $2")
+    let deleted = store::query("DELETE FROM items WHERE entity_type = $1 AND id = $2")
         .bind(item_ref.entity_type)
         .bind(item_ref.id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     if deleted.rows_affected() == 0 {
         return Err(CrmError::NotFound(item_ref.to_string()));
@@ -351,7 +351,7 @@ pub struct Event {
 
 /// The item's events, oldest first (those of a deleted item stay).
 pub async fn events(conn: &mut Conn, item_ref: ItemRef) -> Result<Vec<Event>, CrmError> {
-    let rows = sqlx::query("SELECT * FROM events WHERE entity_type = $1 AND item_id = $2 ORDER BY id")
+    let rows = store::query("SELECT * FROM events WHERE entity_type = $1 AND item_id = $2 ORDER BY id")
         .bind(item_ref.entity_type)
         .bind(item_ref.id)
         .fetch_all(&mut *conn)
@@ -390,7 +390,7 @@ pub async fn add_comment(
         Some(id) => id,
         None => Store::next_id(tx, COMMENT_SEQUENCE).await?,
     };
-    sqlx::query(
+    store::query(
         "INSERT INTO timeline_comments (id, entity_type, item_id, author_id, text, created_at)
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -400,7 +400,7 @@ pub async fn add_comment(
     .bind(author)
     .bind(text)
     .bind(now)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     record_event(tx, item_ref, "comment_added", json!({"comment_id": id}), now).await?;
     triggers::react(tx, item_ref, &Happening::CommentAdded, now).await?;
@@ -409,7 +409,7 @@ pub async fn add_comment(
 
 /// The item's timeline comments, oldest first.
 pub async fn comments(conn: &mut Conn, item_ref: ItemRef) -> Result<Vec<Comment>, CrmError> {
-    let rows = sqlx::query("SELECT * FROM timeline_comments WHERE entity_type = $1 AND item_id = $2 ORDER BY id")
+    let rows = store::query("SELECT * FROM timeline_comments WHERE entity_type = $1 AND item_id = $2 ORDER BY id")
         .bind(item_ref.entity_type)
         .bind(item_ref.id)
         .fetch_all(&mut *conn)

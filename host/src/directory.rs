@@ -3,8 +3,7 @@
 //! asked) and notify them or their heads of department, so the directory is part of the CRM's
 //! data, kept in the same store.
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use crate::store;
 
 use crate::clock::Millis;
 use crate::model::{CrmError, checked_name};
@@ -79,10 +78,10 @@ pub struct DepartmentChanges {
     pub head_id: Option<i64>,
 }
 
-async fn user_from_row(conn: &mut Conn, row: &AnyRow) -> Result<User, CrmError> {
+async fn user_from_row(conn: &mut Conn, row: &store::Row) -> Result<User, CrmError> {
     let id: i64 = row.try_get("id")?;
     let departments =
-        sqlx::query_scalar("SELECT department_id FROM user_departments WHERE user_id = $1 ORDER BY department_id")
+        store::query_scalar("SELECT department_id FROM user_departments WHERE user_id = $1 ORDER BY department_id")
             .bind(id)
             .fetch_all(&mut *conn)
             .await?;
@@ -100,7 +99,7 @@ async fn user_from_row(conn: &mut Conn, row: &AnyRow) -> Result<User, CrmError> 
 
 /// One user.
 pub async fn user(conn: &mut Conn, id: i64) -> Result<User, CrmError> {
-    let row = sqlx::query("SELECT * FROM users WHERE id = $1 AND id <> $2")
+    let row = store::query("SELECT * FROM users WHERE id = $1 AND id <> $2")
         .bind(id)
         .bind(AUTOMATION_USER)
         .fetch_optional(&mut *conn)
@@ -141,7 +140,7 @@ pub async fn supervisor_of(conn: &mut Conn, user_id: i64) -> Result<User, CrmErr
 
 /// Every user but the automation, in id order.
 pub async fn users(conn: &mut Conn) -> Result<Vec<User>, CrmError> {
-    let rows = sqlx::query("SELECT * FROM users WHERE id <> $1 ORDER BY id")
+    let rows = store::query("SELECT * FROM users WHERE id <> $1 ORDER BY id")
         .bind(AUTOMATION_USER)
         .fetch_all(&mut *conn)
         .await?;
@@ -159,10 +158,10 @@ pub async fn add_user(tx: &mut Tx, changes: &UserChanges) -> Result<User, CrmErr
         .as_deref()
         .ok_or_else(|| CrmError::Invalid("EMAIL is required".into()))?;
     let id = Store::next_id(tx, "user").await?;
-    sqlx::query("INSERT INTO users (id, name, email) VALUES ($1, '', $2)")
+    store::query("INSERT INTO users (id, name, email) VALUES ($1, '', $2)")
         .bind(id)
         .bind(checked_email(tx, id, email).await?)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     update_user(tx, id, changes).await
 }
@@ -174,7 +173,7 @@ pub async fn update_user(tx: &mut Tx, id: i64, changes: &UserChanges) -> Result<
         Some(email) => Some(checked_email(tx, id, email).await?),
         None => current.email.as_deref(),
     };
-    sqlx::query(
+    store::query(
         "UPDATE users SET name = $1, last_name = $2, email = $3, work_position = $4, active = $5 WHERE id = $6",
     )
     .bind(changes.name.as_deref().unwrap_or(&current.name).trim())
@@ -189,7 +188,7 @@ pub async fn update_user(tx: &mut Tx, id: i64, changes: &UserChanges) -> Result<
     )
     .bind(i64::from(changes.active.unwrap_or(current.active)))
     .bind(id)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     if let Some(departments) = &changes.departments {
         set_departments(tx, id, departments).await?;
@@ -198,16 +197,16 @@ pub async fn update_user(tx: &mut Tx, id: i64, changes: &UserChanges) -> Result<
 }
 
 async fn set_departments(tx: &mut Tx, user_id: i64, departments: &[i64]) -> Result<(), CrmError> {
-    sqlx::query("DELETE FROM user_departments WHERE user_id = $1")
+    store::query("DELETE FROM user_departments WHERE user_id = $1")
         .bind(user_id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     for &department_id in departments {
         department(tx, department_id).await?;
-        sqlx::query("INSERT INTO user_departments (user_id, department_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        store::query("INSERT INTO user_departments (user_id, department_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(user_id)
             .bind(department_id)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
     }
     Ok(())
@@ -223,10 +222,10 @@ async fn checked_email<'a>(tx: &mut Tx, user_id: i64, email: &'a str) -> Result<
     if !well_formed {
         return Err(CrmError::Invalid(format!("EMAIL '{email}' is not an e-mail address")));
     }
-    let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1 AND id <> $2")
+    let taken: Option<i64> = store::query_scalar("SELECT id FROM users WHERE email = $1 AND id <> $2")
         .bind(email)
         .bind(user_id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
     match taken {
         Some(other) => Err(CrmError::Invalid(format!("EMAIL {email} belongs to user {other}"))),
@@ -234,7 +233,7 @@ async fn checked_email<'a>(tx: &mut Tx, user_id: i64, email: &'a str) -> Result<
     }
 }
 
-fn department_from_row(row: &AnyRow) -> Result<Department, CrmError> {
+fn department_from_row(row: &store::Row) -> Result<Department, CrmError> {
     Ok(Department {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -246,7 +245,7 @@ fn department_from_row(row: &AnyRow) -> Result<Department, CrmError> {
 
 /// One department.
 pub async fn department(conn: &mut Conn, id: i64) -> Result<Department, CrmError> {
-    let row = sqlx::query("SELECT * FROM departments WHERE id = $1")
+    let row = store::query("SELECT * FROM departments WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
@@ -256,7 +255,7 @@ pub async fn department(conn: &mut Conn, id: i64) -> Result<Department, CrmError
 
 /// Every department, parents before children's siblings, by sort then id.
 pub async fn departments(conn: &mut Conn) -> Result<Vec<Department>, CrmError> {
-    let rows = sqlx::query("SELECT * FROM departments ORDER BY sort, id")
+    let rows = store::query("SELECT * FROM departments ORDER BY sort, id")
         .fetch_all(&mut *conn)
         .await?;
     rows.iter().map(department_from_row).collect()
@@ -273,11 +272,11 @@ pub async fn add_department(tx: &mut Tx, changes: &DepartmentChanges) -> Result<
         .ok_or_else(|| CrmError::Invalid("PARENT is required: the company is the only root".into()))?;
     department(tx, parent).await?;
     let id = Store::next_id(tx, "department").await?;
-    sqlx::query("INSERT INTO departments (id, name, sort, parent_id) VALUES ($1, $2, 500, $3)")
+    store::query("INSERT INTO departments (id, name, sort, parent_id) VALUES ($1, $2, 500, $3)")
         .bind(id)
         .bind(checked_name("NAME", name)?)
         .bind(parent)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     update_department(tx, id, changes).await
 }
@@ -300,13 +299,13 @@ pub async fn update_department(tx: &mut Tx, id: i64, changes: &DepartmentChanges
         .as_deref()
         .map(|name| checked_name("NAME", name))
         .transpose()?;
-    sqlx::query("UPDATE departments SET name = $1, sort = $2, parent_id = $3, head_id = $4 WHERE id = $5")
+    store::query("UPDATE departments SET name = $1, sort = $2, parent_id = $3, head_id = $4 WHERE id = $5")
         .bind(name.unwrap_or(&current.name))
         .bind(changes.sort.unwrap_or(current.sort))
         .bind(changes.parent_id.or(current.parent_id))
         .bind(changes.head_id.or(current.head_id))
         .bind(id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     department(tx, id).await
 }
@@ -331,9 +330,9 @@ pub async fn delete_department(tx: &mut Tx, id: i64) -> Result<(), CrmError> {
     if doomed.parent_id.is_none() {
         return Err(CrmError::Invalid("the company department cannot be deleted".into()));
     }
-    let children: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM departments WHERE parent_id = $1")
+    let children: i64 = store::query_scalar("SELECT COUNT(*) FROM departments WHERE parent_id = $1")
         .bind(id)
-        .fetch_one(&mut **tx)
+        .fetch_one(&mut *tx)
         .await?;
     if children > 0 {
         return Err(CrmError::Invalid(format!(
@@ -344,7 +343,7 @@ pub async fn delete_department(tx: &mut Tx, id: i64) -> Result<(), CrmError> {
         "DELETE FROM user_departments WHERE department_id = $1",
         "DELETE FROM departments WHERE id = $1",
     ] {
-        sqlx::query(statement).bind(id).execute(&mut **tx).await?;
+        store::query(statement).bind(id).execute(&mut *tx).await?;
     }
     Ok(())
 }
@@ -418,13 +417,13 @@ pub async fn issue_token(
     let token: String = (0..kind.length())
         .map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]))
         .collect();
-    sqlx::query("INSERT INTO tokens (token, user_id, kind, created_at, scopes) VALUES ($1, $2, $3, $4, $5)")
+    store::query("INSERT INTO tokens (token, user_id, kind, created_at, scopes) VALUES ($1, $2, $3, $4, $5)")
         .bind(&token)
         .bind(user_id)
         .bind(kind.as_str())
         .bind(now)
         .bind(scopes.join(","))
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(token)
 }
@@ -432,17 +431,17 @@ pub async fn issue_token(
 /// A user's oldest token of `kind`, if it has one.
 pub async fn first_token(tx: &mut Tx, user_id: i64, kind: TokenKind) -> Result<Option<String>, CrmError> {
     Ok(
-        sqlx::query_scalar("SELECT token FROM tokens WHERE user_id = $1 AND kind = $2 ORDER BY created_at LIMIT 1")
+        store::query_scalar("SELECT token FROM tokens WHERE user_id = $1 AND kind = $2 ORDER BY created_at LIMIT 1")
             .bind(user_id)
             .bind(kind.as_str())
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *tx)
             .await?,
     )
 }
 
 /// Who holds a token of `kind`, if the token exists and its user is active.
 pub async fn token_holder(conn: &mut Conn, token: &str, kind: TokenKind) -> Result<Option<TokenHolder>, CrmError> {
-    let row: Option<(i64, String)> = sqlx::query_as(
+    let row = store::query(
         "SELECT tokens.user_id, tokens.scopes FROM tokens JOIN users ON users.id = tokens.user_id
          WHERE tokens.token = $1 AND tokens.kind = $2 AND users.active = 1",
     )
@@ -450,8 +449,10 @@ pub async fn token_holder(conn: &mut Conn, token: &str, kind: TokenKind) -> Resu
     .bind(kind.as_str())
     .fetch_optional(&mut *conn)
     .await?;
-    Ok(row.map(|(user_id, scopes)| TokenHolder {
-        user_id,
+    let Some(row) = row else { return Ok(None) };
+    let scopes: String = row.try_get("scopes")?;
+    Ok(Some(TokenHolder {
+        user_id: row.try_get("user_id")?,
         scopes: scopes.split(',').map(str::to_string).collect(),
     }))
 }
@@ -517,7 +518,7 @@ pub struct NewAbsence {
     pub comment: String,
 }
 
-fn absence_from_row(row: &AnyRow) -> Result<Absence, CrmError> {
+fn absence_from_row(row: &store::Row) -> Result<Absence, CrmError> {
     let kind: String = row.try_get("kind")?;
     Ok(Absence {
         id: row.try_get("id")?,
@@ -535,7 +536,7 @@ fn absence_from_row(row: &AnyRow) -> Result<Absence, CrmError> {
 
 /// Absences, by start: of one user and/or those covering one moment when asked.
 pub async fn absences(conn: &mut Conn, user_id: Option<i64>, at: Option<Millis>) -> Result<Vec<Absence>, CrmError> {
-    let rows = sqlx::query(
+    let rows = store::query(
         "SELECT * FROM user_absences
          WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR (starts_at <= $2 AND ends_at > $2))
          ORDER BY starts_at, id",
@@ -558,7 +559,7 @@ pub async fn add_absence(tx: &mut Tx, new: &NewAbsence, now: Millis) -> Result<A
     user(tx, new.user_id)
         .await
         .map_err(|_| CrmError::Invalid(format!("user {} does not exist", new.user_id)))?;
-    let row = sqlx::query(
+    let row = store::query(
         "INSERT INTO user_absences (user_id, starts_at, ends_at, kind, comment, created_at)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
     )
@@ -568,16 +569,16 @@ pub async fn add_absence(tx: &mut Tx, new: &NewAbsence, now: Millis) -> Result<A
     .bind(new.kind.as_str())
     .bind(new.comment.trim())
     .bind(now)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await?;
     absence_from_row(&row)
 }
 
 /// Deletes an absence; `false` when none has that id.
 pub async fn delete_absence(tx: &mut Tx, id: i64) -> Result<bool, CrmError> {
-    let deleted = sqlx::query("DELETE FROM user_absences WHERE id = $1")
+    let deleted = store::query("DELETE FROM user_absences WHERE id = $1")
         .bind(id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(deleted.rows_affected() > 0)
 }
@@ -586,7 +587,7 @@ pub async fn delete_absence(tx: &mut Tx, id: i64) -> Result<bool, CrmError> {
 pub async fn absent_at(conn: &mut Conn, users: &[i64], at: Millis) -> Result<Vec<i64>, CrmError> {
     let mut absent = Vec::new();
     for user_id in users {
-        let away: Option<i64> = sqlx::query_scalar(
+        let away: Option<i64> = store::query_scalar(
             "SELECT id FROM user_absences WHERE user_id = $1 AND starts_at <= $2 AND ends_at > $2 LIMIT 1",
         )
         .bind(user_id)

@@ -11,11 +11,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::store;
 use lettre::message::{Mailbox, MultiPart, header::ContentType};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Serialize;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 use tokio::task::JoinHandle;
 
 use crate::clock::{Clock, Millis};
@@ -114,7 +113,7 @@ pub fn check_address(address: &str) -> Result<String, CrmError> {
 
 /// Puts a message in the outbox, due at once.
 pub async fn queue(tx: &mut Tx, email: &OutgoingEmail, now: Millis) -> Result<(), CrmError> {
-    sqlx::query(
+    store::query(
         "INSERT INTO outbox (id, run_id, recipients, subject, text_body, html_body, status, attempts, next_attempt_at, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, 'queued', 0, $7, $7)",
     )
@@ -125,17 +124,17 @@ pub async fn queue(tx: &mut Tx, email: &OutgoingEmail, now: Millis) -> Result<()
     .bind(&email.text)
     .bind(&email.html)
     .bind(now)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
-fn recipients(row: &AnyRow) -> Result<Vec<String>, CrmError> {
+fn recipients(row: &store::Row) -> Result<Vec<String>, CrmError> {
     let text: String = row.try_get("recipients")?;
     serde_json::from_str(&text).map_err(|e| CrmError::Invalid(format!("outbox recipients: {e}")))
 }
 
-fn entry_from_row(row: &AnyRow) -> Result<OutboxEntry, CrmError> {
+fn entry_from_row(row: &store::Row) -> Result<OutboxEntry, CrmError> {
     Ok(OutboxEntry {
         id: row.try_get("id")?,
         run_id: row.try_get("run_id")?,
@@ -157,7 +156,7 @@ pub async fn outbox(
     run_id: Option<&str>,
     limit: i64,
 ) -> Result<Vec<OutboxEntry>, CrmError> {
-    let rows = sqlx::query(
+    let rows = store::query(
         "SELECT * FROM outbox WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR run_id = $2)
          ORDER BY created_at DESC, id DESC LIMIT $3",
     )
@@ -247,7 +246,7 @@ impl Mailer {
         const CLAIMABLE: &str =
             "(status = 'queued' AND next_attempt_at <= $1) OR (status = 'sending' AND lease_until < $1)";
         let now = self.clock.now();
-        let due: Option<String> = sqlx::query_scalar(&format!("SELECT id FROM outbox WHERE {CLAIMABLE} LIMIT 1"))
+        let due: Option<String> = store::query_scalar(&format!("SELECT id FROM outbox WHERE {CLAIMABLE} LIMIT 1"))
             .bind(now)
             .fetch_optional(self.store.pool())
             .await?;
@@ -261,7 +260,7 @@ impl Mailer {
              RETURNING *"
         );
         let mut tx = self.store.write().await?;
-        let row = sqlx::query(&claim)
+        let row = store::query(&claim)
             .bind(now)
             .bind(now + 120_000)
             .fetch_optional(&mut *tx)
@@ -324,7 +323,7 @@ impl Mailer {
             tracing::warn!(id = %entry.id, status, error = %why, "email not delivered");
         }
         let mut tx = self.store.write().await?;
-        sqlx::query(
+        store::query(
             "UPDATE outbox SET status = $1, next_attempt_at = $2, last_error = $3, lease_until = NULL,
              sent_at = CASE WHEN $1 = 'sent' THEN $4 ELSE sent_at END WHERE id = $5",
         )

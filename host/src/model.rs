@@ -24,12 +24,6 @@ pub enum CrmError {
     Store(#[from] crate::store::StoreError),
 }
 
-impl From<sqlx::Error> for CrmError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Store(e.into())
-    }
-}
-
 /// A kind of CRM item, with Bitrix24's names and numeric ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EntityType {
@@ -135,18 +129,12 @@ impl fmt::Display for EntityType {
 }
 
 /// Entity types are stored as their name, so SQL can bind them directly.
-impl sqlx::Type<sqlx::Any> for EntityType {
-    fn type_info() -> sqlx::any::AnyTypeInfo {
-        <String as sqlx::Type<sqlx::Any>>::type_info()
+impl crate::store::Bind for EntityType {
+    fn into_arg(self) -> crate::store::Arg {
+        crate::store::Arg::Text(Some(self.to_string()))
     }
-}
-
-impl<'q> sqlx::Encode<'q, sqlx::Any> for EntityType {
-    fn encode_by_ref(
-        &self,
-        buf: &mut <sqlx::Any as sqlx::Database>::ArgumentBuffer<'q>,
-    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
-        <String as sqlx::Encode<'q, sqlx::Any>>::encode(self.to_string(), buf)
+    fn null() -> crate::store::Arg {
+        crate::store::Arg::Text(None)
     }
 }
 

@@ -1,8 +1,7 @@
 //! Notifications to employees, as Bitrix24's `im.notify.*` keep them: a line of text for one
 //! user, from a robot or an integration, listed newest first and counted unread until read.
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use crate::store;
 
 use crate::clock::Millis;
 use crate::directory;
@@ -77,7 +76,7 @@ pub async fn add(tx: &mut Tx, new: &NewNotification, now: Millis) -> Result<i64,
         Some(id) => id,
         None => Store::next_id(tx, SEQUENCE).await?,
     };
-    sqlx::query(
+    store::query(
         "INSERT INTO notifications (id, user_id, author_id, module, tag, message, is_read, run_id, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8)",
     )
@@ -89,12 +88,12 @@ pub async fn add(tx: &mut Tx, new: &NewNotification, now: Millis) -> Result<i64,
     .bind(&new.message)
     .bind(&new.run_id)
     .bind(now)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(id)
 }
 
-fn from_row(row: &AnyRow) -> Result<Notification, CrmError> {
+fn from_row(row: &store::Row) -> Result<Notification, CrmError> {
     Ok(Notification {
         id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,
@@ -121,13 +120,13 @@ pub struct Page {
 
 /// A user's notifications older than `before_id` (all when `None`), newest first, at most `limit`.
 pub async fn list(conn: &mut Conn, user_id: i64, before_id: Option<i64>, limit: i64) -> Result<Page, CrmError> {
-    let rows = sqlx::query("SELECT * FROM notifications WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3")
+    let rows = store::query("SELECT * FROM notifications WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3")
         .bind(user_id)
         .bind(before_id.unwrap_or(i64::MAX))
         .bind(limit)
         .fetch_all(&mut *conn)
         .await?;
-    let counts = sqlx::query(
+    let counts = store::query(
         "SELECT COUNT(*) AS total,
                 (SELECT COUNT(*) FROM notifications WHERE user_id = $1 AND is_read = 0) AS unread
          FROM notifications WHERE user_id = $1",
@@ -150,6 +149,6 @@ pub async fn mark_read(tx: &mut Tx, user_id: i64, id: i64, up_to: bool) -> Resul
     } else {
         "UPDATE notifications SET is_read = 1 WHERE user_id = $1 AND id = $2 AND is_read = 0"
     };
-    let done = sqlx::query(sql).bind(user_id).bind(id).execute(&mut **tx).await?;
+    let done = store::query(sql).bind(user_id).bind(id).execute(&mut *tx).await?;
     Ok(done.rows_affected())
 }

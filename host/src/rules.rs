@@ -12,9 +12,9 @@ pub mod template;
 pub mod timing;
 pub mod triggers;
 
+use crate::store;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::Row;
 
 use crate::clock::Millis;
 use crate::crm;
@@ -121,7 +121,7 @@ fn empty_object() -> Value {
     Value::Object(Default::default())
 }
 
-fn robot_from_row(row: &sqlx::any::AnyRow) -> Result<Robot, CrmError> {
+fn robot_from_row(row: &store::Row) -> Result<Robot, CrmError> {
     let corrupt = |what: &str, e: serde_json::Error| CrmError::Invalid(format!("stored robot {what} is corrupt: {e}"));
     let config: String = row.try_get("config")?;
     let timing: String = row.try_get("timing")?;
@@ -211,10 +211,10 @@ pub async fn add(tx: &mut Tx, new: NewRobot, now: Millis) -> Result<Robot, CrmEr
     let entity_type = EntityType::parse(&new.entity_type)?;
     let stage = crm::stage(tx, entity_type, &new.stage_id).await?;
     let sort: i64 =
-        sqlx::query_scalar("SELECT COALESCE(MAX(sort), 0) + 10 FROM robots WHERE entity_type = $1 AND stage_id = $2")
+        store::query_scalar("SELECT COALESCE(MAX(sort), 0) + 10 FROM robots WHERE entity_type = $1 AND stage_id = $2")
             .bind(entity_type)
             .bind(&stage.status_id)
-            .fetch_one(&mut **tx)
+            .fetch_one(&mut *tx)
             .await?;
     let robot = Robot {
         id: format!("r_{:016x}", rand::random::<u64>()),
@@ -232,7 +232,7 @@ pub async fn add(tx: &mut Tx, new: NewRobot, now: Millis) -> Result<Robot, CrmEr
         created_at: now,
     };
     check_robot(tx, entity_type, &robot).await?;
-    sqlx::query(
+    store::query(
         "INSERT INTO robots (id, entity_type, category_id, stage_id, name, plugin_id, plugin_version, config, timing,
              condition, after_previous, sort, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
@@ -250,7 +250,7 @@ pub async fn add(tx: &mut Tx, new: NewRobot, now: Millis) -> Result<Robot, CrmEr
     .bind(i64::from(robot.after_previous))
     .bind(robot.sort)
     .bind(robot.created_at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(robot)
 }
@@ -283,7 +283,7 @@ pub async fn update(tx: &mut Tx, id: &str, changes: RobotChanges) -> Result<Robo
         robot.after_previous = after_previous;
     }
     check_robot(tx, entity_type, &robot).await?;
-    sqlx::query(
+    store::query(
         "UPDATE robots SET name = $1, plugin_version = $2, config = $3, timing = $4, condition = $5, after_previous = $6
          WHERE id = $7",
     )
@@ -294,7 +294,7 @@ pub async fn update(tx: &mut Tx, id: &str, changes: RobotChanges) -> Result<Robo
     .bind(robot.condition.as_ref().map(to_json))
     .bind(i64::from(robot.after_previous))
     .bind(id)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(robot)
 }
@@ -313,10 +313,10 @@ pub async fn reorder(tx: &mut Tx, entity_type: &str, stage_id: &str, order: &[St
         )));
     }
     for (position, id) in order.iter().enumerate() {
-        sqlx::query("UPDATE robots SET sort = $1 WHERE id = $2")
+        store::query("UPDATE robots SET sort = $1 WHERE id = $2")
             .bind((position as i64 + 1) * 10)
             .bind(id)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
     }
     list(tx, Some(entity_type), Some(stage_id)).await
@@ -324,7 +324,7 @@ pub async fn reorder(tx: &mut Tx, entity_type: &str, stage_id: &str, order: &[St
 
 /// One robot.
 pub async fn get(conn: &mut Conn, id: &str) -> Result<Robot, CrmError> {
-    let row = sqlx::query("SELECT * FROM robots WHERE id = $1")
+    let row = store::query("SELECT * FROM robots WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
@@ -335,7 +335,7 @@ pub async fn get(conn: &mut Conn, id: &str) -> Result<Robot, CrmError> {
 /// Reads many robots at once (for a batch of robot runs); deleted ones are left out.
 pub async fn get_many(conn: &mut Conn, ids: &[&str]) -> Result<Vec<Robot>, CrmError> {
     let sql = format!("SELECT * FROM robots WHERE id IN ({})", placeholders(1, ids.len()));
-    let mut query = sqlx::query(&sql);
+    let mut query = store::query(&sql);
     for id in ids {
         query = query.bind(*id);
     }
@@ -344,7 +344,7 @@ pub async fn get_many(conn: &mut Conn, ids: &[&str]) -> Result<Vec<Robot>, CrmEr
 
 /// The robots of an entity type, optionally of one stage, in run order.
 pub async fn list(conn: &mut Conn, entity_type: Option<&str>, stage_id: Option<&str>) -> Result<Vec<Robot>, CrmError> {
-    let rows = sqlx::query(
+    let rows = store::query(
         "SELECT * FROM robots WHERE ($1 IS NULL OR entity_type = $1) AND ($2 IS NULL OR stage_id = $2)
          ORDER BY entity_type, stage_id, sort",
     )
@@ -357,9 +357,9 @@ pub async fn list(conn: &mut Conn, entity_type: Option<&str>, stage_id: Option<&
 
 /// Deletes a robot; its runs stay in the history.
 pub async fn delete(tx: &mut Tx, id: &str) -> Result<(), CrmError> {
-    let deleted = sqlx::query("DELETE FROM robots WHERE id = $1")
+    let deleted = store::query("DELETE FROM robots WHERE id = $1")
         .bind(id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     if deleted.rows_affected() == 0 {
         return Err(CrmError::NotFound(format!("robot {id}")));

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use crate::store;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use sqlx::Row;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -22,7 +22,7 @@ use crate::model::{CrmError, EntityType, Item, ItemRef};
 use crate::rules::{self, Robot, template, triggers};
 use crate::runtime::bindings::stagewright::action::types::Invocation;
 use crate::runtime::{LogLine, Plugin, RunOutcome, RunResult, Runtime, StagedChange, to_wit_item};
-use crate::store::{Conn, Store, Tx, placeholders};
+use crate::store::{Backend, Conn, Store, Tx, placeholders};
 
 /// How the scheduler paces itself.
 #[derive(Debug, Clone, Copy)]
@@ -126,7 +126,7 @@ pub struct Entry {
     pub at: Millis,
 }
 
-fn run_from_row(row: &sqlx::any::AnyRow) -> Result<RunRecord, CrmError> {
+fn run_from_row(row: &store::Row) -> Result<RunRecord, CrmError> {
     let logs: String = row.try_get("logs")?;
     let values: Option<String> = row.try_get("return_values")?;
     Ok(RunRecord {
@@ -196,7 +196,7 @@ pub async fn enqueue(
         Due::AfterPrevious => ("waiting", now, None, None),
         Due::Impossible(why) => ("failed", now, Some(now), Some(why)),
     };
-    sqlx::query(
+    store::query(
         "INSERT INTO runs (id, robot_id, entity_type, item_id, stage_id, plugin_id, status, due_at, finished_at, error,
              created_at, seq, entry_id, entered_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
@@ -215,7 +215,7 @@ pub async fn enqueue(
     .bind(seq)
     .bind(entry.id)
     .bind(entry.at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(id)
 }
@@ -224,11 +224,11 @@ pub async fn enqueue(
 /// into a stage), for [`rules::continue_chains`] to find the run after each.
 pub async fn runs_of_stays(tx: &mut Tx, runs: &[&RunRecord]) -> Result<Vec<RunRecord>, CrmError> {
     let sql = format!("SELECT * FROM runs WHERE entry_id IN ({})", placeholders(1, runs.len()));
-    let mut query = sqlx::query(&sql);
+    let mut query = store::query(&sql);
     for run in runs {
         query = query.bind(run.entry_id);
     }
-    let rows = query.fetch_all(&mut **tx).await?;
+    let rows = query.fetch_all(&mut *tx).await?;
     rows.iter().map(run_from_row).collect()
 }
 
@@ -239,7 +239,7 @@ pub async fn start_waiting(tx: &mut Tx, run: &RunRecord, due: Due, now: Millis) 
         Due::AfterPrevious => return Ok(()),
         Due::Impossible(why) => ("failed", now, Some(now), Some(why)),
     };
-    sqlx::query(
+    store::query(
         "UPDATE runs SET status = $1, due_at = $2, finished_at = $3, error = $4 WHERE id = $5 AND status = 'waiting'",
     )
     .bind(status)
@@ -247,21 +247,21 @@ pub async fn start_waiting(tx: &mut Tx, run: &RunRecord, due: Due, now: Millis) 
     .bind(finished_at)
     .bind(error)
     .bind(&run.id)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
 /// Cancels every pending, waiting or parked run of an item, recording why.
 pub async fn cancel_pending(tx: &mut Tx, item: ItemRef, now: Millis) -> Result<(), CrmError> {
-    sqlx::query(
+    store::query(
         "UPDATE runs SET status = 'cancelled', finished_at = $1, error = 'the item left the stage'
          WHERE entity_type = $2 AND item_id = $3 AND status IN ('pending', 'waiting', 'parked')",
     )
     .bind(now)
     .bind(item.entity_type)
     .bind(item.id)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -291,7 +291,7 @@ pub struct RunFilter {
 
 /// Lists run records, newest first.
 pub async fn list_runs(conn: &mut Conn, filter: &RunFilter) -> Result<Vec<RunRecord>, CrmError> {
-    let rows = sqlx::query(
+    let rows = store::query(
         "SELECT * FROM runs
          WHERE ($1 IS NULL OR entity_type = $1) AND ($2 IS NULL OR item_id = $2) AND ($3 IS NULL OR robot_id = $3)
            AND ($4 IS NULL OR plugin_id = $4) AND ($5 IS NULL OR status = $5)
@@ -314,20 +314,20 @@ pub async fn list_runs(conn: &mut Conn, filter: &RunFilter) -> Result<Vec<RunRec
 /// Puts a failed run back in line, due now, with its attempts counted afresh; it runs the newest
 /// installed plugin version its robot allows. Answers the run as it now is.
 pub async fn retry(tx: &mut Tx, id: &str, now: Millis) -> Result<RunRecord, CrmError> {
-    let row = sqlx::query(
+    let row = store::query(
         "UPDATE runs SET status = 'pending', attempt = 0, due_at = $1, finished_at = NULL, lease_until = NULL, error = NULL
          WHERE id = $2 AND status = 'failed' RETURNING *",
     )
     .bind(now)
     .bind(id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     match row {
         Some(row) => run_from_row(&row),
         None => {
-            let exists: Option<String> = sqlx::query_scalar("SELECT status FROM runs WHERE id = $1")
+            let exists: Option<String> = store::query_scalar("SELECT status FROM runs WHERE id = $1")
                 .bind(id)
-                .fetch_optional(&mut **tx)
+                .fetch_optional(&mut *tx)
                 .await?;
             Err(match exists {
                 Some(status) => CrmError::Invalid(format!("run {id} is {status}; only failed runs can be retried")),
@@ -340,9 +340,9 @@ pub async fn retry(tx: &mut Tx, id: &str, now: Millis) -> Result<RunRecord, CrmE
 /// Deletes runs that finished before `before`; returns how many. Only runs that are over
 /// (succeeded, failed for good, skipped, cancelled) have a `finished_at`.
 pub async fn forget_finished(tx: &mut Tx, before: Millis) -> Result<u64, CrmError> {
-    let deleted = sqlx::query("DELETE FROM runs WHERE finished_at < $1")
+    let deleted = store::query("DELETE FROM runs WHERE finished_at < $1")
         .bind(before)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(deleted.rows_affected())
 }
@@ -390,6 +390,7 @@ const MAX_CLAIM_BATCH: usize = 1_000;
 /// due runs is read once, and the items and the return values of the runs' stays take a query
 /// each instead of one per run. Reading them at the start changes nothing the runs see: none of
 /// the batch's writes commits before the batch ends.
+#[derive(Default)]
 struct BatchReads {
     robots: HashMap<String, Robot>,
     items: HashMap<ItemRef, Item>,
@@ -507,13 +508,12 @@ impl Scheduler {
         self.end_timed_out_waits().await?;
         let mut ran = 0;
         loop {
-            let batch = self.claim().await?;
+            let (batch, reads) = self.claim().await?;
             if batch.is_empty() {
                 return Ok(ran);
             }
             ran += batch.len();
             let mut conn = self.store.pool().acquire().await?;
-            let reads = BatchReads::read(&mut conn, &batch).await?;
             let mut ended = Vec::with_capacity(batch.len());
             for claimed in batch {
                 let finish = self.attempt(&claimed, &reads, &mut conn).await;
@@ -528,7 +528,7 @@ impl Scheduler {
     /// whether there is one, as in [`Self::claim`].
     async fn end_timed_out_waits(&self) -> Result<(), CrmError> {
         let now = self.clock.now();
-        let due: Option<String> = sqlx::query_scalar(&format!("SELECT id FROM runs WHERE {PARKED_DUE} LIMIT 1"))
+        let due: Option<String> = store::query_scalar(&format!("SELECT id FROM runs WHERE {PARKED_DUE} LIMIT 1"))
             .bind(now)
             .fetch_optional(self.store.pool())
             .await?;
@@ -536,7 +536,7 @@ impl Scheduler {
             return Ok(());
         }
         let mut tx = self.store.write().await?;
-        let rows = sqlx::query(&format!(
+        let rows = store::query(&format!(
             "SELECT * FROM runs WHERE {PARKED_DUE} ORDER BY due_at LIMIT 500"
         ))
         .bind(now)
@@ -550,22 +550,17 @@ impl Scheduler {
     }
 
     /// Claims up to a batch of due runs (first those whose worker's lease expired), in the order
-    /// they are to run. A read first asks whether there is one, so the many wake-ups that find
-    /// nothing never queue for the writer.
-    async fn claim(&self) -> Result<Vec<Claimed>, CrmError> {
+    /// they are to run, with what they read before running, read in the claim's transaction: on
+    /// SQLite the writer connection has just written those pages, where a read connection's cache
+    /// was emptied by the last commit. On PostgreSQL a read first asks whether there is a due run,
+    /// so the many wake-ups of many hosts that find nothing never queue for a write; on SQLite
+    /// taking the one writer connection is cheaper than that read.
+    async fn claim(&self) -> Result<(Vec<Claimed>, BatchReads), CrmError> {
         let now = self.clock.now();
-        let lease_until = now + self.settings.lease.as_millis() as i64;
-        let due: Option<String> = sqlx::query_scalar(&format!(
-            "SELECT COALESCE(({}), ({}))",
-            claimable(LEASE_EXPIRED, "ORDER BY due_at, seq LIMIT 1"),
-            claimable(PENDING_DUE, "ORDER BY due_at, seq LIMIT 1")
-        ))
-        .bind(now)
-        .fetch_one(self.store.pool())
-        .await?;
-        if due.is_none() {
-            return Ok(Vec::new());
+        if self.store.backend() == Backend::Postgres && !self.any_due(now).await? {
+            return Ok((Vec::new(), BatchReads::default()));
         }
+        let lease_until = now + self.settings.lease.as_millis() as i64;
         let tail = format!(
             "ORDER BY due_at, seq LIMIT {} {}",
             self.settings.claim_batch.clamp(1, MAX_CLAIM_BATCH),
@@ -578,18 +573,36 @@ impl Scheduler {
             claimable(PENDING_DUE, &tail)
         );
         let mut tx = self.store.write_lease().await?;
-        let rows = sqlx::query(&claim)
+        let rows = store::query(&claim)
             .bind(now)
             .bind(lease_until)
             .fetch_all(&mut *tx)
             .await?;
-        tx.commit().await?;
         let mut claimed = rows
             .iter()
             .map(|row| run_from_row(row).map(|record| Claimed { record }))
             .collect::<Result<Vec<_>, _>>()?;
         claimed.sort_by_key(|c| (c.record.due_at, c.record.seq));
-        Ok(claimed)
+        let reads = if claimed.is_empty() {
+            BatchReads::default()
+        } else {
+            BatchReads::read(&mut tx, &claimed).await?
+        };
+        tx.commit().await?;
+        Ok((claimed, reads))
+    }
+
+    /// Whether a run is due or its lease expired.
+    async fn any_due(&self, now: Millis) -> Result<bool, CrmError> {
+        let due: Option<String> = store::query_scalar(&format!(
+            "SELECT COALESCE(({}), ({}))",
+            claimable(LEASE_EXPIRED, "ORDER BY due_at, seq LIMIT 1"),
+            claimable(PENDING_DUE, "ORDER BY due_at, seq LIMIT 1")
+        ))
+        .bind(now)
+        .fetch_one(self.store.pool())
+        .await?;
+        Ok(due.is_some())
     }
 
     /// Runs a claimed run in the sandbox and says how it ends; nothing is written yet.
@@ -780,10 +793,10 @@ impl Scheduler {
 /// Something happened to the item (`kind`: "activity", "comment", "task", "change"): its parked
 /// runs that wait for it succeed, and their chains go on. Returns how many woke.
 pub async fn wake_parked(tx: &mut Tx, item: ItemRef, kind: &str, now: Millis) -> Result<usize, CrmError> {
-    let rows = sqlx::query("SELECT * FROM runs WHERE entity_type = $1 AND item_id = $2 AND status = 'parked'")
+    let rows = store::query("SELECT * FROM runs WHERE entity_type = $1 AND item_id = $2 AND status = 'parked'")
         .bind(item.entity_type)
         .bind(item.id)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await?;
     let mut woke = 0;
     for row in rows {
@@ -808,13 +821,13 @@ async fn end_parked(tx: &mut Tx, run: &RunRecord, woke_by: &str, now: Millis) ->
         _ => Map::new(),
     };
     values.insert("woke_by".into(), Value::from(woke_by));
-    let ended = sqlx::query(
+    let ended = store::query(
         "UPDATE runs SET status = 'succeeded', finished_at = $1, return_values = $2 WHERE id = $3 AND status = 'parked'",
     )
     .bind(now)
     .bind(Value::Object(values).to_string())
     .bind(&run.id)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     if ended.rows_affected() == 1 {
         rules::continue_chains(tx, &[run], now).await?;
@@ -877,7 +890,7 @@ async fn stay_returns(
          WHERE entry_id IN ({}) ORDER BY seq",
         placeholders(1, batch.len())
     );
-    let mut query = sqlx::query(&sql);
+    let mut query = store::query(&sql);
     for claimed in batch {
         query = query.bind(claimed.record.entry_id);
     }
@@ -922,7 +935,7 @@ async fn write_ends(tx: &mut Tx, ended: &[(&Claimed, &Finish)], now: Millis) -> 
          FROM (VALUES {rows}) AS f
          WHERE runs.id = f.column1 AND runs.attempt = f.column12 AND runs.status = 'running'"
     );
-    let mut query = sqlx::query(&sql);
+    let mut query = store::query(&sql);
     for (claimed, finish) in ended {
         let (duration_us, fuel_used, logs, wait) = match &finish.outcome {
             Some(o) => (
@@ -947,7 +960,7 @@ async fn write_ends(tx: &mut Tx, ended: &[(&Claimed, &Finish)], now: Millis) -> 
             .bind(wait.map(|w| serde_json::to_string(&w.wake_on).expect("strings serialize")))
             .bind(claimed.record.attempt);
     }
-    let updated = query.execute(&mut **tx).await?.rows_affected();
+    let updated = query.execute(&mut *tx).await?.rows_affected();
     if updated < ended.len() as u64 {
         tracing::warn!(
             lost = ended.len() as u64 - updated,

@@ -1,37 +1,75 @@
-//! The database: opening it, migrating it, and the write transactions everything else runs in.
+//! The database: opening it, migrating it, the write transactions everything else runs in, and
+//! the one way the host runs a statement ([`query`], [`query_scalar`]).
 //!
 //! SQLite in WAL mode is the embedded default; PostgreSQL is used when given a `postgres://` URL.
-//! Both sit behind sqlx's `Any` driver so the rest of the host has one code path: SQL is written
-//! with `$N` placeholders (both backends accept them) and only integer, text, real and blob
-//! columns. The few places the dialects differ ask [`Store::backend`].
+//! SQL is written once for both, with `$N` placeholders and only integer, text, real and blob
+//! columns; the few places the dialects differ ask [`Store::backend`]. SQLite statements run on
+//! the calling thread through rusqlite ([`sqlite`]); PostgreSQL ones through sqlx ([`postgres`]).
 //!
 //! Every write goes through [`Store::write`]. On SQLite that is a `BEGIN IMMEDIATE` transaction on
 //! the one writer connection: SQLite admits one writer at a time anyway, and writers queueing
 //! for that connection in tokio wait without cost, where writers contending for the file lock
 //! would sleep in SQLite's busy handler and throttle each other.
 
-use std::path::Path;
+mod postgres;
+mod sqlite;
+mod value;
+
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
-use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
-/// A write transaction; dropped without commit, it rolls back.
-pub type Tx = Transaction<'static, Any>;
-
-/// A database connection, for reads.
-pub type Conn = AnyConnection;
+pub use value::{Arg, Bind, ColumnIndex, Decode, Row, Value};
 
 /// What can go wrong talking to the database.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database refused or failed a statement.
+    /// PostgreSQL (or a migration's connection) refused or failed a statement.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// SQLite refused or failed a statement.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// A migration failed at start-up.
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// A statement that must return a row returned none.
+    #[error("database error: no rows returned by a query that expected to return at least one row")]
+    RowNotFound,
+    /// A statement read a column it does not return.
+    #[error("database error: no column {0} in the row")]
+    NoSuchColumn(String),
+    /// A column holds a kind of value its reader does not take.
+    #[error("database error: column {column} holds {found}, expected {expected}")]
+    Decode {
+        /// The column.
+        column: String,
+        /// What the reader takes.
+        expected: &'static str,
+        /// What the column holds.
+        found: &'static str,
+    },
+    /// A statement names a placeholder other than `$N`.
+    #[error("database error: placeholder {0} is not of the form $N")]
+    Placeholder(String),
+    /// A statement uses a placeholder no argument was bound to.
+    #[error("database error: placeholder ${position} has no argument ({bound} bound)")]
+    MissingArgument {
+        /// The placeholder's number.
+        position: usize,
+        /// How many arguments were bound.
+        bound: usize,
+    },
+    /// The store is shutting down.
+    #[error("the database is closed")]
+    Closed,
     /// The data directory could not be created.
     #[error("data directory {path}: {source}")]
     DataDir {
@@ -69,42 +107,55 @@ impl Backend {
 /// The shared handle to the database.
 #[derive(Clone)]
 pub struct Store {
-    pool: AnyPool,
-    writer: AnyPool,
-    backend: Backend,
+    pool: Pool,
+    writer: Writer,
+}
+
+#[derive(Clone)]
+enum Writer {
+    Sqlite(Arc<Mutex<rusqlite::Connection>>),
+    Postgres(AnyPool),
+}
+
+/// Connections for reads.
+#[derive(Clone)]
+pub struct Pool(PoolKind);
+
+#[derive(Clone)]
+enum PoolKind {
+    Sqlite(Arc<sqlite::ReadPool>),
+    Postgres(AnyPool),
+}
+
+/// A database connection: one taken from the pool for reads, or the one a write transaction
+/// holds ([`Tx`] dereferences to it, so code that only reads takes either).
+pub struct Conn(ConnKind);
+
+enum ConnKind {
+    Sqlite(sqlite::PooledConnection),
+    SqliteWriter(OwnedMutexGuard<rusqlite::Connection>),
+    Postgres(PoolConnection<Any>),
+    PostgresTx(Transaction<'static, Any>),
+    /// What a committed or rolled-back transaction leaves behind.
+    Ended,
+}
+
+/// A write transaction; dropped without commit, it rolls back.
+pub struct Tx {
+    conn: Conn,
 }
 
 /// The file name of the SQLite database inside the data directory.
 pub const DATABASE_FILE: &str = "stagewright.db";
 
+/// Read connections a SQLite store opens at most.
+const SQLITE_READERS: usize = 8;
+
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// Settings every SQLite connection needs; WAL is a property of the file, the rest per connection.
-const SQLITE_PRAGMAS: [&str; 4] = [
-    "PRAGMA journal_mode = WAL",
-    "PRAGMA synchronous = NORMAL",
-    "PRAGMA foreign_keys = ON",
-    "PRAGMA busy_timeout = 10000",
-];
-
 fn pool_options() -> AnyPoolOptions {
     AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30))
-}
-
-/// A pool of SQLite connections, each set up with [`SQLITE_PRAGMAS`].
-fn sqlite_pool(connections: u32) -> AnyPoolOptions {
-    pool_options()
-        .max_connections(connections)
-        .test_before_acquire(false)
-        .after_connect(|conn, _| {
-            Box::pin(async move {
-                for pragma in SQLITE_PRAGMAS {
-                    conn.execute(pragma).await?;
-                }
-                Ok(())
-            })
-        })
 }
 
 impl Store {
@@ -114,50 +165,65 @@ impl Store {
             path: data_dir.display().to_string(),
             source,
         })?;
-        Self::open(&format!("sqlite://{}?mode=rwc", data_dir.join(DATABASE_FILE).display())).await
+        Self::open(&format!("sqlite://{}", data_dir.join(DATABASE_FILE).display())).await
     }
 
     /// Opens the database at `url` (`sqlite://PATH` or `postgres://...`) and runs the migrations.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Backend::Postgres
-        } else {
+        if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            return Self::open_sqlite_file(PathBuf::from(path.split('?').next().unwrap_or(path))).await;
+        }
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
-        };
-        let (pool, writer) = match backend {
-            Backend::Sqlite => {
-                let writer = sqlite_pool(1).connect(url).await?;
-                SQLITE_MIGRATIONS.run(&writer).await?;
-                (sqlite_pool(8).connect(url).await?, writer)
-            }
-            Backend::Postgres => {
-                let pool = pool_options().max_connections(16).connect(url).await?;
-                POSTGRES_MIGRATIONS.run(&pool).await?;
-                (pool.clone(), pool)
-            }
-        };
-        Ok(Self { pool, writer, backend })
+        }
+        let pool = pool_options().max_connections(16).connect(url).await?;
+        POSTGRES_MIGRATIONS.run(&pool).await?;
+        Ok(Self {
+            pool: Pool(PoolKind::Postgres(pool.clone())),
+            writer: Writer::Postgres(pool),
+        })
+    }
+
+    async fn open_sqlite_file(path: PathBuf) -> Result<Self, StoreError> {
+        let writer = sqlite::open(&path)?;
+        let migrations = pool_options()
+            .max_connections(1)
+            .connect(&format!("sqlite://{}", path.display()))
+            .await?;
+        SQLITE_MIGRATIONS.run(&migrations).await?;
+        migrations.close().await;
+        Ok(Self {
+            pool: Pool(PoolKind::Sqlite(sqlite::ReadPool::new(path, SQLITE_READERS))),
+            writer: Writer::Sqlite(Arc::new(Mutex::new(writer))),
+        })
     }
 
     /// The pool, for reads.
-    pub fn pool(&self) -> &AnyPool {
+    pub fn pool(&self) -> &Pool {
         &self.pool
     }
 
     /// Which database this is.
     pub fn backend(&self) -> Backend {
-        self.backend
+        self.pool.backend()
     }
 
     /// Starts a write transaction; on SQLite it holds the write lock from its first statement.
     pub async fn write(&self) -> Result<Tx, StoreError> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.writer.begin().await?,
-        })
+        let conn = match &self.writer {
+            Writer::Sqlite(conn) => {
+                let conn = conn.clone().lock_owned().await;
+                if !conn.is_autocommit() {
+                    // A transaction whose rollback failed when it was dropped.
+                    conn.execute_batch("ROLLBACK")?;
+                }
+                conn.execute_batch("BEGIN IMMEDIATE")?;
+                ConnKind::SqliteWriter(conn)
+            }
+            Writer::Postgres(pool) => ConnKind::PostgresTx(pool.begin().await?),
+        };
+        Ok(Tx { conn: Conn(conn) })
     }
 
     /// Starts a write transaction that only takes leases (claims of robot runs): its commit
@@ -167,23 +233,243 @@ impl Store {
     /// this (WAL with `synchronous = NORMAL`).
     pub async fn write_lease(&self) -> Result<Tx, StoreError> {
         let mut tx = self.write().await?;
-        if self.backend == Backend::Postgres {
-            tx.execute("SET LOCAL synchronous_commit = off").await?;
+        if self.backend() == Backend::Postgres {
+            query("SET LOCAL synchronous_commit = off").execute(&mut tx).await?;
         }
         Ok(tx)
     }
 
     /// Takes the next id of a named sequence inside `tx`.
     pub async fn next_id(tx: &mut Tx, sequence: &str) -> Result<i64, StoreError> {
-        let id: i64 = sqlx::query_scalar(
+        query_scalar(
             "INSERT INTO sequences (name, next_id) VALUES ($1, 2)
              ON CONFLICT (name) DO UPDATE SET next_id = sequences.next_id + 1
              RETURNING next_id - 1",
         )
         .bind(sequence)
-        .fetch_one(&mut **tx)
-        .await?;
-        Ok(id)
+        .fetch_one(tx)
+        .await
+    }
+}
+
+impl Pool {
+    /// Takes a connection; it goes back when dropped.
+    pub async fn acquire(&self) -> Result<Conn, StoreError> {
+        Ok(Conn(match &self.0 {
+            PoolKind::Sqlite(pool) => ConnKind::Sqlite(pool.acquire().await?),
+            PoolKind::Postgres(pool) => ConnKind::Postgres(pool.acquire().await?),
+        }))
+    }
+
+    fn backend(&self) -> Backend {
+        match self.0 {
+            PoolKind::Sqlite(_) => Backend::Sqlite,
+            PoolKind::Postgres(_) => Backend::Postgres,
+        }
+    }
+}
+
+impl Conn {
+    /// Which database this connection talks to.
+    pub fn backend(&self) -> Backend {
+        match self.0 {
+            ConnKind::Sqlite(_) | ConnKind::SqliteWriter(_) | ConnKind::Ended => Backend::Sqlite,
+            ConnKind::Postgres(_) | ConnKind::PostgresTx(_) => Backend::Postgres,
+        }
+    }
+
+    async fn run(&mut self, sql: &str, args: &[Arg], rows: bool) -> Result<(Vec<Row>, u64), StoreError> {
+        match &mut self.0 {
+            ConnKind::Sqlite(conn) => sqlite::run(conn.connection(), sql, args),
+            ConnKind::SqliteWriter(conn) => sqlite::run(conn, sql, args),
+            ConnKind::Postgres(conn) => postgres::run(conn, sql, args, rows).await,
+            ConnKind::PostgresTx(tx) => postgres::run(tx, sql, args, rows).await,
+            ConnKind::Ended => Err(StoreError::Closed),
+        }
+    }
+}
+
+impl Tx {
+    /// Makes the transaction's writes durable and visible.
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        match std::mem::replace(&mut self.conn.0, ConnKind::Ended) {
+            ConnKind::SqliteWriter(conn) => conn.execute_batch("COMMIT").map_err(|e| {
+                // A COMMIT that failed may leave the transaction open; it must not outlive us.
+                let _ = conn.execute_batch("ROLLBACK");
+                e.into()
+            }),
+            ConnKind::PostgresTx(tx) => Ok(tx.commit().await?),
+            _ => Err(StoreError::Closed),
+        }
+    }
+
+    /// Drops the transaction's writes.
+    pub async fn rollback(mut self) -> Result<(), StoreError> {
+        match std::mem::replace(&mut self.conn.0, ConnKind::Ended) {
+            ConnKind::SqliteWriter(conn) => Ok(conn.execute_batch("ROLLBACK")?),
+            ConnKind::PostgresTx(tx) => Ok(tx.rollback().await?),
+            _ => Err(StoreError::Closed),
+        }
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut Conn {
+        &mut self.conn
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        if let ConnKind::SqliteWriter(conn) = &self.conn.0 {
+            // Dropped without an end: undo. Should even this fail, the next write rolls back first.
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// Where a statement runs: in a write transaction, on a held connection, or on any connection
+/// of the pool.
+pub enum Executor<'c> {
+    /// Inside a write transaction.
+    Tx(&'c mut Tx),
+    /// On a connection held for several reads.
+    Conn(&'c mut Conn),
+    /// On a connection taken from the pool for this one statement.
+    Pool(&'c Pool),
+}
+
+impl<'c> From<&'c mut Tx> for Executor<'c> {
+    fn from(tx: &'c mut Tx) -> Self {
+        Self::Tx(tx)
+    }
+}
+
+impl<'c> From<&'c mut Conn> for Executor<'c> {
+    fn from(conn: &'c mut Conn) -> Self {
+        Self::Conn(conn)
+    }
+}
+
+impl<'c> From<&'c Pool> for Executor<'c> {
+    fn from(pool: &'c Pool) -> Self {
+        Self::Pool(pool)
+    }
+}
+
+impl Executor<'_> {
+    async fn run(self, sql: &str, args: &[Arg], rows: bool) -> Result<(Vec<Row>, u64), StoreError> {
+        match self {
+            Self::Tx(tx) => tx.conn.run(sql, args, rows).await,
+            Self::Conn(conn) => conn.run(sql, args, rows).await,
+            Self::Pool(pool) => pool.acquire().await?.run(sql, args, rows).await,
+        }
+    }
+}
+
+/// A statement with its arguments, not yet run.
+#[must_use = "a query does nothing until it is run"]
+pub struct Query<'q> {
+    sql: &'q str,
+    args: Vec<Arg>,
+}
+
+/// A statement whose rows are read as one value each (their first column).
+#[must_use = "a query does nothing until it is run"]
+pub struct QueryScalar<'q, T> {
+    query: Query<'q>,
+    value: PhantomData<T>,
+}
+
+/// The effect of a statement run for its writes.
+#[derive(Debug, Clone, Copy)]
+pub struct Executed {
+    rows_affected: u64,
+}
+
+impl Executed {
+    /// How many rows the statement inserted, changed or deleted.
+    pub fn rows_affected(&self) -> u64 {
+        self.rows_affected
+    }
+}
+
+/// A statement; `$N` placeholders take the arguments bound in order.
+pub fn query(sql: &str) -> Query<'_> {
+    Query { sql, args: Vec::new() }
+}
+
+/// A statement read for the first column of its rows.
+pub fn query_scalar<T: Decode>(sql: &str) -> QueryScalar<'_, T> {
+    QueryScalar {
+        query: query(sql),
+        value: PhantomData,
+    }
+}
+
+impl<'q> Query<'q> {
+    /// A statement with arguments bound already (built by code that assembles SQL).
+    pub fn with_args(sql: &'q str, args: Vec<Arg>) -> Self {
+        Self { sql, args }
+    }
+
+    /// Binds the next placeholder.
+    pub fn bind(mut self, value: impl Bind) -> Self {
+        self.args.push(value.into_arg());
+        self
+    }
+
+    /// Runs the statement for its writes.
+    pub async fn execute<'c>(self, db: impl Into<Executor<'c>>) -> Result<Executed, StoreError> {
+        let (_, rows_affected) = db.into().run(self.sql, &self.args, false).await?;
+        Ok(Executed { rows_affected })
+    }
+
+    /// Runs the statement and returns every row.
+    pub async fn fetch_all<'c>(self, db: impl Into<Executor<'c>>) -> Result<Vec<Row>, StoreError> {
+        Ok(db.into().run(self.sql, &self.args, true).await?.0)
+    }
+
+    /// Runs the statement and returns its first row, if any.
+    pub async fn fetch_optional<'c>(self, db: impl Into<Executor<'c>>) -> Result<Option<Row>, StoreError> {
+        Ok(self.fetch_all(db).await?.into_iter().next())
+    }
+
+    /// Runs the statement and returns its first row; none is an error.
+    pub async fn fetch_one<'c>(self, db: impl Into<Executor<'c>>) -> Result<Row, StoreError> {
+        self.fetch_optional(db).await?.ok_or(StoreError::RowNotFound)
+    }
+}
+
+impl<'q, T: Decode> QueryScalar<'q, T> {
+    /// Binds the next placeholder.
+    pub fn bind(self, value: impl Bind) -> Self {
+        Self {
+            query: self.query.bind(value),
+            value: PhantomData,
+        }
+    }
+
+    /// Runs the statement and returns each row's value.
+    pub async fn fetch_all<'c>(self, db: impl Into<Executor<'c>>) -> Result<Vec<T>, StoreError> {
+        self.query.fetch_all(db).await?.iter().map(Row::first).collect()
+    }
+
+    /// Runs the statement and returns the first row's value, if there is a row.
+    pub async fn fetch_optional<'c>(self, db: impl Into<Executor<'c>>) -> Result<Option<T>, StoreError> {
+        self.query.fetch_optional(db).await?.map(|row| row.first()).transpose()
+    }
+
+    /// Runs the statement and returns the first row's value; no row is an error.
+    pub async fn fetch_one<'c>(self, db: impl Into<Executor<'c>>) -> Result<T, StoreError> {
+        self.query.fetch_one(db).await?.first()
     }
 }
 
@@ -194,13 +480,4 @@ pub fn placeholders(first: usize, count: usize) -> String {
         .map(|n| format!("${n}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Which database a connection talks to, for code that holds a connection but not the store.
-pub fn backend_of(conn: &AnyConnection) -> Backend {
-    if conn.backend_name() == "PostgreSQL" {
-        Backend::Postgres
-    } else {
-        Backend::Sqlite
-    }
 }

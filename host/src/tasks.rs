@@ -2,9 +2,8 @@
 //! and a status, bound to CRM items (`D_12`) so robots can create them for a deal and people find
 //! them from it.
 
+use crate::store;
 use serde_json::{Map, Value};
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 use crate::clock::Millis;
 use crate::crm::{self, ColumnType, TableQuery};
@@ -122,7 +121,7 @@ impl TaskChanges {
     }
 }
 
-fn task_from_row(row: &AnyRow) -> Result<Task, CrmError> {
+fn task_from_row(row: &store::Row) -> Result<Task, CrmError> {
     let bindings: String = row.try_get("crm_bindings")?;
     let users = |column: &str| -> Result<Vec<i64>, CrmError> {
         let stored: String = row.try_get(column)?;
@@ -149,7 +148,7 @@ fn task_from_row(row: &AnyRow) -> Result<Task, CrmError> {
 
 /// One task.
 pub async fn task(conn: &mut Conn, id: i64) -> Result<Task, CrmError> {
-    let row = sqlx::query("SELECT * FROM tasks WHERE id = $1")
+    let row = store::query("SELECT * FROM tasks WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
@@ -217,7 +216,7 @@ pub async fn add(
         Some(id) => id,
         None => Store::next_id(tx, SEQUENCE).await?,
     };
-    sqlx::query(
+    store::query(
         "INSERT INTO tasks (id, title, description, responsible_id, created_by, status, priority, deadline, crm_bindings, created_at, updated_at)
          VALUES ($1, $2, '', $3, $4, $5, 1, NULL, '[]', $6, $6)",
     )
@@ -227,7 +226,7 @@ pub async fn add(
     .bind(created_by)
     .bind(status::PENDING)
     .bind(now)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     let rest = TaskChanges {
         title: None,
@@ -269,7 +268,7 @@ pub async fn update(tx: &mut Tx, id: i64, changes: &TaskChanges, now: Millis) ->
         (false, _) => None,
     };
     let title = changes.title.as_deref().map(|t| checked_name("TITLE", t)).transpose()?;
-    sqlx::query(
+    store::query(
         "UPDATE tasks SET title = $1, description = $2, responsible_id = $3, status = $4, priority = $5,
          deadline = $6, crm_bindings = $7, updated_at = $8, closed_at = $9, auditors = $11, accomplices = $12
          WHERE id = $10",
@@ -286,7 +285,7 @@ pub async fn update(tx: &mut Tx, id: i64, changes: &TaskChanges, now: Millis) ->
     .bind(id)
     .bind(serde_json::Value::from(auditors).to_string())
     .bind(serde_json::Value::from(accomplices).to_string())
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     if status == status::COMPLETED && current.status != status::COMPLETED {
         for binding in &bindings {

@@ -1,15 +1,13 @@
 //! The floor under every write: one SQL statement's round trip through the store on SQLite.
 //!
 //! `cargo bench -p stagewright-tests --bench store` prints the mean time of a trivial statement
-//! (`SELECT $1`) on the store's writer connection, alone and inside a write transaction, and of
-//! an empty write transaction (BEGIN IMMEDIATE + COMMIT). sqlx runs each SQLite statement on the
-//! connection's own worker thread, so each costs two thread switches whatever the SQL; an item
-//! write is several statements, so this figure bounds how many writes per second one SQLite file
-//! can take through sqlx.
+//! (`SELECT $1`) through the store on a read connection and inside a write transaction, and of
+//! an empty write transaction (BEGIN IMMEDIATE + COMMIT). An item write is several statements
+//! and a transaction, so these figures bound how many writes per second one SQLite file takes.
 
 use std::time::Instant;
 
-use stagewright::store::Store;
+use stagewright::store::{self, Store};
 
 const STATEMENTS: u32 = 20_000;
 
@@ -21,9 +19,9 @@ async fn main() {
     let mut conn = store.pool().acquire().await.expect("connection");
     let started = Instant::now();
     for i in 0..STATEMENTS {
-        sqlx::query("SELECT $1")
+        store::query("SELECT $1")
             .bind(i64::from(i))
-            .fetch_one(&mut *conn)
+            .fetch_one(&mut conn)
             .await
             .expect("select");
     }
@@ -32,9 +30,9 @@ async fn main() {
     let mut tx = store.write().await.expect("write transaction");
     let started = Instant::now();
     for i in 0..STATEMENTS {
-        sqlx::query("SELECT $1")
+        store::query("SELECT $1")
             .bind(i64::from(i))
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut tx)
             .await
             .expect("select");
     }

@@ -120,12 +120,6 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::internal(e)
-    }
-}
-
 impl From<PluginError> for ApiError {
     fn from(e: PluginError) -> Self {
         match e {

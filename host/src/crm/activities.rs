@@ -1,9 +1,8 @@
 //! Activities: meetings, calls and to-dos on one item's timeline, each with a responsible user
 //! and a deadline, as Bitrix24's `crm.activity.*` keep them.
 
+use crate::store;
 use serde_json::{Map, Value};
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 use super::query::{ColumnType, TableQuery};
 use crate::clock::Millis;
@@ -135,7 +134,7 @@ impl ActivityChanges {
     }
 }
 
-fn activity_from_row(row: &AnyRow) -> Result<Activity, CrmError> {
+fn activity_from_row(row: &store::Row) -> Result<Activity, CrmError> {
     Ok(Activity {
         id: row.try_get("id")?,
         owner: ItemRef {
@@ -160,7 +159,7 @@ fn activity_from_row(row: &AnyRow) -> Result<Activity, CrmError> {
 
 /// One activity.
 pub async fn activity(conn: &mut Conn, id: i64) -> Result<Activity, CrmError> {
-    let row = sqlx::query("SELECT * FROM activities WHERE id = $1")
+    let row = store::query("SELECT * FROM activities WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
@@ -252,7 +251,7 @@ pub async fn add(
         Some(id) => id,
         None => Store::next_id(tx, SEQUENCE).await?,
     };
-    sqlx::query(
+    store::query(
         "INSERT INTO activities (id, owner_type, owner_id, type_id, subject, description, responsible_id, author_id,
          completed, priority, direction, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, '', $6, $6, 0, 2, 0, $7, $7)",
@@ -264,7 +263,7 @@ pub async fn add(
     .bind(checked_name("SUBJECT", subject)?)
     .bind(author)
     .bind(now)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     let rest = ActivityChanges {
         responsible_id: changes.responsible_id.or(Some(author)),
@@ -301,7 +300,7 @@ pub async fn update(tx: &mut Tx, id: i64, changes: &ActivityChanges, now: Millis
         .as_deref()
         .map(|s| checked_name("SUBJECT", s))
         .transpose()?;
-    sqlx::query(
+    store::query(
         "UPDATE activities SET subject = $1, description = $2, responsible_id = $3, start_time = $4, end_time = $5,
          deadline = $6, completed = $7, priority = $8, direction = $9, updated_at = $10 WHERE id = $11",
     )
@@ -316,7 +315,7 @@ pub async fn update(tx: &mut Tx, id: i64, changes: &ActivityChanges, now: Millis
     .bind(direction)
     .bind(now)
     .bind(id)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     if changes.completed == Some(true) && !current.completed {
         let payload = serde_json::json!({"activity_id": id, "type_id": current.type_id});
@@ -332,9 +331,9 @@ pub async fn update(tx: &mut Tx, id: i64, changes: &ActivityChanges, now: Millis
 /// Deletes an activity.
 pub async fn delete(tx: &mut Tx, id: i64) -> Result<(), CrmError> {
     activity(tx, id).await?;
-    sqlx::query("DELETE FROM activities WHERE id = $1")
+    store::query("DELETE FROM activities WHERE id = $1")
         .bind(id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }

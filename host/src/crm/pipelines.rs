@@ -4,8 +4,7 @@
 //! A pipeline always keeps at least one in-progress stage and exactly one success stage, so every
 //! item has a stage to start in and a stage to win in.
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use crate::store;
 
 use crate::model::{CrmError, EntityType, checked_name};
 use crate::store::{Conn, Store, Tx};
@@ -137,7 +136,7 @@ fn check_has_pipelines(entity_type: EntityType) -> Result<(), CrmError> {
     }
 }
 
-fn category_from_row(row: &AnyRow) -> Result<Category, CrmError> {
+fn category_from_row(row: &store::Row) -> Result<Category, CrmError> {
     Ok(Category {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -146,7 +145,7 @@ fn category_from_row(row: &AnyRow) -> Result<Category, CrmError> {
     })
 }
 
-fn stage_from_row(row: &AnyRow) -> Result<Stage, CrmError> {
+fn stage_from_row(row: &store::Row) -> Result<Stage, CrmError> {
     Ok(Stage {
         id: row.try_get("id")?,
         entity_type: EntityType::parse(&row.try_get::<String, _>("entity_type")?)?,
@@ -162,7 +161,7 @@ fn stage_from_row(row: &AnyRow) -> Result<Stage, CrmError> {
 /// The pipelines of an entity type in display order.
 pub async fn categories(conn: &mut Conn, entity_type: EntityType) -> Result<Vec<Category>, CrmError> {
     check_has_pipelines(entity_type)?;
-    let rows = sqlx::query("SELECT * FROM categories WHERE entity_type = $1 ORDER BY sort, id")
+    let rows = store::query("SELECT * FROM categories WHERE entity_type = $1 ORDER BY sort, id")
         .bind(entity_type)
         .fetch_all(&mut *conn)
         .await?;
@@ -174,7 +173,7 @@ pub async fn default_category(conn: &mut Conn, entity_type: EntityType) -> Resul
     if !matches!(entity_type, EntityType::Dynamic(_)) {
         return Ok(0);
     }
-    sqlx::query_scalar("SELECT id FROM categories WHERE entity_type = $1 AND is_default = 1")
+    store::query_scalar("SELECT id FROM categories WHERE entity_type = $1 AND is_default = 1")
         .bind(entity_type)
         .fetch_optional(&mut *conn)
         .await?
@@ -184,7 +183,7 @@ pub async fn default_category(conn: &mut Conn, entity_type: EntityType) -> Resul
 /// One pipeline.
 pub async fn category(conn: &mut Conn, entity_type: EntityType, id: i64) -> Result<Category, CrmError> {
     check_has_pipelines(entity_type)?;
-    let row = sqlx::query("SELECT * FROM categories WHERE entity_type = $1 AND id = $2")
+    let row = store::query("SELECT * FROM categories WHERE entity_type = $1 AND id = $2")
         .bind(entity_type)
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -203,17 +202,17 @@ pub async fn add_category(tx: &mut Tx, entity_type: EntityType, name: &str, sort
     }
     let name = checked_name("NAME", name)?;
     let id = Store::next_id(tx, &format!("category:{entity_type}")).await?;
-    let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM categories WHERE entity_type = $1")
+    let existing: i64 = store::query_scalar("SELECT COUNT(*) FROM categories WHERE entity_type = $1")
         .bind(entity_type)
-        .fetch_one(&mut **tx)
+        .fetch_one(&mut *tx)
         .await?;
-    sqlx::query("INSERT INTO categories (entity_type, id, name, sort, is_default) VALUES ($1, $2, $3, $4, $5)")
+    store::query("INSERT INTO categories (entity_type, id, name, sort, is_default) VALUES ($1, $2, $3, $4, $5)")
         .bind(entity_type)
         .bind(id)
         .bind(name)
         .bind(sort.max(0))
         .bind(i64::from(existing == 0))
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     let template = match entity_type {
         EntityType::Dynamic(_) => NEW_SPA_PIPELINE,
@@ -245,12 +244,12 @@ pub async fn update_category(
         .map(|name| checked_name("NAME", name))
         .transpose()?
         .unwrap_or(current.name.as_str());
-    sqlx::query("UPDATE categories SET name = $1, sort = $2 WHERE entity_type = $3 AND id = $4")
+    store::query("UPDATE categories SET name = $1, sort = $2 WHERE entity_type = $3 AND id = $4")
         .bind(name)
         .bind(sort.unwrap_or(current.sort).max(0))
         .bind(entity_type)
         .bind(id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     category(tx, entity_type, id).await
 }
@@ -261,10 +260,10 @@ pub async fn delete_category(tx: &mut Tx, entity_type: EntityType, id: i64) -> R
     if current.is_default {
         return Err(CrmError::Invalid("The default pipeline cannot be deleted".into()));
     }
-    let items: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM items WHERE entity_type = $1 AND category_id = $2")
+    let items: i64 = store::query_scalar("SELECT COUNT(*) FROM items WHERE entity_type = $1 AND category_id = $2")
         .bind(entity_type)
         .bind(id)
-        .fetch_one(&mut **tx)
+        .fetch_one(&mut *tx)
         .await?;
     if items > 0 {
         return Err(CrmError::Invalid(format!(
@@ -274,10 +273,10 @@ pub async fn delete_category(tx: &mut Tx, entity_type: EntityType, id: i64) -> R
     }
     for table in ["robots", "stages", "categories"] {
         let key = if table == "categories" { "id" } else { "category_id" };
-        sqlx::query(&format!("DELETE FROM {table} WHERE entity_type = $1 AND {key} = $2"))
+        store::query(&format!("DELETE FROM {table} WHERE entity_type = $1 AND {key} = $2"))
             .bind(entity_type)
             .bind(id)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
     }
     Ok(())
@@ -296,7 +295,7 @@ fn checked_color(color: &str) -> Result<&str, CrmError> {
 
 /// Looks up a stage of an entity type by its stage id.
 pub async fn stage(conn: &mut Conn, entity_type: EntityType, status_id: &str) -> Result<Stage, CrmError> {
-    let row = sqlx::query("SELECT * FROM stages WHERE entity_type = $1 AND status_id = $2")
+    let row = store::query("SELECT * FROM stages WHERE entity_type = $1 AND status_id = $2")
         .bind(entity_type)
         .bind(status_id)
         .fetch_optional(&mut *conn)
@@ -307,7 +306,7 @@ pub async fn stage(conn: &mut Conn, entity_type: EntityType, status_id: &str) ->
 
 /// Looks up a stage by its numeric id.
 pub async fn stage_by_id(conn: &mut Conn, id: i64) -> Result<Stage, CrmError> {
-    let row = sqlx::query("SELECT * FROM stages WHERE id = $1")
+    let row = store::query("SELECT * FROM stages WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
@@ -317,7 +316,7 @@ pub async fn stage_by_id(conn: &mut Conn, id: i64) -> Result<Stage, CrmError> {
 
 /// The stages of one pipeline in order.
 pub async fn stages(conn: &mut Conn, entity_type: EntityType, category_id: i64) -> Result<Vec<Stage>, CrmError> {
-    let rows = sqlx::query("SELECT * FROM stages WHERE entity_type = $1 AND category_id = $2 ORDER BY sort, id")
+    let rows = store::query("SELECT * FROM stages WHERE entity_type = $1 AND category_id = $2 ORDER BY sort, id")
         .bind(entity_type)
         .bind(category_id)
         .fetch_all(&mut *conn)
@@ -327,7 +326,7 @@ pub async fn stages(conn: &mut Conn, entity_type: EntityType, category_id: i64) 
 
 /// Every stage of every pipeline, grouped by pipeline, in order.
 pub async fn all_stages(conn: &mut Conn) -> Result<Vec<Stage>, CrmError> {
-    let rows = sqlx::query("SELECT * FROM stages ORDER BY entity_type, category_id, sort, id")
+    let rows = store::query("SELECT * FROM stages ORDER BY entity_type, category_id, sort, id")
         .fetch_all(&mut *conn)
         .await?;
     rows.iter().map(stage_from_row).collect()
@@ -376,7 +375,7 @@ async fn insert_stage(
         return Err(CrmError::Invalid(format!("stage {status_id} already exists")));
     }
     let id = Store::next_id(tx, "stage").await?;
-    sqlx::query(
+    store::query(
         "INSERT INTO stages (id, entity_type, category_id, status_id, name, sort, semantics, color)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
@@ -388,7 +387,7 @@ async fn insert_stage(
     .bind(new.sort)
     .bind(&new.semantics)
     .bind(new.color.as_deref().map(checked_color).transpose()?)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     stage_by_id(tx, id).await
 }
@@ -407,12 +406,12 @@ pub async fn update_stage(tx: &mut Tx, id: i64, changes: &StageChanges) -> Resul
         Some(color) => Some(checked_color(color)?),
         None => current.color.as_deref(),
     };
-    sqlx::query("UPDATE stages SET name = $1, sort = $2, color = $3 WHERE id = $4")
+    store::query("UPDATE stages SET name = $1, sort = $2, color = $3 WHERE id = $4")
         .bind(name)
         .bind(changes.sort.unwrap_or(current.sort))
         .bind(color)
         .bind(id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     stage_by_id(tx, id).await
 }
@@ -429,10 +428,10 @@ pub async fn delete_stage(tx: &mut Tx, id: i64) -> Result<(), CrmError> {
             doomed.status_id
         )));
     }
-    let items: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM items WHERE entity_type = $1 AND stage_id = $2")
+    let items: i64 = store::query_scalar("SELECT COUNT(*) FROM items WHERE entity_type = $1 AND stage_id = $2")
         .bind(doomed.entity_type)
         .bind(&doomed.status_id)
-        .fetch_one(&mut **tx)
+        .fetch_one(&mut *tx)
         .await?;
     if items > 0 {
         return Err(CrmError::Invalid(format!(
@@ -442,10 +441,10 @@ pub async fn delete_stage(tx: &mut Tx, id: i64) -> Result<(), CrmError> {
     }
     for table in ["robots", "stages"] {
         let key = if table == "stages" { "status_id" } else { "stage_id" };
-        sqlx::query(&format!("DELETE FROM {table} WHERE entity_type = $1 AND {key} = $2"))
+        store::query(&format!("DELETE FROM {table} WHERE entity_type = $1 AND {key} = $2"))
             .bind(doomed.entity_type)
             .bind(&doomed.status_id)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
     }
     Ok(())

@@ -1,13 +1,9 @@
 //! Filtered, ordered, paged item lists with Bitrix24's filter operators, translated to SQL so the
 //! database's indexes do the work.
 
-use serde_json::{Map, Value};
-use sqlx::any::AnyArguments;
-use sqlx::query::Query;
-use sqlx::{Any, Arguments};
-
 use crate::model::{CrmError, EntityType, FieldKind, Item, parse_datetime};
-use crate::store::{Backend, Conn, backend_of};
+use crate::store::{self, Arg, Backend, Conn};
+use serde_json::{Map, Value};
 
 use super::repeat::REPEAT_FIELD;
 use super::userfields::{UserField, userfields};
@@ -31,7 +27,7 @@ pub struct ListQuery {
 pub async fn list(conn: &mut Conn, entity_type: EntityType, query: &ListQuery) -> Result<(Vec<Item>, i64), CrmError> {
     let custom = userfields(conn, entity_type).await?;
     let schema = Schema {
-        backend: backend_of(conn),
+        backend: conn.backend(),
         entity_type,
         custom: &custom,
     };
@@ -56,16 +52,14 @@ pub async fn list(conn: &mut Conn, entity_type: EntityType, query: &ListQuery) -
 
     let mut count = Sql::new("SELECT COUNT(*) FROM items WHERE ");
     push_where(&mut count, entity_type, &conditions);
-    let total: i64 = sqlx::query_scalar_with(&count.text, count.arguments()?)
-        .fetch_one(&mut *conn)
-        .await?;
+    let total: i64 = count.query().fetch_one(&mut *conn).await?.try_get(0usize)?;
 
     let mut select = Sql::new(&format!("SELECT {ITEM_COLUMNS} FROM items WHERE "));
     push_where(&mut select, entity_type, &conditions);
     select.push(" ORDER BY ").push(&order.join(", "));
     select.push(" LIMIT ").bind(Bound::Int(query.limit));
     select.push(" OFFSET ").bind(Bound::Int(query.start));
-    let rows = select.query()?.fetch_all(&mut *conn).await?;
+    let rows = select.query().fetch_all(&mut *conn).await?;
     let items = rows
         .iter()
         .map(|row| item_from_row(row, entity_type))
@@ -102,22 +96,18 @@ impl Sql {
         self
     }
 
-    fn arguments(&self) -> Result<AnyArguments<'_>, CrmError> {
-        let mut arguments = AnyArguments::default();
-        for value in &self.values {
-            let added = match value {
-                Bound::Null => Ok(()),
-                Bound::Int(i) => arguments.add(*i),
-                Bound::Real(f) => arguments.add(*f),
-                Bound::Text(t) => arguments.add(t.as_str()),
-            };
-            added.map_err(|e| CrmError::Invalid(format!("filter value: {e}")))?;
-        }
-        Ok(arguments)
-    }
-
-    fn query(&self) -> Result<Query<'_, Any, AnyArguments<'_>>, CrmError> {
-        Ok(sqlx::query_with(&self.text, self.arguments()?))
+    fn query(&self) -> store::Query<'_> {
+        let args = self
+            .values
+            .iter()
+            .map(|value| match value {
+                Bound::Null => Arg::Text(None),
+                Bound::Int(i) => Arg::Int(Some(*i)),
+                Bound::Real(f) => Arg::Real(Some(*f)),
+                Bound::Text(t) => Arg::Text(Some(t.clone())),
+            })
+            .collect();
+        store::Query::with_args(&self.text, args)
     }
 }
 
@@ -668,12 +658,10 @@ impl TableQuery<'_> {
     }
 
     /// The page of rows and the number of rows matching in all.
-    pub(crate) async fn run(&self, conn: &mut Conn) -> Result<(Vec<sqlx::any::AnyRow>, i64), CrmError> {
+    pub(crate) async fn run(&self, conn: &mut Conn) -> Result<(Vec<store::Row>, i64), CrmError> {
         let mut count = Sql::new(&format!("SELECT COUNT(*) FROM {}", self.table));
         self.push_where(&mut count)?;
-        let total: i64 = sqlx::query_scalar_with(&count.text, count.arguments()?)
-            .fetch_one(&mut *conn)
-            .await?;
+        let total: i64 = count.query().fetch_one(&mut *conn).await?.try_get(0usize)?;
         let mut select = Sql::new(&format!("SELECT * FROM {}", self.table));
         self.push_where(&mut select)?;
         let mut order = Vec::new();
@@ -690,7 +678,7 @@ impl TableQuery<'_> {
         select.push(" ORDER BY ").push(&order.join(", "));
         select.push(" LIMIT ").bind(Bound::Int(self.limit));
         select.push(" OFFSET ").bind(Bound::Int(self.start));
-        let rows = select.query()?.fetch_all(&mut *conn).await?;
+        let rows = select.query().fetch_all(&mut *conn).await?;
         Ok((rows, total))
     }
 }

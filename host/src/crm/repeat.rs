@@ -5,15 +5,15 @@
 
 use std::collections::HashSet;
 
+use crate::store;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sqlx::Row;
 
 use super::multifields::{comparable, comparable_sql};
 use super::query::multifield_entries;
 use crate::clock::Millis;
 use crate::model::{CrmError, ItemRef};
-use crate::store::{Conn, Tx, backend_of};
+use crate::store::{Conn, Tx};
 
 /// The lead field that marks a repeat lead, set when the lead is created and read-only after.
 pub const REPEAT_FIELD: &str = "IS_RETURN_CUSTOMER";
@@ -104,7 +104,7 @@ pub struct NewExceptions {
     pub item: Option<ItemRef>,
 }
 
-fn exception_from_row(row: &sqlx::any::AnyRow) -> Result<Exception, CrmError> {
+fn exception_from_row(row: &store::Row) -> Result<Exception, CrmError> {
     Ok(Exception {
         id: row.try_get("id")?,
         kind: Kind::parse(&row.try_get::<String, _>("kind")?)?,
@@ -120,7 +120,7 @@ fn exception_from_row(row: &sqlx::any::AnyRow) -> Result<Exception, CrmError> {
 
 /// The whole list, oldest first.
 pub async fn list(conn: &mut Conn) -> Result<Vec<Exception>, CrmError> {
-    let rows = sqlx::query("SELECT * FROM client_exceptions ORDER BY id")
+    let rows = store::query("SELECT * FROM client_exceptions ORDER BY id")
         .fetch_all(&mut *conn)
         .await?;
     rows.iter().map(exception_from_row).collect()
@@ -128,7 +128,7 @@ pub async fn list(conn: &mut Conn) -> Result<Vec<Exception>, CrmError> {
 
 /// The entry holding a value, if the value is listed.
 pub async fn find(conn: &mut Conn, kind: Kind, value: &str) -> Result<Option<Exception>, CrmError> {
-    let row = sqlx::query("SELECT * FROM client_exceptions WHERE kind = $1 AND value = $2")
+    let row = store::query("SELECT * FROM client_exceptions WHERE kind = $1 AND value = $2")
         .bind(kind.as_str())
         .bind(value)
         .fetch_optional(&mut *conn)
@@ -140,7 +140,7 @@ pub async fn find(conn: &mut Conn, kind: Kind, value: &str) -> Result<Option<Exc
 pub async fn add(tx: &mut Tx, new: &NewExceptions, now: Millis) -> Result<Vec<Exception>, CrmError> {
     let mut added = Vec::new();
     for (kind, value) in &new.values {
-        let row = sqlx::query(
+        let row = store::query(
             "INSERT INTO client_exceptions (kind, value, comment, added_by, run_id, entity_type, item_id, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (kind, value) DO NOTHING
@@ -154,7 +154,7 @@ pub async fn add(tx: &mut Tx, new: &NewExceptions, now: Millis) -> Result<Vec<Ex
         .bind(new.item.map(|i| i.entity_type))
         .bind(new.item.map(|i| i.id))
         .bind(now)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
         if let Some(row) = row {
             added.push(exception_from_row(&row)?);
@@ -165,9 +165,9 @@ pub async fn add(tx: &mut Tx, new: &NewExceptions, now: Millis) -> Result<Vec<Ex
 
 /// Takes a value off the list; `false` when no entry has that id.
 pub async fn delete(tx: &mut Tx, id: i64) -> Result<bool, CrmError> {
-    let deleted = sqlx::query("DELETE FROM client_exceptions WHERE id = $1")
+    let deleted = store::query("DELETE FROM client_exceptions WHERE id = $1")
         .bind(id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(deleted.rows_affected() > 0)
 }
@@ -232,7 +232,7 @@ async fn clients_with(
     if values.is_empty() {
         return Ok((None, None));
     }
-    let backend = backend_of(tx);
+    let backend = tx.backend();
     let mut conditions = Vec::new();
     let mut bound: Vec<&str> = Vec::new();
     for kind in Kind::ALL {
@@ -259,11 +259,11 @@ async fn clients_with(
         "SELECT entity_type, id, fields FROM items WHERE entity_type IN ('contact', 'company') AND ({}) ORDER BY items.id",
         conditions.join(" OR ")
     );
-    let mut query = sqlx::query(&sql);
+    let mut query = store::query(&sql);
     for value in bound {
         query = query.bind(value);
     }
-    let rows = query.fetch_all(&mut **tx).await?;
+    let rows = query.fetch_all(&mut *tx).await?;
     let (mut contact, mut company) = (None, None);
     for row in rows {
         let entity_type: String = row.try_get("entity_type")?;

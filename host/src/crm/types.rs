@@ -3,9 +3,8 @@
 //! shared tables under the name `dynamic_{entityTypeId}`, so every item operation, list filter
 //! and robot works on them unchanged.
 
+use crate::store;
 use serde_json::{Map, Value};
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 use crate::clock::Millis;
 use crate::model::{CrmError, EntityType, checked_name};
@@ -74,7 +73,7 @@ pub struct TypeChanges {
     pub settings: Map<String, Value>,
 }
 
-fn type_from_row(row: &AnyRow) -> Result<CrmType, CrmError> {
+fn type_from_row(row: &store::Row) -> Result<CrmType, CrmError> {
     let settings: String = row.try_get("settings")?;
     Ok(CrmType {
         id: row.try_get("id")?,
@@ -91,7 +90,7 @@ fn type_from_row(row: &AnyRow) -> Result<CrmType, CrmError> {
 
 /// One type by its id.
 pub async fn get(conn: &mut Conn, id: i64) -> Result<CrmType, CrmError> {
-    let row = sqlx::query("SELECT * FROM crm_types WHERE id = $1")
+    let row = store::query("SELECT * FROM crm_types WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
@@ -101,7 +100,7 @@ pub async fn get(conn: &mut Conn, id: i64) -> Result<CrmType, CrmError> {
 
 /// One type by its entityTypeId.
 pub async fn by_entity_type(conn: &mut Conn, entity_type: EntityType) -> Result<CrmType, CrmError> {
-    let row = sqlx::query("SELECT * FROM crm_types WHERE entity_type_id = $1")
+    let row = store::query("SELECT * FROM crm_types WHERE entity_type_id = $1")
         .bind(entity_type.type_id())
         .fetch_optional(&mut *conn)
         .await?
@@ -120,7 +119,7 @@ pub async fn require(conn: &mut Conn, entity_type: EntityType) -> Result<(), Crm
 
 /// Every type, oldest first.
 pub async fn list(conn: &mut Conn) -> Result<Vec<CrmType>, CrmError> {
-    let rows = sqlx::query("SELECT * FROM crm_types ORDER BY id")
+    let rows = store::query("SELECT * FROM crm_types ORDER BY id")
         .fetch_all(&mut *conn)
         .await?;
     rows.iter().map(type_from_row).collect()
@@ -147,8 +146,8 @@ fn merged_settings(current: &Map<String, Value>, changes: &Map<String, Value>) -
 /// The entityTypeId for a new type: the one asked for if it is valid and free, else the first
 /// free id Bitrix24 would hand out.
 async fn entity_type_id_for(tx: &mut Tx, asked: Option<i64>) -> Result<i64, CrmError> {
-    let taken: Vec<i64> = sqlx::query_scalar("SELECT entity_type_id FROM crm_types")
-        .fetch_all(&mut **tx)
+    let taken: Vec<i64> = store::query_scalar("SELECT entity_type_id FROM crm_types")
+        .fetch_all(&mut *tx)
         .await?;
     match asked {
         Some(id) if !EntityType::is_dynamic_id(id) => Err(CrmError::Invalid(format!(
@@ -173,7 +172,7 @@ pub async fn add(tx: &mut Tx, changes: &TypeChanges, user: i64, now: Millis) -> 
     let settings = merged_settings(&defaults, &changes.settings)?;
     let entity_type_id = entity_type_id_for(tx, changes.entity_type_id).await?;
     let id = Store::next_id(tx, "crm_type").await?;
-    sqlx::query(
+    store::query(
         "INSERT INTO crm_types (id, entity_type_id, title, settings, created_by, created_at, updated_by, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $5, $6)",
     )
@@ -183,7 +182,7 @@ pub async fn add(tx: &mut Tx, changes: &TypeChanges, user: i64, now: Millis) -> 
     .bind(Value::Object(settings).to_string())
     .bind(user)
     .bind(now)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     add_category(tx, EntityType::Dynamic(entity_type_id), "Default", 10).await?;
     get(tx, id).await
@@ -203,13 +202,13 @@ pub async fn update(tx: &mut Tx, id: i64, changes: &TypeChanges, user: i64, now:
         None => current.title.as_str(),
     };
     let settings = merged_settings(&current.settings, &changes.settings)?;
-    sqlx::query("UPDATE crm_types SET title = $1, settings = $2, updated_by = $3, updated_at = $4 WHERE id = $5")
+    store::query("UPDATE crm_types SET title = $1, settings = $2, updated_by = $3, updated_at = $4 WHERE id = $5")
         .bind(title)
         .bind(Value::Object(settings).to_string())
         .bind(user)
         .bind(now)
         .bind(id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     get(tx, id).await
 }
@@ -217,9 +216,9 @@ pub async fn update(tx: &mut Tx, id: i64, changes: &TypeChanges, user: i64, now:
 /// Deletes a type that has no items, with its pipelines, stages and robots.
 pub async fn delete(tx: &mut Tx, id: i64) -> Result<(), CrmError> {
     let doomed = get(tx, id).await?;
-    let items: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM items WHERE entity_type = $1")
+    let items: i64 = store::query_scalar("SELECT COUNT(*) FROM items WHERE entity_type = $1")
         .bind(doomed.entity_type)
-        .fetch_one(&mut **tx)
+        .fetch_one(&mut *tx)
         .await?;
     if items > 0 {
         return Err(CrmError::Invalid(format!(
@@ -228,14 +227,14 @@ pub async fn delete(tx: &mut Tx, id: i64) -> Result<(), CrmError> {
         )));
     }
     for table in ["robots", "stages", "categories"] {
-        sqlx::query(&format!("DELETE FROM {table} WHERE entity_type = $1"))
+        store::query(&format!("DELETE FROM {table} WHERE entity_type = $1"))
             .bind(doomed.entity_type)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
     }
-    sqlx::query("DELETE FROM crm_types WHERE id = $1")
+    store::query("DELETE FROM crm_types WHERE id = $1")
         .bind(id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }

@@ -3,12 +3,11 @@
 //! canonical form per type (numbers as numbers, dates as UTC ISO text), so filters and ordering
 //! compare them correctly; REST shows them as Bitrix24 does, as text.
 
+use crate::store;
 use serde_json::{Map, Value, json};
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 use crate::model::{CrmError, EntityType, FieldKind, ItemRef, parse_datetime, rest_datetime};
-use crate::store::{Backend, Conn, Store, Tx, backend_of};
+use crate::store::{Backend, Conn, Store, Tx};
 
 /// The value types a custom field can have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,7 +249,7 @@ pub fn userfield_entity_id(entity_type: EntityType) -> String {
     format!("CRM_{}", entity_type.to_string().to_ascii_uppercase())
 }
 
-fn userfield_from_row(row: &AnyRow) -> Result<UserField, CrmError> {
+fn userfield_from_row(row: &store::Row) -> Result<UserField, CrmError> {
     let json = |column: &str| -> Result<Value, CrmError> {
         let text: String = row.try_get(column)?;
         serde_json::from_str(&text).map_err(|e| CrmError::Invalid(format!("stored {column} is corrupt: {e}")))
@@ -272,7 +271,7 @@ fn userfield_from_row(row: &AnyRow) -> Result<UserField, CrmError> {
 
 /// The custom fields of an entity type, by sort then id.
 pub async fn userfields(conn: &mut Conn, entity_type: EntityType) -> Result<Vec<UserField>, CrmError> {
-    let rows = sqlx::query("SELECT * FROM userfields WHERE entity_type = $1 ORDER BY sort, id")
+    let rows = store::query("SELECT * FROM userfields WHERE entity_type = $1 ORDER BY sort, id")
         .bind(entity_type)
         .fetch_all(&mut *conn)
         .await?;
@@ -281,7 +280,7 @@ pub async fn userfields(conn: &mut Conn, entity_type: EntityType) -> Result<Vec<
 
 /// One custom field of an entity type.
 pub async fn userfield(conn: &mut Conn, entity_type: EntityType, id: i64) -> Result<UserField, CrmError> {
-    let row = sqlx::query("SELECT * FROM userfields WHERE entity_type = $1 AND id = $2")
+    let row = store::query("SELECT * FROM userfields WHERE entity_type = $1 AND id = $2")
         .bind(entity_type)
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -360,18 +359,19 @@ pub async fn add(tx: &mut Tx, entity_type: EntityType, new: &UserFieldChanges) -
     if multiple && user_type == UserType::Boolean {
         return Err(CrmError::Invalid("a boolean field cannot be multiple".into()));
     }
-    let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM userfields WHERE entity_type = $1 AND field_name = $2")
-        .bind(entity_type)
-        .bind(&field_name)
-        .fetch_optional(&mut **tx)
-        .await?;
+    let taken: Option<i64> =
+        store::query_scalar("SELECT id FROM userfields WHERE entity_type = $1 AND field_name = $2")
+            .bind(entity_type)
+            .bind(&field_name)
+            .fetch_optional(&mut *tx)
+            .await?;
     if taken.is_some() {
         return Err(CrmError::Invalid(format!(
             "{field_name} already exists for {entity_type}"
         )));
     }
     let id = Store::next_id(tx, "userfield").await?;
-    sqlx::query(
+    store::query(
         "INSERT INTO userfields (id, entity_type, field_name, user_type, multiple, mandatory, sort, xml_id, label, settings, list)
          VALUES ($1, $2, $3, $4, $5, 0, 100, NULL, $6, '{}', '[]')",
     )
@@ -381,7 +381,7 @@ pub async fn add(tx: &mut Tx, entity_type: EntityType, new: &UserFieldChanges) -
     .bind(user_type.as_str())
     .bind(i64::from(multiple))
     .bind(&field_name)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     update(tx, entity_type, id, new).await
 }
@@ -407,7 +407,7 @@ pub async fn update(
     if sort < 0 {
         return Err(CrmError::Invalid("SORT must not be negative".into()));
     }
-    sqlx::query(
+    store::query(
         "UPDATE userfields SET mandatory = $1, sort = $2, xml_id = $3, label = $4, settings = $5, list = $6 WHERE id = $7",
     )
     .bind(i64::from(changes.mandatory.unwrap_or(current.mandatory)))
@@ -417,7 +417,7 @@ pub async fn update(
     .bind(settings.to_string())
     .bind(serde_json::to_string(&list).map_err(|e| CrmError::Invalid(e.to_string()))?)
     .bind(id)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     userfield(tx, entity_type, id).await
 }
@@ -471,18 +471,18 @@ async fn apply_list_changes(
 /// Deletes a custom field and its values from every item of the type.
 pub async fn delete(tx: &mut Tx, entity_type: EntityType, id: i64) -> Result<(), CrmError> {
     let doomed = userfield(tx, entity_type, id).await?;
-    let strip = match backend_of(tx) {
+    let strip = match tx.backend() {
         Backend::Sqlite => "UPDATE items SET fields = json_remove(fields, '$.' || $1) WHERE entity_type = $2",
         Backend::Postgres => "UPDATE items SET fields = (fields::jsonb - $1)::text WHERE entity_type = $2",
     };
-    sqlx::query(strip)
+    store::query(strip)
         .bind(&doomed.field_name)
         .bind(entity_type)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM userfields WHERE id = $1")
+    store::query("DELETE FROM userfields WHERE id = $1")
         .bind(id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The business-hours calendar: which weekdays and hours are working time, so a robot's delay can
 //! count only working time ("2 hours in working time" from Friday 17:00 is Monday 10:00).
 
+use crate::store;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Millis;
@@ -108,7 +109,7 @@ impl Calendar {
 
 /// The calendar in force: the saved one, or Monday to Friday 09:00–18:00 UTC.
 pub async fn load(conn: &mut Conn) -> Result<Calendar, CrmError> {
-    let saved: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE name = 'calendar'")
+    let saved: Option<String> = store::query_scalar("SELECT value FROM settings WHERE name = 'calendar'")
         .fetch_optional(&mut *conn)
         .await?;
     match saved {
@@ -122,12 +123,12 @@ pub async fn load(conn: &mut Conn) -> Result<Calendar, CrmError> {
 /// Checks and saves the calendar.
 pub async fn save(tx: &mut Tx, calendar: &Calendar) -> Result<(), CrmError> {
     calendar.hours()?;
-    sqlx::query(
+    store::query(
         "INSERT INTO settings (name, value) VALUES ('calendar', $1)
          ON CONFLICT (name) DO UPDATE SET value = excluded.value",
     )
     .bind(serde_json::to_string(calendar).unwrap_or_default())
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }

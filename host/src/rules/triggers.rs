@@ -7,9 +7,9 @@
 //! one count, unless a trigger allows moving back; the candidates are taken in stage order and
 //! the first whose condition holds moves the item, which then runs that stage's robots.
 
+use crate::store;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sqlx::Row;
 
 use crate::clock::Millis;
 use crate::crm::{self, Stage, Written};
@@ -194,7 +194,7 @@ pub struct NewTrigger {
     pub allow_backwards: bool,
 }
 
-fn trigger_from_row(row: &sqlx::any::AnyRow) -> Result<Trigger, CrmError> {
+fn trigger_from_row(row: &store::Row) -> Result<Trigger, CrmError> {
     let corrupt = |e: serde_json::Error| CrmError::Invalid(format!("stored trigger is corrupt: {e}"));
     let kind: String = row.try_get("kind")?;
     let condition: Option<String> = row.try_get("condition")?;
@@ -225,12 +225,13 @@ pub async fn add(tx: &mut Tx, new: NewTrigger, now: Millis) -> Result<Trigger, C
         let (known, _) = super::robot_fields(tx, entity_type).await?;
         condition.check(&known)?;
     }
-    let sort: i64 =
-        sqlx::query_scalar("SELECT COALESCE(MAX(sort), 0) + 10 FROM triggers WHERE entity_type = $1 AND stage_id = $2")
-            .bind(entity_type)
-            .bind(&stage.status_id)
-            .fetch_one(&mut **tx)
-            .await?;
+    let sort: i64 = store::query_scalar(
+        "SELECT COALESCE(MAX(sort), 0) + 10 FROM triggers WHERE entity_type = $1 AND stage_id = $2",
+    )
+    .bind(entity_type)
+    .bind(&stage.status_id)
+    .fetch_one(&mut *tx)
+    .await?;
     let trigger = Trigger {
         id: format!("t_{:016x}", rand::random::<u64>()),
         entity_type: entity_type.to_string(),
@@ -243,7 +244,7 @@ pub async fn add(tx: &mut Tx, new: NewTrigger, now: Millis) -> Result<Trigger, C
         sort,
         created_at: now,
     };
-    sqlx::query(
+    store::query(
         "INSERT INTO triggers (id, entity_type, category_id, stage_id, name, kind, code, condition, allow_backwards, sort, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
@@ -258,7 +259,7 @@ pub async fn add(tx: &mut Tx, new: NewTrigger, now: Millis) -> Result<Trigger, C
     .bind(i64::from(trigger.allow_backwards))
     .bind(trigger.sort)
     .bind(trigger.created_at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(trigger)
 }
@@ -287,9 +288,9 @@ async fn check_kind(tx: &mut Tx, entity_type: EntityType, kind: &mut TriggerKind
         }
         TriggerKind::App { code } => {
             check_code(code)?;
-            let registered: Option<String> = sqlx::query_scalar("SELECT code FROM app_triggers WHERE code = $1")
+            let registered: Option<String> = store::query_scalar("SELECT code FROM app_triggers WHERE code = $1")
                 .bind(code.as_str())
-                .fetch_optional(&mut **tx)
+                .fetch_optional(&mut *tx)
                 .await?;
             if registered.is_none() {
                 return Err(CrmError::Invalid(format!(
@@ -325,7 +326,7 @@ pub async fn list(
     entity_type: Option<&str>,
     stage_id: Option<&str>,
 ) -> Result<Vec<Trigger>, CrmError> {
-    let rows = sqlx::query(
+    let rows = store::query(
         "SELECT * FROM triggers WHERE ($1 IS NULL OR entity_type = $1) AND ($2 IS NULL OR stage_id = $2)
          ORDER BY entity_type, category_id, stage_id, sort",
     )
@@ -338,9 +339,9 @@ pub async fn list(
 
 /// Deletes a trigger.
 pub async fn delete(tx: &mut Tx, id: &str) -> Result<(), CrmError> {
-    let deleted = sqlx::query("DELETE FROM triggers WHERE id = $1")
+    let deleted = store::query("DELETE FROM triggers WHERE id = $1")
         .bind(id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     if deleted.rows_affected() == 0 {
         return Err(CrmError::NotFound(format!("trigger {id}")));
@@ -364,13 +365,13 @@ pub async fn react(
     if !item_ref.entity_type.has_stages() {
         return Ok(None);
     }
-    let rows = sqlx::query(
+    let rows = store::query(
         "SELECT * FROM triggers WHERE entity_type = $1
            AND category_id = (SELECT category_id FROM items WHERE entity_type = $1 AND id = $2)",
     )
     .bind(item_ref.entity_type)
     .bind(item_ref.id)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await?;
     let triggers: Vec<Trigger> = rows.iter().map(trigger_from_row).collect::<Result<_, _>>()?;
     if !triggers.iter().any(|t| happening.matches(&t.trigger)) {
@@ -422,7 +423,7 @@ pub async fn sweep_quiet(tx: &mut Tx, now: Millis) -> Result<usize, CrmError> {
         let TriggerKind::NoActivity { days } = trigger.trigger else {
             continue;
         };
-        let quiet: Vec<i64> = sqlx::query_scalar(
+        let quiet: Vec<i64> = store::query_scalar(
             "SELECT id FROM items WHERE entity_type = $1 AND category_id = $2 AND stage_id <> $3
                AND (SELECT MAX(e.created_at) FROM events e WHERE e.entity_type = items.entity_type AND e.item_id = items.id) <= $4",
         )
@@ -430,7 +431,7 @@ pub async fn sweep_quiet(tx: &mut Tx, now: Millis) -> Result<usize, CrmError> {
         .bind(trigger.category_id)
         .bind(&trigger.stage_id)
         .bind(now - days * 86_400_000)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await?;
         let entity_type = EntityType::parse(&trigger.entity_type)?;
         for id in quiet {
@@ -450,21 +451,21 @@ pub async fn sweep_quiet(tx: &mut Tx, now: Millis) -> Result<usize, CrmError> {
 pub async fn register_app_trigger(tx: &mut Tx, code: &str, name: &str, now: Millis) -> Result<(), CrmError> {
     check_code(code)?;
     let name = crate::model::checked_name("NAME", name)?;
-    sqlx::query(
+    store::query(
         "INSERT INTO app_triggers (code, name, created_at) VALUES ($1, $2, $3)
          ON CONFLICT (code) DO UPDATE SET name = excluded.name",
     )
     .bind(code)
     .bind(name)
     .bind(now)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
 /// The registered application trigger codes and names.
 pub async fn app_triggers(conn: &mut Conn) -> Result<Vec<(String, String)>, CrmError> {
-    let rows = sqlx::query("SELECT code, name FROM app_triggers ORDER BY code")
+    let rows = store::query("SELECT code, name FROM app_triggers ORDER BY code")
         .fetch_all(&mut *conn)
         .await?;
     rows.iter()
@@ -474,9 +475,9 @@ pub async fn app_triggers(conn: &mut Conn) -> Result<Vec<(String, String)>, CrmE
 
 /// Removes an application trigger code and the triggers that use it.
 pub async fn delete_app_trigger(tx: &mut Tx, code: &str) -> Result<(), CrmError> {
-    let deleted = sqlx::query("DELETE FROM app_triggers WHERE code = $1")
+    let deleted = store::query("DELETE FROM app_triggers WHERE code = $1")
         .bind(code)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     if deleted.rows_affected() == 0 {
         return Err(CrmError::NotFound(format!("application trigger {code}")));

@@ -15,9 +15,9 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::store;
 use cap_std::fs::Dir;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Trap};
 
@@ -79,12 +79,6 @@ pub enum PluginError {
     /// The engine could not be set up.
     #[error("wasm engine: {0}")]
     Engine(String),
-}
-
-impl From<sqlx::Error> for PluginError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Store(e.into())
-    }
 }
 
 /// Per-run bounds.
@@ -227,12 +221,18 @@ impl Runtime {
     /// logged and left out, so it cannot keep the host from serving; its robots' runs fail with
     /// "not installed" until it is uploaded again.
     pub async fn load_installed(&self, store: &Store) -> Result<(), PluginError> {
-        let rows = sqlx::query("SELECT id, version, wasm, builtin FROM plugins")
+        // One build in memory at a time: all of them at once would be tens of MiB for a moment,
+        // which the allocator keeps for the life of the process.
+        let installed = store::query("SELECT id, version, builtin FROM plugins")
             .fetch_all(store.pool())
             .await?;
-        for row in rows {
+        for row in installed {
             let (id, version): (String, String) = (row.try_get("id")?, row.try_get("version")?);
-            let wasm: Vec<u8> = row.try_get("wasm")?;
+            let wasm: Vec<u8> = store::query_scalar("SELECT wasm FROM plugins WHERE id = $1 AND version = $2")
+                .bind(&id)
+                .bind(&version)
+                .fetch_one(store.pool())
+                .await?;
             match self.prepare(store, &wasm, row.try_get::<i64, _>("builtin")? != 0).await {
                 Ok(plugin) => {
                     self.register(plugin);
@@ -257,7 +257,7 @@ impl Runtime {
         let plugin = self.prepare(store, wasm, builtin).await?;
         let m = &plugin.manifest;
         let mut tx = store.write().await?;
-        let existing: Option<String> = sqlx::query_scalar("SELECT sha256 FROM plugins WHERE id = $1 AND version = $2")
+        let existing: Option<String> = store::query_scalar("SELECT sha256 FROM plugins WHERE id = $1 AND version = $2")
             .bind(&m.id)
             .bind(&m.version)
             .fetch_optional(&mut *tx)
@@ -273,7 +273,7 @@ impl Runtime {
                 });
             }
             _ => {
-                sqlx::query(
+                store::query(
                     "INSERT INTO plugins (id, version, sha256, manifest, wasm, builtin, installed_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7)
                      ON CONFLICT (id, version) DO UPDATE
@@ -291,7 +291,7 @@ impl Runtime {
                 .await?;
             }
         }
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(self.register(plugin))
     }
 
