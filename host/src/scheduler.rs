@@ -441,10 +441,13 @@ impl Scheduler {
         }
     }
 
-    /// Tells idle workers that runs may have come due (after a commit that scheduled some, or a
-    /// move of the manual clock).
+    /// Tells a worker that runs may have come due (after a commit that scheduled some, or a move
+    /// of the manual clock). One is enough: a worker that claims a full batch wakes another, and
+    /// a worker claims again after every batch, so what its own runs made due it runs itself.
+    /// Waking every worker for one run had them all queue for the writer to find nothing, each
+    /// wake-up a thread switch to another CPU.
     pub fn wake(&self) {
-        self.wake.notify_waiters();
+        self.wake.notify_one();
     }
 
     /// Starts the workers; they stop when their handles are aborted.
@@ -459,17 +462,16 @@ impl Scheduler {
 
     async fn work(&self) {
         loop {
-            let woken = self.wake.notified();
-            tokio::pin!(woken);
-            woken.as_mut().enable();
             if let Err(e) = self.sweep().await {
                 tracing::error!(error = %e, "sweep of quiet items and old runs failed; retrying shortly");
             }
             if let Err(e) = self.run_due().await {
                 tracing::error!(error = %e, "scheduler worker failed; retrying shortly");
             }
+            // A wake-up while this worker was busy and no other was waiting left a permit, so this
+            // returns at once and no run it announced waits for the poll.
             tokio::select! {
-                () = woken => {}
+                () = self.wake.notified() => {}
                 () = tokio::time::sleep(self.settings.poll) => {}
             }
         }
@@ -496,9 +498,6 @@ impl Scheduler {
         if moved > 0 || forgotten > 0 {
             tracing::info!(moved, forgotten, "swept quiet items and old run records");
         }
-        if moved > 0 {
-            self.wake();
-        }
         Ok(())
     }
 
@@ -511,6 +510,9 @@ impl Scheduler {
             let (batch, reads) = self.claim().await?;
             if batch.is_empty() {
                 return Ok(ran);
+            }
+            if batch.len() >= self.settings.claim_batch {
+                self.wake();
             }
             ran += batch.len();
             let mut conn = self.store.pool().acquire().await?;
@@ -759,9 +761,6 @@ impl Scheduler {
             return Err(BatchFinishError::LeaseLost);
         }
         tx.commit().await.map_err(CrmError::from)?;
-        if ended.iter().any(|(_, finish)| !finish.changes.is_empty()) {
-            self.wake();
-        }
         Ok(())
     }
 
@@ -782,9 +781,6 @@ impl Scheduler {
         };
         if write_ends(&mut tx, &[(claimed, &finish)], now).await? {
             tx.commit().await?;
-            if !finish.changes.is_empty() {
-                self.wake();
-            }
         }
         Ok(())
     }

@@ -23,12 +23,18 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Statements each connection keeps prepared; the host has a few hundred distinct ones.
 const PREPARED_STATEMENTS: usize = 512;
 
+/// The page size of a new database file (an existing one keeps its own). Every commit appends
+/// each page it changed to the WAL whole, and an item add changes a dozen (the row, seven indexes,
+/// its event, the id sequence): smaller pages mean fewer bytes written and checksummed per commit.
+const PAGE_SIZE: u32 = 1024;
+
 /// Opens a connection to the database file with the settings every connection needs (WAL is a
 /// property of the file, the rest per connection).
 pub(super) fn open(path: &Path) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.execute_batch(&format!("PRAGMA page_size = {PAGE_SIZE}"))?;
     conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
     conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
     conn.set_prepared_statement_cache_capacity(PREPARED_STATEMENTS);
