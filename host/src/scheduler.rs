@@ -502,28 +502,36 @@ impl Scheduler {
     }
 
     /// Ends the waits that timed out, then claims due runs a batch at a time and runs them
-    /// until none is left; returns how many ran.
+    /// until none is left; returns how many ran. The transaction that writes a batch's ends
+    /// claims the next batch, so a batch costs one commit, and the next robot of a chain, made
+    /// due by that very transaction, starts without waiting for a wake-up. Those commits do not
+    /// wait for the disk; what ran is on disk when this returns.
     pub async fn run_due(&self) -> Result<usize, CrmError> {
         self.end_timed_out_waits().await?;
         let mut ran = 0;
-        loop {
-            let (batch, reads) = self.claim().await?;
-            if batch.is_empty() {
-                return Ok(ran);
-            }
+        let (mut batch, mut reads) = self.claim().await?;
+        while !batch.is_empty() {
             if batch.len() >= self.settings.claim_batch {
                 self.wake();
             }
             ran += batch.len();
-            let mut conn = self.store.pool().acquire().await?;
-            let mut ended = Vec::with_capacity(batch.len());
-            for claimed in batch {
-                let finish = self.attempt(&claimed, &reads, &mut conn).await;
-                ended.push((claimed, finish));
-            }
-            drop(conn);
-            self.finish(ended).await?;
+            let ended = self.attempt_all(batch, &reads).await;
+            (batch, reads) = self.finish_and_claim(ended).await?;
         }
+        if ran > 0 {
+            self.store.sync().await?;
+        }
+        Ok(ran)
+    }
+
+    /// Runs a claimed batch; nothing is written yet.
+    async fn attempt_all(&self, batch: Vec<Claimed>, reads: &BatchReads) -> Vec<(Claimed, Finish)> {
+        let mut ended = Vec::with_capacity(batch.len());
+        for claimed in batch {
+            let finish = self.attempt(&claimed, reads).await;
+            ended.push((claimed, finish));
+        }
+        ended
     }
 
     /// Parked runs whose time passed succeed with `woke_by: "timeout"`. A read first asks
@@ -562,6 +570,14 @@ impl Scheduler {
         if self.store.backend() == Backend::Postgres && !self.any_due(now).await? {
             return Ok((Vec::new(), BatchReads::default()));
         }
+        let mut tx = self.store.write_unsynced().await?;
+        let next = self.claim_in(&mut tx, now).await?;
+        tx.commit().await?;
+        Ok(next)
+    }
+
+    /// Claims up to a batch of due runs inside `tx`, with their reads.
+    async fn claim_in(&self, tx: &mut Tx, now: Millis) -> Result<(Vec<Claimed>, BatchReads), CrmError> {
         let lease_until = now + self.settings.lease.as_millis() as i64;
         let tail = format!(
             "ORDER BY due_at, seq LIMIT {} {}",
@@ -574,7 +590,6 @@ impl Scheduler {
             claimable(LEASE_EXPIRED, &tail),
             claimable(PENDING_DUE, &tail)
         );
-        let mut tx = self.store.write_lease().await?;
         let rows = store::query(&claim)
             .bind(now)
             .bind(lease_until)
@@ -588,9 +603,8 @@ impl Scheduler {
         let reads = if claimed.is_empty() {
             BatchReads::default()
         } else {
-            BatchReads::read(&mut tx, &claimed).await?
+            BatchReads::read(tx, &claimed).await?
         };
-        tx.commit().await?;
         Ok((claimed, reads))
     }
 
@@ -608,9 +622,9 @@ impl Scheduler {
     }
 
     /// Runs a claimed run in the sandbox and says how it ends; nothing is written yet.
-    async fn attempt(&self, claimed: &Claimed, reads: &BatchReads, conn: &mut Conn) -> Finish {
+    async fn attempt(&self, claimed: &Claimed, reads: &BatchReads) -> Finish {
         let now = self.clock.now();
-        let (plugin, invocation) = match self.prepare(&claimed.record, now, reads, conn).await {
+        let (plugin, invocation) = match self.prepare(&claimed.record, now, reads).await {
             Ok(Ok(ready)) => ready,
             Ok(Err(finish)) => return finish,
             Err(e) => return self.failure(claimed, None, None, format!("could not be prepared: {e}"), true),
@@ -643,12 +657,13 @@ impl Scheduler {
     }
 
     /// Looks up what the run needs; a run that can no longer run gets its final state instead.
+    /// It reads through a connection of its own, given back before the run: a plugin's reads
+    /// take connections too, and workers holding theirs through their runs could take them all.
     async fn prepare(
         &self,
         run: &RunRecord,
         now: Millis,
         reads: &BatchReads,
-        conn: &mut Conn,
     ) -> Result<Result<(Arc<Plugin>, Invocation), Finish>, CrmError> {
         let ends = |status: &'static str, error: String| Finish {
             status,
@@ -692,7 +707,8 @@ impl Scheduler {
             .get(&(run.entity_type.clone(), run.item_id, run.entry_id))
             .cloned()
             .unwrap_or_default();
-        let config = match template::resolve_config(conn, robot, item, &previous, now).await? {
+        let mut conn = self.store.pool().acquire().await?;
+        let config = match template::resolve_config(&mut conn, robot, item, &previous, now).await? {
             Ok(config) => config,
             Err(why) => return Ok(Err(ends("failed", format!("config template: {why}")))),
         };
@@ -735,24 +751,26 @@ impl Scheduler {
         }
     }
 
-    /// Writes the ends of a batch's runs with their changes: all in one transaction, or, if
-    /// that fails (a change that cannot be applied, a lease lost), each in its own.
-    async fn finish(&self, ended: Vec<(Claimed, Finish)>) -> Result<(), CrmError> {
-        if ended.len() > 1 {
-            match self.finish_together(&ended).await {
-                Ok(()) => return Ok(()),
-                Err(e) => tracing::debug!(error = %e, runs = ended.len(), "finishing runs one by one"),
-            }
+    /// Writes the ends of a batch's runs with their changes and claims the next batch, all in
+    /// one transaction; if that fails (a change that cannot be applied, a lease lost), each run
+    /// ends in its own transaction and the next batch is claimed apart.
+    async fn finish_and_claim(&self, ended: Vec<(Claimed, Finish)>) -> Result<(Vec<Claimed>, BatchReads), CrmError> {
+        match self.finish_together_and_claim(&ended).await {
+            Ok(next) => return Ok(next),
+            Err(e) => tracing::debug!(error = %e, runs = ended.len(), "finishing runs one by one"),
         }
         for (claimed, finish) in ended {
             self.finish_one(&claimed, finish).await?;
         }
-        Ok(())
+        self.claim().await
     }
 
-    async fn finish_together(&self, ended: &[(Claimed, Finish)]) -> Result<(), BatchFinishError> {
+    async fn finish_together_and_claim(
+        &self,
+        ended: &[(Claimed, Finish)],
+    ) -> Result<(Vec<Claimed>, BatchReads), BatchFinishError> {
         let now = self.clock.now();
-        let mut tx = self.store.write().await.map_err(CrmError::from)?;
+        let mut tx = self.store.write_unsynced().await.map_err(CrmError::from)?;
         for (_, finish) in ended {
             apply(&mut tx, &finish.changes, now).await?;
         }
@@ -760,15 +778,16 @@ impl Scheduler {
         if !write_ends(&mut tx, &ends, now).await? {
             return Err(BatchFinishError::LeaseLost);
         }
+        let next = self.claim_in(&mut tx, now).await?;
         tx.commit().await.map_err(CrmError::from)?;
-        Ok(())
+        Ok(next)
     }
 
     /// Writes one run's end with its changes; changes that cannot be applied fail the run
     /// instead (retried later if the database was at fault).
     async fn finish_one(&self, claimed: &Claimed, finish: Finish) -> Result<(), CrmError> {
         let now = self.clock.now();
-        let mut tx = self.store.write().await?;
+        let mut tx = self.store.write_unsynced().await?;
         let (mut tx, finish) = match apply(&mut tx, &finish.changes, now).await {
             Ok(()) => (tx, finish),
             Err(e) => {
@@ -776,7 +795,7 @@ impl Scheduler {
                 let transient = matches!(e, CrmError::Store(_));
                 let error = format!("its changes could not be applied: {e}");
                 let failure = self.failure(claimed, finish.plugin_version, finish.outcome, error, transient);
-                (self.store.write().await?, failure)
+                (self.store.write_unsynced().await?, failure)
             }
         };
         if write_ends(&mut tx, &[(claimed, &finish)], now).await? {

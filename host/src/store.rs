@@ -10,6 +10,8 @@
 //! the one writer connection: SQLite admits one writer at a time anyway, and writers queueing
 //! for that connection in tokio wait without cost, where writers contending for the file lock
 //! would sleep in SQLite's busy handler and throttle each other.
+//! A commit returns once the transaction is on disk; on SQLite, commits made while the WAL is
+//! being synced share the next sync ([`sqlite::WalSync`]).
 
 mod postgres;
 mod sqlite;
@@ -56,9 +58,6 @@ pub enum StoreError {
         /// What the column holds.
         found: &'static str,
     },
-    /// A statement names a placeholder other than `$N`.
-    #[error("database error: placeholder {0} is not of the form $N")]
-    Placeholder(String),
     /// A statement uses a placeholder no argument was bound to.
     #[error("database error: placeholder ${position} has no argument ({bound} bound)")]
     MissingArgument {
@@ -67,6 +66,9 @@ pub enum StoreError {
         /// How many arguments were bound.
         bound: usize,
     },
+    /// The disk did not confirm a commit.
+    #[error("database error: the commit could not be made durable: {0}")]
+    Sync(#[from] std::io::Error),
     /// The store is shutting down.
     #[error("the database is closed")]
     Closed,
@@ -113,7 +115,10 @@ pub struct Store {
 
 #[derive(Clone)]
 enum Writer {
-    Sqlite(Arc<Mutex<rusqlite::Connection>>),
+    Sqlite {
+        conn: Arc<Mutex<rusqlite::Connection>>,
+        wal: Arc<sqlite::WalSync>,
+    },
     Postgres(AnyPool),
 }
 
@@ -143,13 +148,17 @@ enum ConnKind {
 /// A write transaction; dropped without commit, it rolls back.
 pub struct Tx {
     conn: Conn,
+    /// On SQLite, where commits are counted and synced.
+    wal: Option<Arc<sqlite::WalSync>>,
+    /// Whether the commit returns only once it is on disk.
+    synced: bool,
 }
 
 /// The file name of the SQLite database inside the data directory.
 pub const DATABASE_FILE: &str = "stagewright.db";
 
-/// Read connections a SQLite store opens at most.
-const SQLITE_READERS: usize = 8;
+/// Idle read connections a SQLite store keeps open.
+const SQLITE_IDLE_READERS: usize = 8;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -194,8 +203,14 @@ impl Store {
         SQLITE_MIGRATIONS.run(&migrations).await?;
         migrations.close().await;
         Ok(Self {
-            pool: Pool(PoolKind::Sqlite(sqlite::ReadPool::new(path, SQLITE_READERS))),
-            writer: Writer::Sqlite(Arc::new(Mutex::new(writer))),
+            pool: Pool(PoolKind::Sqlite(sqlite::ReadPool::new(
+                path.clone(),
+                SQLITE_IDLE_READERS,
+            ))),
+            writer: Writer::Sqlite {
+                conn: Arc::new(Mutex::new(writer)),
+                wal: Arc::new(sqlite::WalSync::new(&path)),
+            },
         })
     }
 
@@ -209,34 +224,45 @@ impl Store {
         self.pool.backend()
     }
 
-    /// Starts a write transaction; on SQLite it holds the write lock from its first statement.
+    /// Starts a write transaction, whose commit returns once it is on disk; on SQLite it holds
+    /// the write lock from its first statement.
     pub async fn write(&self) -> Result<Tx, StoreError> {
-        let conn = match &self.writer {
-            Writer::Sqlite(conn) => {
-                let conn = conn.clone().lock_owned().await;
-                if !conn.is_autocommit() {
-                    // A transaction whose rollback failed when it was dropped.
-                    conn.execute_batch("ROLLBACK")?;
-                }
-                conn.execute_batch("BEGIN IMMEDIATE")?;
-                ConnKind::SqliteWriter(conn)
-            }
-            Writer::Postgres(pool) => ConnKind::PostgresTx(pool.begin().await?),
-        };
-        Ok(Tx { conn: Conn(conn) })
+        Ok(match &self.writer {
+            Writer::Sqlite { conn, wal } => Tx {
+                conn: Conn(ConnKind::SqliteWriter(begin_sqlite(conn).await?)),
+                wal: Some(wal.clone()),
+                synced: true,
+            },
+            Writer::Postgres(pool) => Tx {
+                conn: Conn(ConnKind::PostgresTx(pool.begin().await?)),
+                wal: None,
+                synced: true,
+            },
+        })
     }
 
-    /// Starts a write transaction that only takes leases (claims of robot runs): its commit
-    /// need not wait for the disk. A claim a crash loses is claimed again, and the worker that
-    /// held it cannot commit the run's end, which is fenced by the attempt the claim counted;
-    /// any later durable commit makes it durable too. On SQLite every commit is already like
-    /// this (WAL with `synchronous = NORMAL`).
-    pub async fn write_lease(&self) -> Result<Tx, StoreError> {
+    /// Starts a write transaction whose commit returns before it is on disk, for the scheduler's
+    /// claims and run ends, which no client waits for: a crash can lose the last of them (never
+    /// one without those before it), and the scheduler redoes what it lost, since a lost claim
+    /// is claimed again and a lost end leaves its run to be taken over after the lease. The next
+    /// durable commit, or [`Store::sync`], puts them on disk.
+    pub async fn write_unsynced(&self) -> Result<Tx, StoreError> {
         let mut tx = self.write().await?;
+        tx.synced = false;
         if self.backend() == Backend::Postgres {
             query("SET LOCAL synchronous_commit = off").execute(&mut tx).await?;
         }
         Ok(tx)
+    }
+
+    /// Returns once every transaction committed so far is on disk. On PostgreSQL that is left to
+    /// its WAL writer, which flushes unsynced commits within `3 × wal_writer_delay` (600 ms by
+    /// default) and before any later durable commit.
+    pub async fn sync(&self) -> Result<(), StoreError> {
+        match &self.writer {
+            Writer::Sqlite { wal, .. } => wal.sync_all().await,
+            Writer::Postgres(_) => Ok(()),
+        }
     }
 
     /// Takes the next id of a named sequence inside `tx`.
@@ -252,11 +278,24 @@ impl Store {
     }
 }
 
+/// Takes the SQLite writer connection and begins a transaction on it.
+async fn begin_sqlite(
+    conn: &Arc<Mutex<rusqlite::Connection>>,
+) -> Result<OwnedMutexGuard<rusqlite::Connection>, StoreError> {
+    let conn = conn.clone().lock_owned().await;
+    if !conn.is_autocommit() {
+        // A transaction whose rollback failed when it was dropped.
+        conn.execute_batch("ROLLBACK")?;
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    Ok(conn)
+}
+
 impl Pool {
     /// Takes a connection; it goes back when dropped.
     pub async fn acquire(&self) -> Result<Conn, StoreError> {
         Ok(Conn(match &self.0 {
-            PoolKind::Sqlite(pool) => ConnKind::Sqlite(pool.acquire().await?),
+            PoolKind::Sqlite(pool) => ConnKind::Sqlite(pool.acquire()?),
             PoolKind::Postgres(pool) => ConnKind::Postgres(pool.acquire().await?),
         }))
     }
@@ -290,14 +329,22 @@ impl Conn {
 }
 
 impl Tx {
-    /// Makes the transaction's writes durable and visible.
+    /// Makes the transaction's writes visible and (unless it is a lease) durable.
     pub async fn commit(mut self) -> Result<(), StoreError> {
         match std::mem::replace(&mut self.conn.0, ConnKind::Ended) {
-            ConnKind::SqliteWriter(conn) => conn.execute_batch("COMMIT").map_err(|e| {
-                // A COMMIT that failed may leave the transaction open; it must not outlive us.
-                let _ = conn.execute_batch("ROLLBACK");
-                e.into()
-            }),
+            ConnKind::SqliteWriter(conn) => {
+                if let Err(e) = conn.execute_batch("COMMIT") {
+                    // A COMMIT that failed may leave the transaction open; it must not outlive us.
+                    let _ = conn.execute_batch("ROLLBACK");
+                    return Err(e.into());
+                }
+                let Some(wal) = self.wal.take() else {
+                    return Ok(());
+                };
+                let commit = wal.committed();
+                drop(conn);
+                if self.synced { wal.sync(commit).await } else { Ok(()) }
+            }
             ConnKind::PostgresTx(tx) => Ok(tx.commit().await?),
             _ => Err(StoreError::Closed),
         }

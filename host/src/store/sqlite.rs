@@ -6,13 +6,15 @@
 //! "SQLite statements run on the calling thread"). So the store holds rusqlite connections and
 //! steps statements where it is called. sqlx still runs the migrations at start-up.
 
+use std::borrow::Cow;
+use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::StoreError;
 use super::value::{Arg, Row, Value};
@@ -36,7 +38,7 @@ pub(super) fn open(path: &Path) -> Result<Connection, StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.execute_batch(&format!("PRAGMA page_size = {PAGE_SIZE}"))?;
     conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
-    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 8192;")?;
     conn.set_prepared_statement_cache_capacity(PREPARED_STATEMENTS);
     Ok(conn)
 }
@@ -44,17 +46,10 @@ pub(super) fn open(path: &Path) -> Result<Connection, StoreError> {
 /// Runs one statement with its arguments; `$N` placeholders take the N-th argument. Returns
 /// the rows and how many rows it changed.
 pub(super) fn run(conn: &Connection, sql: &str, args: &[Arg]) -> Result<(Vec<Row>, u64), StoreError> {
-    let mut statement = conn.prepare_cached(sql)?;
+    let mut statement = conn.prepare_cached(&numbered_placeholders(sql))?;
     for index in 1..=statement.parameter_count() {
-        let position = match statement.parameter_name(index) {
-            Some(name) => name
-                .strip_prefix('$')
-                .and_then(|n| n.parse::<usize>().ok())
-                .ok_or_else(|| StoreError::Placeholder(name.to_string()))?,
-            None => index,
-        };
-        let arg = args.get(position - 1).ok_or(StoreError::MissingArgument {
-            position,
+        let arg = args.get(index - 1).ok_or(StoreError::MissingArgument {
+            position: index,
             bound: args.len(),
         })?;
         statement.raw_bind_parameter(index, arg)?;
@@ -70,6 +65,31 @@ pub(super) fn run(conn: &Connection, sql: &str, args: &[Arg]) -> Result<(Vec<Row
     }
     drop(stepped);
     Ok((rows, conn.changes()))
+}
+
+/// The statement with PostgreSQL's `$N` placeholders written as SQLite's `?N`, which SQLite
+/// binds by position. Given `$N`, SQLite takes it for a name and finds a parameter's name by
+/// walking the list of names, so binding a batch statement's hundreds of parameters took time
+/// quadratic in their number. Text inside quotes is left alone.
+fn numbered_placeholders(sql: &str) -> Cow<'_, str> {
+    if !sql.contains('$') {
+        return Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut quoted = false;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => quoted = !quoted,
+            '$' if !quoted && chars.peek().is_some_and(char::is_ascii_digit) => {
+                out.push('?');
+                continue;
+            }
+            _ => {}
+        }
+        out.push(c);
+    }
+    Cow::Owned(out)
 }
 
 fn value_of(value: ValueRef<'_>) -> Value {
@@ -97,37 +117,31 @@ impl ToSql for Arg {
     }
 }
 
-/// Connections for reads: WAL lets them read beside the writer. Opened when first needed,
-/// at most `size` at once.
+/// Connections for reads: WAL lets them read beside the writer. Taking one never waits: with
+/// none idle, another is opened, so code that holds a connection while something else takes
+/// one cannot deadlock on the pool. At most `keep` idle ones are kept.
 pub(super) struct ReadPool {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
-    permits: Arc<Semaphore>,
+    keep: usize,
 }
 
 /// A read connection taken from the pool; dropped, it goes back.
 pub(super) struct PooledConnection {
     conn: Option<Connection>,
     pool: Arc<ReadPool>,
-    _permit: OwnedSemaphorePermit,
 }
 
 impl ReadPool {
-    pub(super) fn new(path: PathBuf, size: usize) -> Arc<Self> {
+    pub(super) fn new(path: PathBuf, keep: usize) -> Arc<Self> {
         Arc::new(Self {
             path,
             idle: Mutex::new(Vec::new()),
-            permits: Arc::new(Semaphore::new(size)),
+            keep,
         })
     }
 
-    pub(super) async fn acquire(self: &Arc<Self>) -> Result<PooledConnection, StoreError> {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| StoreError::Closed)?;
+    pub(super) fn acquire(self: &Arc<Self>) -> Result<PooledConnection, StoreError> {
         let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
         let conn = match idle {
             Some(conn) => conn,
@@ -136,7 +150,6 @@ impl ReadPool {
         Ok(PooledConnection {
             conn: Some(conn),
             pool: self.clone(),
-            _permit: permit,
         })
     }
 }
@@ -154,7 +167,85 @@ impl Drop for PooledConnection {
         if let Some(conn) = self.conn.take()
             && conn.is_autocommit()
         {
-            self.pool.idle.lock().unwrap_or_else(PoisonError::into_inner).push(conn);
+            let mut idle = self.pool.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            if idle.len() < self.pool.keep {
+                idle.push(conn);
+            }
         }
+    }
+}
+
+/// Makes SQLite commits durable, many at a time. The writer commits with `synchronous = NORMAL`,
+/// which appends the transaction to the WAL without waiting for the disk; a committer then waits
+/// here for one `fdatasync` of the WAL that covers its commit and every commit before it. The
+/// sync runs outside the writer lock, so the next transactions proceed while the disk works, and
+/// committers that arrive during a sync share the next one (docs/decisions.md, "A SQLite commit
+/// waits for a shared sync of the WAL").
+pub(super) struct WalSync {
+    path: PathBuf,
+    committed: AtomicU64,
+    synced: tokio::sync::Mutex<Synced>,
+}
+
+#[derive(Default)]
+struct Synced {
+    upto: u64,
+    wal: Option<Arc<File>>,
+}
+
+impl WalSync {
+    /// For the database at `path`, whose writer keeps the WAL open (SQLite deletes the WAL only
+    /// when its last connection closes, so the file this opens stays the live one).
+    pub(super) fn new(path: &Path) -> Self {
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        Self {
+            path: PathBuf::from(wal),
+            committed: AtomicU64::new(0),
+            synced: tokio::sync::Mutex::new(Synced::default()),
+        }
+    }
+
+    /// Counts a commit; called by the writer right after its `COMMIT`, before it lets go of the
+    /// connection, so the number orders commits as the WAL does.
+    pub(super) fn committed(&self) -> u64 {
+        self.committed.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// Returns once every commit counted so far is on disk.
+    pub(super) async fn sync_all(&self) -> Result<(), StoreError> {
+        self.sync(self.committed.load(Ordering::SeqCst)).await
+    }
+
+    /// Returns once commit number `commit` is on disk.
+    pub(super) async fn sync(&self, commit: u64) -> Result<(), StoreError> {
+        let mut synced = self.synced.lock().await;
+        if synced.upto >= commit {
+            return Ok(());
+        }
+        let upto = self.committed.load(Ordering::SeqCst);
+        let wal = match &synced.wal {
+            Some(wal) => wal.clone(),
+            None => synced.wal.insert(Arc::new(File::open(&self.path)?)).clone(),
+        };
+        tokio::task::spawn_blocking(move || wal.sync_data())
+            .await
+            .map_err(|_| StoreError::Closed)??;
+        synced.upto = upto;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::numbered_placeholders;
+
+    #[test]
+    fn placeholders_become_positional_outside_quotes() {
+        assert_eq!(
+            numbered_placeholders("SELECT json_extract(data, '$.a$1') FROM t WHERE a = $1 AND b IN ($12, $1)"),
+            "SELECT json_extract(data, '$.a$1') FROM t WHERE a = ?1 AND b IN (?12, ?1)"
+        );
+        assert_eq!(numbered_placeholders("SELECT 1"), "SELECT 1");
     }
 }
