@@ -29,7 +29,7 @@ enum Command {
         #[arg(long, env = "STAGEWRIGHT_DATABASE_URL")]
         database_url: Option<String>,
         /// Scheduler workers in this process.
-        #[arg(long, env = "STAGEWRIGHT_WORKERS", default_value_t = 2)]
+        #[arg(long, env = "STAGEWRIGHT_WORKERS", default_value_t = 8)]
         workers: usize,
         /// Most robot runs a worker claims in one transaction and finishes in one more (1: a
         /// transaction per run).

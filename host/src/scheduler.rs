@@ -48,7 +48,7 @@ pub struct SchedulerSettings {
 impl Default for SchedulerSettings {
     fn default() -> Self {
         Self {
-            workers: 2,
+            workers: 8,
             claim_batch: 32,
             lease: Duration::from_secs(60),
             poll: Duration::from_millis(500),
@@ -504,8 +504,7 @@ impl Scheduler {
     /// Ends the waits that timed out, then claims due runs a batch at a time and runs them
     /// until none is left; returns how many ran. The transaction that writes a batch's ends
     /// claims the next batch, so a batch costs one commit, and the next robot of a chain, made
-    /// due by that very transaction, starts without waiting for a wake-up. Those commits do not
-    /// wait for the disk; what ran is on disk when this returns.
+    /// due by that very transaction, starts without waiting for a wake-up.
     pub async fn run_due(&self) -> Result<usize, CrmError> {
         self.end_timed_out_waits().await?;
         let mut ran = 0;
@@ -517,9 +516,6 @@ impl Scheduler {
             ran += batch.len();
             let ended = self.attempt_all(batch, &reads).await;
             (batch, reads) = self.finish_and_claim(ended).await?;
-        }
-        if ran > 0 {
-            self.store.sync().await?;
         }
         Ok(ran)
     }
@@ -570,7 +566,7 @@ impl Scheduler {
         if self.store.backend() == Backend::Postgres && !self.any_due(now).await? {
             return Ok((Vec::new(), BatchReads::default()));
         }
-        let mut tx = self.store.write_unsynced().await?;
+        let mut tx = self.store.write_lease().await?;
         let next = self.claim_in(&mut tx, now).await?;
         tx.commit().await?;
         Ok(next)
@@ -770,7 +766,7 @@ impl Scheduler {
         ended: &[(Claimed, Finish)],
     ) -> Result<(Vec<Claimed>, BatchReads), BatchFinishError> {
         let now = self.clock.now();
-        let mut tx = self.store.write_unsynced().await.map_err(CrmError::from)?;
+        let mut tx = self.store.write().await.map_err(CrmError::from)?;
         for (_, finish) in ended {
             apply(&mut tx, &finish.changes, now).await?;
         }
@@ -787,7 +783,7 @@ impl Scheduler {
     /// instead (retried later if the database was at fault).
     async fn finish_one(&self, claimed: &Claimed, finish: Finish) -> Result<(), CrmError> {
         let now = self.clock.now();
-        let mut tx = self.store.write_unsynced().await?;
+        let mut tx = self.store.write().await?;
         let (mut tx, finish) = match apply(&mut tx, &finish.changes, now).await {
             Ok(()) => (tx, finish),
             Err(e) => {
@@ -795,7 +791,7 @@ impl Scheduler {
                 let transient = matches!(e, CrmError::Store(_));
                 let error = format!("its changes could not be applied: {e}");
                 let failure = self.failure(claimed, finish.plugin_version, finish.outcome, error, transient);
-                (self.store.write_unsynced().await?, failure)
+                (self.store.write().await?, failure)
             }
         };
         if write_ends(&mut tx, &[(claimed, &finish)], now).await? {

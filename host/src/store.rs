@@ -148,8 +148,9 @@ enum ConnKind {
 /// A write transaction; dropped without commit, it rolls back.
 pub struct Tx {
     conn: Conn,
-    /// On SQLite, where commits are counted and synced.
-    wal: Option<Arc<sqlite::WalSync>>,
+    /// On SQLite, where commits are counted and synced, and the writer's count of changed rows
+    /// when the transaction began (a commit that changed none has nothing to sync).
+    wal: Option<(Arc<sqlite::WalSync>, u64)>,
     /// Whether the commit returns only once it is on disk.
     synced: bool,
 }
@@ -228,11 +229,15 @@ impl Store {
     /// the write lock from its first statement.
     pub async fn write(&self) -> Result<Tx, StoreError> {
         Ok(match &self.writer {
-            Writer::Sqlite { conn, wal } => Tx {
-                conn: Conn(ConnKind::SqliteWriter(begin_sqlite(conn).await?)),
-                wal: Some(wal.clone()),
-                synced: true,
-            },
+            Writer::Sqlite { conn, wal } => {
+                let conn = begin_sqlite(conn).await?;
+                let changes = conn.total_changes();
+                Tx {
+                    conn: Conn(ConnKind::SqliteWriter(conn)),
+                    wal: Some((wal.clone(), changes)),
+                    synced: true,
+                }
+            }
             Writer::Postgres(pool) => Tx {
                 conn: Conn(ConnKind::PostgresTx(pool.begin().await?)),
                 wal: None,
@@ -241,28 +246,17 @@ impl Store {
         })
     }
 
-    /// Starts a write transaction whose commit returns before it is on disk, for the scheduler's
-    /// claims and run ends, which no client waits for: a crash can lose the last of them (never
-    /// one without those before it), and the scheduler redoes what it lost, since a lost claim
-    /// is claimed again and a lost end leaves its run to be taken over after the lease. The next
-    /// durable commit, or [`Store::sync`], puts them on disk.
-    pub async fn write_unsynced(&self) -> Result<Tx, StoreError> {
+    /// Starts a write transaction that only takes leases (claims of robot runs): its commit
+    /// need not wait for the disk. A claim a crash loses is claimed again, and the worker that
+    /// held it cannot commit the run's end, which is fenced by the attempt the claim counted;
+    /// the next durable commit puts it on disk too.
+    pub async fn write_lease(&self) -> Result<Tx, StoreError> {
         let mut tx = self.write().await?;
         tx.synced = false;
         if self.backend() == Backend::Postgres {
             query("SET LOCAL synchronous_commit = off").execute(&mut tx).await?;
         }
         Ok(tx)
-    }
-
-    /// Returns once every transaction committed so far is on disk. On PostgreSQL that is left to
-    /// its WAL writer, which flushes unsynced commits within `3 × wal_writer_delay` (600 ms by
-    /// default) and before any later durable commit.
-    pub async fn sync(&self) -> Result<(), StoreError> {
-        match &self.writer {
-            Writer::Sqlite { wal, .. } => wal.sync_all().await,
-            Writer::Postgres(_) => Ok(()),
-        }
     }
 
     /// Takes the next id of a named sequence inside `tx`.
@@ -329,7 +323,7 @@ impl Conn {
 }
 
 impl Tx {
-    /// Makes the transaction's writes visible and (unless it is a lease) durable.
+    /// Makes the transaction's writes visible and (unless it takes only leases) durable.
     pub async fn commit(mut self) -> Result<(), StoreError> {
         match std::mem::replace(&mut self.conn.0, ConnKind::Ended) {
             ConnKind::SqliteWriter(conn) => {
@@ -338,9 +332,12 @@ impl Tx {
                     let _ = conn.execute_batch("ROLLBACK");
                     return Err(e.into());
                 }
-                let Some(wal) = self.wal.take() else {
+                let Some((wal, changes_at_begin)) = self.wal.take() else {
                     return Ok(());
                 };
+                if conn.total_changes() == changes_at_begin {
+                    return Ok(());
+                }
                 let commit = wal.committed();
                 drop(conn);
                 if self.synced { wal.sync(commit).await } else { Ok(()) }

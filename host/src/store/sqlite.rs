@@ -212,11 +212,6 @@ impl WalSync {
         self.committed.fetch_add(1, Ordering::SeqCst) + 1
     }
 
-    /// Returns once every commit counted so far is on disk.
-    pub(super) async fn sync_all(&self) -> Result<(), StoreError> {
-        self.sync(self.committed.load(Ordering::SeqCst)).await
-    }
-
     /// Returns once commit number `commit` is on disk.
     pub(super) async fn sync(&self, commit: u64) -> Result<(), StoreError> {
         let mut synced = self.synced.lock().await;
