@@ -137,15 +137,18 @@ impl TestHost {
         Self::start_in(data_dir, postgres, |_| {}).await
     }
 
+    /// The URL of the host's database.
+    pub fn database_url(&self) -> String {
+        self.postgres
+            .as_ref()
+            .map(|db| db.url.clone())
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.path().join(DATABASE_FILE).display()))
+    }
+
     /// A direct connection to the host's database, for tests that check or damage what is stored.
     pub async fn database(&self) -> AnyConnection {
         sqlx::any::install_default_drivers();
-        let url = self
-            .postgres
-            .as_ref()
-            .map(|db| db.url.clone())
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.path().join(DATABASE_FILE).display()));
-        AnyConnection::connect(&url)
+        AnyConnection::connect(&self.database_url())
             .await
             .expect("connect to the test database")
     }
