@@ -22,7 +22,7 @@ use crate::model::{CrmError, EntityType, Item, ItemRef};
 use crate::rules::{self, Robot, template, triggers};
 use crate::runtime::bindings::stagewright::action::types::Invocation;
 use crate::runtime::{LogLine, Plugin, RunOutcome, RunResult, Runtime, StagedChange, to_wit_item};
-use crate::store::{Backend, Committed, Conn, Store, Tx, placeholders};
+use crate::store::{Backend, Conn, Store, Tx, placeholders};
 
 /// How the scheduler paces itself.
 #[derive(Debug, Clone, Copy)]
@@ -414,14 +414,6 @@ impl BatchReads {
     }
 }
 
-/// A worker's next batch, and the commit that ended the batch before it, while that commit may
-/// still be syncing to disk.
-struct Next {
-    batch: Vec<Claimed>,
-    reads: BatchReads,
-    syncing: Option<Committed>,
-}
-
 /// Claims due runs and runs them.
 pub struct Scheduler {
     store: Store,
@@ -512,35 +504,18 @@ impl Scheduler {
     /// Ends the waits that timed out, then claims due runs a batch at a time and runs them
     /// until none is left; returns how many ran. The transaction that writes a batch's ends
     /// claims the next batch, so a batch costs one commit, and the next robot of a chain, made
-    /// due by that very transaction, starts without waiting for a wake-up. The next batch runs
-    /// while that commit syncs to disk, and its ends are written only once the sync is done.
+    /// due by that very transaction, starts without waiting for a wake-up.
     pub async fn run_due(&self) -> Result<usize, CrmError> {
         self.end_timed_out_waits().await?;
         let mut ran = 0;
-        let (batch, reads) = self.claim().await?;
-        let mut next = Next {
-            batch,
-            reads,
-            syncing: None,
-        };
-        while !next.batch.is_empty() {
-            if next.batch.len() >= self.settings.claim_batch {
+        let (mut batch, mut reads) = self.claim().await?;
+        while !batch.is_empty() {
+            if batch.len() >= self.settings.claim_batch {
                 self.wake();
             }
-            ran += next.batch.len();
-            let attempts = self.attempt_all(next.batch, &next.reads);
-            let ended = match next.syncing {
-                Some(commit) => {
-                    let (ended, synced) = tokio::join!(attempts, commit.durable());
-                    synced?;
-                    ended
-                }
-                None => attempts.await,
-            };
-            next = self.finish_and_claim(ended).await?;
-        }
-        if let Some(commit) = next.syncing {
-            commit.durable().await?;
+            ran += batch.len();
+            let ended = self.attempt_all(batch, &reads).await;
+            (batch, reads) = self.finish_and_claim(ended).await?;
         }
         Ok(ran)
     }
@@ -775,7 +750,7 @@ impl Scheduler {
     /// Writes the ends of a batch's runs with their changes and claims the next batch, all in
     /// one transaction; if that fails (a change that cannot be applied, a lease lost), each run
     /// ends in its own transaction and the next batch is claimed apart.
-    async fn finish_and_claim(&self, ended: Vec<(Claimed, Finish)>) -> Result<Next, CrmError> {
+    async fn finish_and_claim(&self, ended: Vec<(Claimed, Finish)>) -> Result<(Vec<Claimed>, BatchReads), CrmError> {
         match self.finish_together_and_claim(&ended).await {
             Ok(next) => return Ok(next),
             Err(e) => tracing::debug!(error = %e, runs = ended.len(), "finishing runs one by one"),
@@ -783,15 +758,13 @@ impl Scheduler {
         for (claimed, finish) in ended {
             self.finish_one(&claimed, finish).await?;
         }
-        let (batch, reads) = self.claim().await?;
-        Ok(Next {
-            batch,
-            reads,
-            syncing: None,
-        })
+        self.claim().await
     }
 
-    async fn finish_together_and_claim(&self, ended: &[(Claimed, Finish)]) -> Result<Next, BatchFinishError> {
+    async fn finish_together_and_claim(
+        &self,
+        ended: &[(Claimed, Finish)],
+    ) -> Result<(Vec<Claimed>, BatchReads), BatchFinishError> {
         let now = self.clock.now();
         let mut tx = self.store.write().await.map_err(CrmError::from)?;
         for (_, finish) in ended {
@@ -801,13 +774,9 @@ impl Scheduler {
         if !write_ends(&mut tx, &ends, now).await? {
             return Err(BatchFinishError::LeaseLost);
         }
-        let (batch, reads) = self.claim_in(&mut tx, now).await?;
-        let committed = tx.commit_visible().await.map_err(CrmError::from)?;
-        Ok(Next {
-            batch,
-            reads,
-            syncing: Some(committed),
-        })
+        let next = self.claim_in(&mut tx, now).await?;
+        tx.commit().await.map_err(CrmError::from)?;
+        Ok(next)
     }
 
     /// Writes one run's end with its changes; changes that cannot be applied fail the run

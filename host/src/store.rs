@@ -324,13 +324,7 @@ impl Conn {
 
 impl Tx {
     /// Makes the transaction's writes visible and (unless it takes only leases) durable.
-    pub async fn commit(self) -> Result<(), StoreError> {
-        self.commit_visible().await?.durable().await
-    }
-
-    /// Makes the transaction's writes visible and returns before they are known to be on disk,
-    /// for a caller with other work to do while the disk syncs; [`Committed::durable`] waits.
-    pub async fn commit_visible(mut self) -> Result<Committed, StoreError> {
+    pub async fn commit(mut self) -> Result<(), StoreError> {
         match std::mem::replace(&mut self.conn.0, ConnKind::Ended) {
             ConnKind::SqliteWriter(conn) => {
                 if let Err(e) = conn.execute_batch("COMMIT") {
@@ -338,19 +332,17 @@ impl Tx {
                     let _ = conn.execute_batch("ROLLBACK");
                     return Err(e.into());
                 }
-                let pending = match self.wal.take() {
-                    Some((wal, changes_at_begin)) if conn.total_changes() != changes_at_begin => {
-                        let commit = wal.committed();
-                        self.synced.then_some((wal, commit))
-                    }
-                    _ => None,
+                let Some((wal, changes_at_begin)) = self.wal.take() else {
+                    return Ok(());
                 };
-                Ok(Committed { pending })
+                if conn.total_changes() == changes_at_begin {
+                    return Ok(());
+                }
+                let commit = wal.committed();
+                drop(conn);
+                if self.synced { wal.sync(commit).await } else { Ok(()) }
             }
-            ConnKind::PostgresTx(tx) => {
-                tx.commit().await?;
-                Ok(Committed { pending: None })
-            }
+            ConnKind::PostgresTx(tx) => Ok(tx.commit().await?),
             _ => Err(StoreError::Closed),
         }
     }
@@ -383,23 +375,6 @@ impl Drop for Tx {
         if let ConnKind::SqliteWriter(conn) = &self.conn.0 {
             // Dropped without an end: undo. Should even this fail, the next write rolls back first.
             let _ = conn.execute_batch("ROLLBACK");
-        }
-    }
-}
-
-/// A transaction committed and visible; on SQLite it may still be on its way to disk.
-#[must_use = "a commit is durable only once `durable` returns"]
-pub struct Committed {
-    /// The WAL sync to wait for, and the commit's number in it.
-    pending: Option<(Arc<sqlite::WalSync>, u64)>,
-}
-
-impl Committed {
-    /// Returns once the transaction is on disk.
-    pub async fn durable(self) -> Result<(), StoreError> {
-        match self.pending {
-            Some((wal, commit)) => wal.sync(commit).await,
-            None => Ok(()),
         }
     }
 }
