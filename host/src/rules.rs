@@ -20,7 +20,7 @@ use crate::clock::Millis;
 use crate::crm;
 use crate::model::{CrmError, EntityType, Item, ItemRef};
 use crate::scheduler::{self, Due, Entry, RunRecord};
-use crate::store::{Conn, Tx, placeholders};
+use crate::store::{Conn, Pool, Tx, placeholders};
 
 pub use condition::ConditionGroup;
 pub use timing::Timing;
@@ -475,11 +475,12 @@ pub struct SimulatedRun {
 /// Simulates the item entering `stage_id` at `at`: which of the stage's robots would run, when,
 /// and with which config. Nothing is written.
 pub async fn simulate(
-    conn: &mut Conn,
+    pool: &Pool,
     item_ref: ItemRef,
     stage_id: &str,
     at: Millis,
 ) -> Result<Vec<SimulatedRun>, CrmError> {
+    let conn = &mut pool.acquire().await?;
     let mut item = crm::get(conn, item_ref).await?;
     let stage = crm::stage(conn, item_ref.entity_type, stage_id).await?;
     if Some(stage.category_id) != item.category_id {
@@ -503,6 +504,7 @@ pub async fn simulate(
     }
     let calendar = calendar::load(conn).await?;
     let mut previous_due = Ok(at);
+    let mut links = template::LinkedRecords::new(pool);
     let mut simulated = Vec::with_capacity(robots.len());
     for robot in robots {
         let base = if robot.after_previous {
@@ -511,7 +513,8 @@ pub async fn simulate(
             Ok(at)
         };
         let due_at = base.and_then(|base| robot.timing.due_at(base, &item, &calendar));
-        let config = template::resolve_config(conn, &robot, &item, &placeholders, due_at.clone().unwrap_or(at)).await?;
+        let config =
+            template::resolve_config(&mut links, &robot, &item, &placeholders, due_at.clone().unwrap_or(at)).await?;
         previous_due = due_at.clone();
         simulated.push(SimulatedRun {
             condition: robot.condition.as_ref().map_or(Ok(()), |c| c.holds(&item)),

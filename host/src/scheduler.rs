@@ -653,8 +653,9 @@ impl Scheduler {
     }
 
     /// Looks up what the run needs; a run that can no longer run gets its final state instead.
-    /// It reads through a connection of its own, given back before the run: a plugin's reads
-    /// take connections too, and workers holding theirs through their runs could take them all.
+    /// A template that names a linked record reads it through a connection of its own, given
+    /// back before the run: a plugin's reads take connections too, and workers holding theirs
+    /// through their runs could take them all.
     async fn prepare(
         &self,
         run: &RunRecord,
@@ -703,8 +704,8 @@ impl Scheduler {
             .get(&(run.entity_type.clone(), run.item_id, run.entry_id))
             .cloned()
             .unwrap_or_default();
-        let mut conn = self.store.pool().acquire().await?;
-        let config = match template::resolve_config(&mut conn, robot, item, &previous, now).await? {
+        let mut links = template::LinkedRecords::new(self.store.pool());
+        let config = match template::resolve_config(&mut links, robot, item, &previous, now).await? {
             Ok(config) => config,
             Err(why) => return Ok(Err(ends("failed", format!("config template: {why}")))),
         };

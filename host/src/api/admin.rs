@@ -501,8 +501,7 @@ pub async fn simulate(
         id: asked.item_id,
     };
     let at = asked.at.unwrap_or_else(|| app.clock.now());
-    let mut conn = app.store.pool().acquire().await?;
-    let runs = rules::simulate(&mut conn, item_ref, &asked.stage_id, at).await?;
+    let runs = rules::simulate(app.store.pool(), item_ref, &asked.stage_id, at).await?;
     let runs: Vec<Value> = runs
         .into_iter()
         .map(|run| {

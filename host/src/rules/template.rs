@@ -12,7 +12,7 @@ use crate::clock::Millis;
 use crate::crm;
 use crate::directory;
 use crate::model::{CrmError, EntityType, Item, ItemRef, rest_datetime};
-use crate::store::Conn;
+use crate::store::{Conn, Pool};
 
 use super::Robot;
 
@@ -168,11 +168,33 @@ fn as_text(value: &Value) -> String {
     }
 }
 
+/// Where the records an item links to are read from when a template names one. It takes a
+/// connection from the pool on the first such template only: most configs name none, and on
+/// PostgreSQL every connection taken and given back is a round trip to the server.
+pub struct LinkedRecords<'p> {
+    pool: &'p Pool,
+    conn: Option<Conn>,
+}
+
+impl<'p> LinkedRecords<'p> {
+    /// Reads through `pool`.
+    pub fn new(pool: &'p Pool) -> Self {
+        Self { pool, conn: None }
+    }
+
+    async fn conn(&mut self) -> Result<&mut Conn, CrmError> {
+        if self.conn.is_none() {
+            self.conn = Some(self.pool.acquire().await?);
+        }
+        Ok(self.conn.as_mut().expect("a connection was just taken"))
+    }
+}
+
 /// The robot's config with its templates resolved against the item, what it links to, the
 /// clock and the stay's earlier return values; `Err` names what a template asked for and
 /// could not be found.
 pub async fn resolve_config(
-    conn: &mut Conn,
+    links: &mut LinkedRecords<'_>,
     robot: &Robot,
     item: &Item,
     previous: &Map<String, Value>,
@@ -191,7 +213,7 @@ pub async fn resolve_config(
                 None if item.item_ref.entity_type.fields().iter().any(|f| f.name == field) => Ok(Value::Null),
                 None => Err(format!("{{=Document:{field}}}: the item has no field {field}")),
             },
-            Reference::Linked { link, field } => linked_value(conn, &fields, link, field).await?,
+            Reference::Linked { link, field } => linked_value(links, &fields, link, field).await?,
             Reference::Now => Ok(Value::String(rest_datetime(now))),
             Reference::Today => Ok(Value::String(rest_datetime(now)[..10].to_string())),
             Reference::Returned { robot_id, key } => previous
@@ -212,7 +234,7 @@ pub async fn resolve_config(
 /// (CONTACT_ID), or the user (ASSIGNED_BY_ID, CREATED_BY_ID: NAME, LAST_NAME, EMAIL,
 /// WORK_POSITION).
 async fn linked_value(
-    conn: &mut Conn,
+    links: &mut LinkedRecords<'_>,
     fields: &Map<String, Value>,
     link: &str,
     field: &str,
@@ -228,13 +250,13 @@ async fn linked_value(
             } else {
                 EntityType::Contact
             };
-            match crm::get(conn, ItemRef { entity_type, id }).await {
+            match crm::get(links.conn().await?, ItemRef { entity_type, id }).await {
                 Ok(linked) => linked.values(),
                 Err(CrmError::NotFound(_)) => return Ok(Err(format!("{template}: {entity_type} {id} does not exist"))),
                 Err(e) => return Err(e),
             }
         }
-        "ASSIGNED_BY_ID" | "CREATED_BY_ID" => match directory::user(conn, id).await {
+        "ASSIGNED_BY_ID" | "CREATED_BY_ID" => match directory::user(links.conn().await?, id).await {
             Ok(user) => Map::from_iter([
                 ("ID".to_string(), Value::from(user.id)),
                 ("NAME".to_string(), Value::from(user.name)),
