@@ -567,6 +567,7 @@ impl Scheduler {
             return Ok((Vec::new(), BatchReads::default()));
         }
         let mut tx = self.store.write_lease().await?;
+        tx.use_generic_plans().await?;
         let next = self.claim_in(&mut tx, now).await?;
         tx.commit().await?;
         Ok(next)
@@ -768,6 +769,7 @@ impl Scheduler {
     ) -> Result<(Vec<Claimed>, BatchReads), BatchFinishError> {
         let now = self.clock.now();
         let mut tx = self.store.write().await.map_err(CrmError::from)?;
+        tx.use_generic_plans().await.map_err(CrmError::from)?;
         for (_, finish) in ended {
             apply(&mut tx, &finish.changes, now).await?;
         }

@@ -354,6 +354,19 @@ impl Tx {
         }
     }
 
+    /// Lets the rest of the transaction run its statements on generic plans (PostgreSQL; SQLite
+    /// plans a statement once anyway). For transactions that run the same statements over and
+    /// over, the scheduler's: PostgreSQL would otherwise plan most executions anew (a tenth of
+    /// its CPU in the drain benchmark) and arrive at the same plan.
+    pub async fn use_generic_plans(&mut self) -> Result<(), StoreError> {
+        if self.backend() == Backend::Postgres {
+            query("SET LOCAL plan_cache_mode = force_generic_plan")
+                .execute(&mut *self)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Drops the transaction's writes.
     pub async fn rollback(mut self) -> Result<(), StoreError> {
         match std::mem::replace(&mut self.conn.0, ConnKind::Ended) {
