@@ -33,7 +33,7 @@ enum Command {
         workers: usize,
         /// Most robot runs a worker claims in one transaction and finishes in one more (1: a
         /// transaction per run).
-        #[arg(long, env = "STAGEWRIGHT_CLAIM_BATCH", default_value_t = 32)]
+        #[arg(long, env = "STAGEWRIGHT_CLAIM_BATCH", default_value_t = 128)]
         claim_batch: usize,
         /// Seconds a worker holds a claimed run before another may take it over (a host that
         /// died mid-run loses its runs to the others after this long).

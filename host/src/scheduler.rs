@@ -49,7 +49,7 @@ impl Default for SchedulerSettings {
     fn default() -> Self {
         Self {
             workers: 8,
-            claim_batch: 32,
+            claim_batch: 128,
             lease: Duration::from_secs(60),
             poll: Duration::from_millis(500),
             max_attempts: 5,
