@@ -116,6 +116,48 @@ async fn only_the_chosen_happenings_end_a_wait_and_leaving_the_stage_cancels_it(
     assert!(host.comments(moved).await.is_empty());
 }
 
+/// A happening that comes through the REST API ends the wait and wakes the scheduler: the chain
+/// goes on at once, not at the scheduler's next look for due runs (an hour away here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_happening_through_the_api_lets_the_chain_go_on_at_once() {
+    let host = TestHost::start_with(|s| {
+        s.manual_clock = true;
+        s.scheduler.poll = Duration::from_secs(3600);
+    })
+    .await;
+    let wait = wait_then_comment(
+        &host,
+        json!({"for": {"value": 2, "unit": "days"}, "until": ["activity", "comment", "change"]}),
+    )
+    .await;
+    let called = host.add_deal("Called").await;
+    let commented = host.add_deal("Commented").await;
+    let changed = host.add_deal("Changed").await;
+    for deal in [called, commented, changed] {
+        run_in_status(&host, deal, &wait, "parked").await;
+    }
+
+    add_call(&host, called).await;
+    host.ok(
+        "crm.timeline.comment.add",
+        json!({"fields": {"ENTITY_TYPE": "deal", "ENTITY_ID": commented, "COMMENT": "Sent the offer"}}),
+    )
+    .await;
+    host.ok(
+        "crm.deal.update",
+        json!({"id": changed, "fields": {"COMMENTS": "new terms"}}),
+    )
+    .await;
+    for (deal, woke_by) in [(called, "activity"), (commented, "comment"), (changed, "change")] {
+        host.finished_runs(deal, 2).await;
+        let comments = host.comments(deal).await;
+        assert!(
+            comments.contains(&format!("after the wait: {woke_by}")),
+            "{woke_by}: {comments:?}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_wait_configs_are_refused_when_saved() {
     let host = manual_host().await;

@@ -260,9 +260,9 @@ async fn update_item(app: &AppState, item_ref: ItemRef, fields: &Map<String, Val
     let mut tx = app.store.write().await?;
     let custom = userfields::userfields(&mut tx, item_ref.entity_type).await?;
     let changes = check_fields(item_ref.entity_type, &custom, fields, Write::Update)?;
-    let updated = crm::update(&mut tx, item_ref, changes, app.clock.now()).await?;
+    crm::update(&mut tx, item_ref, changes, app.clock.now()).await?;
     tx.commit().await?;
-    wake_for(app, updated);
+    wake_after_happening(app);
     Ok(())
 }
 
@@ -271,6 +271,13 @@ fn wake_for(app: &AppState, written: crm::Written) {
     if written.robots_scheduled > 0 {
         app.scheduler.wake();
     }
+}
+
+/// Tells the scheduler after a committed write that recorded a happening (a field change, an
+/// activity, a comment, a completed task): it may have ended waits whose chains now go on, or
+/// moved the item. Waking when it did neither costs one worker a look for due runs.
+fn wake_after_happening(app: &AppState) {
+    app.scheduler.wake();
 }
 
 /// Deletes an item; its pending robots are cancelled.
@@ -329,6 +336,7 @@ async fn comment_add(app: &AppState, user: i64, p: &Map<String, Value>) -> Resul
     let mut tx = app.store.write().await?;
     let id = crm::add_comment(&mut tx, item_ref, None, user, text, app.clock.now()).await?;
     tx.commit().await?;
+    wake_after_happening(app);
     Ok(json!(id).into())
 }
 

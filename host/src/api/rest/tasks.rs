@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Answer, AppState, PAGE_SIZE, unknown_method};
+use super::{Answer, AppState, PAGE_SIZE, unknown_method, wake_after_happening};
 use crate::api::{ApiError, params};
 use crate::model::rest_datetime;
 use crate::tasks::{self, Task, TaskChanges};
@@ -71,6 +71,7 @@ async fn update(app: &AppState, p: &Map<String, Value>) -> Result<Answer, ApiErr
     let mut tx = app.store.write().await?;
     let task = tasks::update(&mut tx, id, &changes, app.clock.now()).await?;
     tx.commit().await?;
+    wake_after_happening(app);
     Ok(answer(&task))
 }
 
