@@ -566,7 +566,7 @@ impl Scheduler {
         if self.store.backend() == Backend::Postgres && !self.any_due(now).await? {
             return Ok((Vec::new(), BatchReads::default()));
         }
-        let mut tx = self.store.write_lease().await?;
+        let mut tx = self.store.write_unsynced().await?;
         tx.use_generic_plans().await?;
         let next = self.claim_in(&mut tx, now).await?;
         tx.commit().await?;

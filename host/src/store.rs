@@ -253,17 +253,29 @@ impl Store {
         })
     }
 
-    /// Starts a write transaction that only takes leases (claims of robot runs): its commit
-    /// need not wait for the disk. A claim a crash loses is claimed again, and the worker that
-    /// held it cannot commit the run's end, which is fenced by the attempt the claim counted;
-    /// the next durable commit puts it on disk too.
-    pub async fn write_lease(&self) -> Result<Tx, StoreError> {
+    /// Starts a write transaction whose commit does not wait for the disk, for writes nothing
+    /// durable depends on until a later commit: claims of robot runs and id reservations. A
+    /// database keeps commits in order, so a later durable commit puts this one on disk too, and
+    /// one a crash loses was used by no commit that survived. A claim lost is claimed again (the
+    /// worker that held it cannot commit the run's end, fenced by the attempt the claim counted);
+    /// an id lost is handed out again.
+    pub async fn write_unsynced(&self) -> Result<Tx, StoreError> {
         let mut tx = self.write().await?;
         tx.synced = false;
         if self.backend() == Backend::Postgres {
             query("SET LOCAL synchronous_commit = off").execute(&mut tx).await?;
         }
         Ok(tx)
+    }
+
+    /// Reserves the next id of a named sequence for a write that a later transaction makes (a
+    /// plugin's comment, task or notification, written when its run ends); see
+    /// [`Self::write_unsynced`] for why the reservation need not wait for the disk.
+    pub async fn reserve_id(&self, sequence: &str) -> Result<i64, StoreError> {
+        let mut tx = self.write_unsynced().await?;
+        let id = Self::next_id(&mut tx, sequence).await?;
+        tx.commit().await?;
+        Ok(id)
     }
 
     /// Takes the next id of a named sequence inside `tx`.

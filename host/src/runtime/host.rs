@@ -333,10 +333,7 @@ impl RunState {
     }
 
     async fn next_id(&mut self, sequence: &str) -> Result<i64, HostError> {
-        let mut tx = self.store.write().await.map_err(host_failure)?;
-        let id = Store::next_id(&mut tx, sequence).await.map_err(host_failure)?;
-        tx.commit().await.map_err(host_failure)?;
-        Ok(id)
+        self.store.reserve_id(sequence).await.map_err(host_failure)
     }
 
     async fn stage_update(&mut self, mut item: Item, changes: FieldChanges) -> Result<(), HostError> {
@@ -441,11 +438,11 @@ impl RunState {
         self.take_message_slot()
             .ok_or_else(|| format!("a run sends at most {MAX_MESSAGES_PER_RUN} notifications and emails"))?;
         drop(conn);
-        let mut tx = self.store.write().await.map_err(|e| e.to_string())?;
-        let id = Store::next_id(&mut tx, notifications::SEQUENCE)
+        let id = self
+            .store
+            .reserve_id(notifications::SEQUENCE)
             .await
             .map_err(|e| e.to_string())?;
-        tx.commit().await.map_err(|e| e.to_string())?;
         self.staged.push(StagedChange::Notification(NewNotification {
             id: Some(id),
             user_id,
