@@ -22,7 +22,7 @@ use crate::model::{CrmError, EntityType, Item, ItemRef};
 use crate::rules::{self, Robot, template, triggers};
 use crate::runtime::bindings::stagewright::action::types::Invocation;
 use crate::runtime::{LogLine, Plugin, RunOutcome, RunResult, Runtime, StagedChange, to_wit_item};
-use crate::store::{Backend, Conn, Store, Tx, placeholders};
+use crate::store::{Backend, Conn, Store, StoreError, Syncing, Tx, placeholders};
 
 /// How the scheduler paces itself.
 #[derive(Debug, Clone, Copy)]
@@ -504,10 +504,15 @@ impl Scheduler {
     /// Ends the waits that timed out, then claims due runs a batch at a time and runs them
     /// until none is left; returns how many ran. The transaction that writes a batch's ends
     /// claims the next batch, so a batch costs one commit, and the next robot of a chain, made
-    /// due by that very transaction, starts without waiting for a wake-up.
+    /// due by that very transaction, starts without waiting for a wake-up. Nor does it wait for
+    /// that commit to reach the disk, unless the next batch is full: the sync runs while the next
+    /// batch does, and the worker waits for the last one before it rests. A full batch means a
+    /// backlog, where waiting leaves the CPU to the other workers, whose commits share the sync
+    /// (docs/decisions.md, "A chain does not wait for the disk between its robots").
     pub async fn run_due(&self) -> Result<usize, CrmError> {
         self.end_timed_out_waits().await?;
         let mut ran = 0;
+        let mut syncing = None;
         let (mut batch, mut reads) = self.claim().await?;
         while !batch.is_empty() {
             if batch.len() >= self.settings.claim_batch {
@@ -515,7 +520,16 @@ impl Scheduler {
             }
             ran += batch.len();
             let ended = self.attempt_all(batch, &reads).await;
-            (batch, reads) = self.finish_and_claim(ended).await?;
+            let sync;
+            (batch, reads, sync) = self.finish_and_claim(ended).await?;
+            if batch.len() >= self.settings.claim_batch {
+                sync.on_disk().await?;
+            } else {
+                syncing = Some(tokio::spawn(sync.on_disk()));
+            }
+        }
+        if let Some(syncing) = syncing {
+            syncing.await.map_err(|_| StoreError::Closed)??;
         }
         Ok(ran)
     }
@@ -750,9 +764,13 @@ impl Scheduler {
     }
 
     /// Writes the ends of a batch's runs with their changes and claims the next batch, all in
-    /// one transaction; if that fails (a change that cannot be applied, a lease lost), each run
-    /// ends in its own transaction and the next batch is claimed apart.
-    async fn finish_and_claim(&self, ended: Vec<(Claimed, Finish)>) -> Result<(Vec<Claimed>, BatchReads), CrmError> {
+    /// one transaction, and returns before that reaches the disk; if it fails (a change that
+    /// cannot be applied, a lease lost), each run ends in its own transaction and the next batch
+    /// is claimed apart.
+    async fn finish_and_claim(
+        &self,
+        ended: Vec<(Claimed, Finish)>,
+    ) -> Result<(Vec<Claimed>, BatchReads, Syncing), CrmError> {
         match self.finish_together_and_claim(&ended).await {
             Ok(next) => return Ok(next),
             Err(e) => tracing::debug!(error = %e, runs = ended.len(), "finishing runs one by one"),
@@ -760,13 +778,14 @@ impl Scheduler {
         for (claimed, finish) in ended {
             self.finish_one(&claimed, finish).await?;
         }
-        self.claim().await
+        let (batch, reads) = self.claim().await?;
+        Ok((batch, reads, Syncing::done()))
     }
 
     async fn finish_together_and_claim(
         &self,
         ended: &[(Claimed, Finish)],
-    ) -> Result<(Vec<Claimed>, BatchReads), BatchFinishError> {
+    ) -> Result<(Vec<Claimed>, BatchReads, Syncing), BatchFinishError> {
         let now = self.clock.now();
         let mut tx = self.store.write().await.map_err(CrmError::from)?;
         tx.use_generic_plans().await.map_err(CrmError::from)?;
@@ -777,9 +796,9 @@ impl Scheduler {
         if !write_ends(&mut tx, &ends, now).await? {
             return Err(BatchFinishError::LeaseLost);
         }
-        let next = self.claim_in(&mut tx, now).await?;
-        tx.commit().await.map_err(CrmError::from)?;
-        Ok(next)
+        let (batch, reads) = self.claim_in(&mut tx, now).await?;
+        let syncing = tx.commit_visible().await.map_err(CrmError::from)?;
+        Ok((batch, reads, syncing))
     }
 
     /// Writes one run's end with its changes; changes that cannot be applied fail the run

@@ -11,7 +11,8 @@
 //! for that connection in tokio wait without cost, where writers contending for the file lock
 //! would sleep in SQLite's busy handler and throttle each other.
 //! A commit returns once the transaction is on disk; on SQLite, commits made while the WAL is
-//! being synced share the next sync ([`sqlite::WalSync`]).
+//! being synced share the next sync ([`sqlite::WalSync`]). A writer with work to do meanwhile
+//! commits with [`Tx::commit_visible`] and waits for the disk later ([`Syncing`]).
 
 mod postgres;
 mod sqlite;
@@ -155,6 +156,29 @@ pub struct Tx {
     synced: bool,
 }
 
+/// A committed transaction on its way to disk. Others already see its writes; a crash before
+/// [`Self::on_disk`] returns may lose it, and with it every later commit (the WAL keeps them in
+/// order). So what a writer does meanwhile must be lost with it or done again: the host's own
+/// writes are, and nothing leaves the host before what caused it is on disk
+/// ([`Store::settle`], called before outbound HTTP; the mailer's claim is a durable commit).
+#[must_use = "the commit is durable only once `on_disk` returns"]
+pub struct Syncing(Option<(Arc<sqlite::WalSync>, u64)>);
+
+impl Syncing {
+    /// A commit that was on disk when it returned.
+    pub fn done() -> Self {
+        Self(None)
+    }
+
+    /// Returns once the commit is on disk (at once on PostgreSQL, whose commit is).
+    pub async fn on_disk(self) -> Result<(), StoreError> {
+        match self.0 {
+            Some((wal, commit)) => wal.sync(commit).await,
+            None => Ok(()),
+        }
+    }
+}
+
 /// The file name of the SQLite database inside the data directory.
 pub const DATABASE_FILE: &str = "stagewright.db";
 
@@ -268,6 +292,15 @@ impl Store {
         Ok(tx)
     }
 
+    /// Returns once every durable commit made so far is on disk: the barrier before anything
+    /// leaves the host, since the commit that caused it may still be on its way ([`Syncing`]).
+    pub async fn settle(&self) -> Result<(), StoreError> {
+        match &self.writer {
+            Writer::Sqlite { wal, .. } => wal.sync(wal.latest()).await,
+            Writer::Postgres(_) => Ok(()),
+        }
+    }
+
     /// Reserves the next id of a named sequence for a write that a later transaction makes (a
     /// plugin's comment, task or notification, written when its run ends); see
     /// [`Self::write_unsynced`] for why the reservation need not wait for the disk.
@@ -342,8 +375,15 @@ impl Conn {
 }
 
 impl Tx {
-    /// Makes the transaction's writes visible and (unless it takes only leases) durable.
-    pub async fn commit(mut self) -> Result<(), StoreError> {
+    /// Makes the transaction's writes visible and (unless it was begun unsynced) durable.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.commit_visible().await?.on_disk().await
+    }
+
+    /// Makes the transaction's writes visible and returns before they are on disk, for a writer
+    /// with work to do meanwhile (running the next robot of a chain, waking the scheduler): the
+    /// sync runs while it does. See [`Syncing`] for what may happen before [`Syncing::on_disk`].
+    pub async fn commit_visible(mut self) -> Result<Syncing, StoreError> {
         match std::mem::replace(&mut self.conn.0, ConnKind::Ended) {
             ConnKind::SqliteWriter(conn) => {
                 if let Err(e) = conn.execute_batch("COMMIT") {
@@ -352,16 +392,18 @@ impl Tx {
                     return Err(e.into());
                 }
                 let Some((wal, changes_at_begin)) = self.wal.take() else {
-                    return Ok(());
+                    return Ok(Syncing(None));
                 };
-                if conn.total_changes() == changes_at_begin {
-                    return Ok(());
+                if conn.total_changes() == changes_at_begin || !self.synced {
+                    return Ok(Syncing(None));
                 }
                 let commit = wal.committed();
-                drop(conn);
-                if self.synced { wal.sync(commit).await } else { Ok(()) }
+                Ok(Syncing(Some((wal, commit))))
             }
-            ConnKind::PostgresTx(tx) => Ok(tx.commit().await?),
+            ConnKind::PostgresTx(tx) => {
+                tx.commit().await?;
+                Ok(Syncing(None))
+            }
             _ => Err(StoreError::Closed),
         }
     }

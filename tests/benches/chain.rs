@@ -164,6 +164,21 @@ async fn latency(host: &TestHost) {
         at(0.99).as_secs_f64() * 1e3,
         sandbox_us as f64 / runs as f64,
     );
+    for (plugin, mean_us) in sandbox_time_by_plugin(host).await {
+        println!("  {plugin}: {mean_us:.1} µs sandboxed per run");
+    }
+}
+
+/// Each plugin's mean sandboxed time over the chain's successful runs, in chain order.
+async fn sandbox_time_by_plugin(host: &TestHost) -> Vec<(String, f64)> {
+    let mut conn = host.database().await;
+    sqlx::query_as(
+        "SELECT plugin_id, AVG(duration_us) FROM runs WHERE stage_id = 'EXECUTING' AND status = 'succeeded'
+         GROUP BY plugin_id ORDER BY MIN(seq)",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("mean sandboxed time by plugin")
 }
 
 async fn throughput(host: &TestHost) {

@@ -27,6 +27,7 @@ use crate::crm::userfields::{self, UserField};
 use crate::crm::{self, ListQuery};
 use crate::directory::{TokenHolder, TokenKind};
 use crate::model::{EntityType, ItemRef, Write, check_fields, rest_datetime};
+use crate::store::Tx;
 
 /// Items per page of a `*.list` answer, as in Bitrix24.
 const PAGE_SIZE: i64 = 50;
@@ -250,8 +251,7 @@ async fn add_item(
     let custom = userfields::userfields(&mut tx, entity_type).await?;
     let changes = check_fields(entity_type, &custom, fields, Write::Create)?;
     let created = crm::create(&mut tx, entity_type, None, changes, user, app.clock.now()).await?;
-    tx.commit().await?;
-    wake_for(app, created);
+    commit_and_wake(app, tx, created.robots_scheduled > 0).await?;
     Ok(created.item)
 }
 
@@ -261,23 +261,22 @@ async fn update_item(app: &AppState, item_ref: ItemRef, fields: &Map<String, Val
     let custom = userfields::userfields(&mut tx, item_ref.entity_type).await?;
     let changes = check_fields(item_ref.entity_type, &custom, fields, Write::Update)?;
     crm::update(&mut tx, item_ref, changes, app.clock.now()).await?;
-    tx.commit().await?;
-    wake_after_happening(app);
+    commit_and_wake(app, tx, true).await?;
     Ok(())
 }
 
-/// Tells the scheduler about robot runs a committed write scheduled, if it scheduled any.
-fn wake_for(app: &AppState, written: crm::Written) {
-    if written.robots_scheduled > 0 {
+/// Commits a REST write and, if `wake`, wakes the scheduler as soon as others see the write: when
+/// it scheduled robot runs, or recorded a happening (a field change, an activity, a comment, a
+/// completed task) that may end waits whose chains then go on. The robots run while the commit
+/// goes to disk (what they send out waits for it, [`crate::store::Syncing`]); the answer waits
+/// for it. Waking when nothing came due costs one worker a look for due runs.
+async fn commit_and_wake(app: &AppState, tx: Tx, wake: bool) -> Result<(), ApiError> {
+    let syncing = tx.commit_visible().await?;
+    if wake {
         app.scheduler.wake();
     }
-}
-
-/// Tells the scheduler after a committed write that recorded a happening (a field change, an
-/// activity, a comment, a completed task): it may have ended waits whose chains now go on, or
-/// moved the item. Waking when it did neither costs one worker a look for due runs.
-fn wake_after_happening(app: &AppState) {
-    app.scheduler.wake();
+    syncing.on_disk().await?;
+    Ok(())
 }
 
 /// Deletes an item; its pending robots are cancelled.
@@ -335,8 +334,7 @@ async fn comment_add(app: &AppState, user: i64, p: &Map<String, Value>) -> Resul
         .ok_or_else(|| ApiError::invalid("COMMENT is not defined or invalid."))?;
     let mut tx = app.store.write().await?;
     let id = crm::add_comment(&mut tx, item_ref, None, user, text, app.clock.now()).await?;
-    tx.commit().await?;
-    wake_after_happening(app);
+    commit_and_wake(app, tx, true).await?;
     Ok(json!(id).into())
 }
 

@@ -210,7 +210,7 @@ impl RunState {
                 .allow_ip_name_lookup(false)
                 .build(),
             http_ctx: WasiHttpCtx::new(),
-            http: RunHttp::new(outbound, http_grants, run_id.map(str::to_string)),
+            http: RunHttp::new(outbound, store.clone(), http_grants, run_id.map(str::to_string)),
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(memory_bytes)

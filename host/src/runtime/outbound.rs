@@ -31,6 +31,7 @@ use tokio::net::TcpStream;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::host::LogLine;
+use crate::store::Store;
 
 /// The header that carries the run id.
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -84,16 +85,21 @@ impl Outbound {
 /// The `wasi:http` hooks of one run: its grants, its id, and the lines it leaves in the run record.
 pub struct RunHttp {
     outbound: Arc<Outbound>,
+    store: Store,
     grants: Vec<String>,
     run_id: Option<String>,
     log: Arc<Mutex<Vec<LogLine>>>,
 }
 
 impl RunHttp {
-    /// Hooks for a run of a plugin granted `grants` (host patterns).
-    pub fn new(outbound: Arc<Outbound>, grants: Vec<String>, run_id: Option<String>) -> Self {
+    /// Hooks for a run of a plugin granted `grants` (host patterns). A request waits until
+    /// what the host committed before it is on disk ([`Store::settle`]): the run may follow a
+    /// robot whose end is still on its way there, and a crash must not leave another system
+    /// told of a change this host then lost.
+    pub fn new(outbound: Arc<Outbound>, store: Store, grants: Vec<String>, run_id: Option<String>) -> Self {
         Self {
             outbound,
+            store,
             grants,
             run_id,
             log: Arc::default(),
@@ -234,9 +240,16 @@ impl WasiHttpHooks for RunHttp {
             request.headers_mut().entry(IDEMPOTENCY_KEY).or_insert(value);
         }
         let outbound = self.outbound.clone();
+        let store = self.store.clone();
         Box::new(async move {
             let sent = match target {
-                Ok(target) => send(&outbound, target, request, options).await,
+                Ok(target) => match store.settle().await {
+                    Ok(()) => send(&outbound, target, request, options).await,
+                    Err(e) => Err(failure(
+                        Error::InternalError(None),
+                        format!("the host could not put its earlier writes on disk: {e}"),
+                    )),
+                },
                 Err(refusal) => Err(refusal),
             };
             let mut log = log.lock().expect("outbound log lock");

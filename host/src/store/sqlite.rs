@@ -219,6 +219,11 @@ impl WalSync {
         self.committed.fetch_add(1, Ordering::SeqCst) + 1
     }
 
+    /// The number of the last commit counted.
+    pub(super) fn latest(&self) -> u64 {
+        self.committed.load(Ordering::SeqCst)
+    }
+
     /// Returns once commit number `commit` is on disk.
     pub(super) async fn sync(&self, commit: u64) -> Result<(), StoreError> {
         let mut synced = self.synced.lock().await;

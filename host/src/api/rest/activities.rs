@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Answer, AppState, PAGE_SIZE, unknown_method, wake_after_happening};
+use super::{Answer, AppState, PAGE_SIZE, commit_and_wake, unknown_method};
 use crate::api::{ApiError, params};
 use crate::crm::activities::{self, Activity, ActivityChanges};
 use crate::model::rest_datetime;
@@ -54,8 +54,7 @@ async fn add(app: &AppState, user: i64, p: &Map<String, Value>) -> Result<Answer
     let changes = changes(p)?;
     let mut tx = app.store.write().await?;
     let activity = activities::add(&mut tx, None, &changes, user, app.clock.now()).await?;
-    tx.commit().await?;
-    wake_after_happening(app);
+    commit_and_wake(app, tx, true).await?;
     Ok(json!(activity.id).into())
 }
 
@@ -82,8 +81,7 @@ async fn update(app: &AppState, p: &Map<String, Value>) -> Result<Answer, ApiErr
     let changes = changes(p)?;
     let mut tx = app.store.write().await?;
     activities::update(&mut tx, id, &changes, app.clock.now()).await?;
-    tx.commit().await?;
-    wake_after_happening(app);
+    commit_and_wake(app, tx, true).await?;
     Ok(json!(true).into())
 }
 

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use super::directory::require_admin;
-use super::{Answer, AppState, unknown_method, wake_for};
+use super::{Answer, AppState, commit_and_wake, unknown_method};
 use crate::api::{ApiError, params};
 use crate::model::{EntityType, ItemRef};
 use crate::rules::triggers::{self, Happening};
@@ -70,10 +70,7 @@ async fn fire(app: &AppState, item: ItemRef, happening: Happening) -> Result<Ans
         .await
         .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "NOT_FOUND", "Target is not found."))?;
     let moved = triggers::react(&mut tx, item, &happening, app.clock.now()).await?;
-    tx.commit().await?;
-    if let Some(moved) = moved {
-        wake_for(app, moved);
-    }
+    commit_and_wake(app, tx, moved.is_some_and(|moved| moved.robots_scheduled > 0)).await?;
     Ok(json!(true).into())
 }
 

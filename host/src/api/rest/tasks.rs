@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Answer, AppState, PAGE_SIZE, unknown_method, wake_after_happening};
+use super::{Answer, AppState, PAGE_SIZE, commit_and_wake, unknown_method};
 use crate::api::{ApiError, params};
 use crate::model::rest_datetime;
 use crate::tasks::{self, Task, TaskChanges};
@@ -70,8 +70,7 @@ async fn update(app: &AppState, p: &Map<String, Value>) -> Result<Answer, ApiErr
     let changes = changes(p)?;
     let mut tx = app.store.write().await?;
     let task = tasks::update(&mut tx, id, &changes, app.clock.now()).await?;
-    tx.commit().await?;
-    wake_after_happening(app);
+    commit_and_wake(app, tx, true).await?;
     Ok(answer(&task))
 }
 
