@@ -421,10 +421,13 @@ pub async fn continue_chains(tx: &mut Tx, finished: &[&RunRecord], now: Millis) 
         let mut previous = *run;
         while let Some(waiting) = next_in_stay(&stays, previous).filter(|next| next.status == "waiting") {
             let due = match get(tx, &waiting.robot_id).await {
-                Ok(robot) => {
-                    let item: Item = crm::get(tx, waiting.item_ref()?).await?;
-                    robot.timing.due_at(now, &item, &calendar::load(tx).await?).into()
-                }
+                Ok(robot) => match robot.timing.due_at_alone(now) {
+                    Some(due) => due.into(),
+                    None => {
+                        let item: Item = crm::get(tx, waiting.item_ref()?).await?;
+                        robot.timing.due_at(now, &item, &calendar::load(tx).await?).into()
+                    }
+                },
                 Err(CrmError::NotFound(_)) => Due::Impossible("the robot was deleted".into()),
                 Err(e) => return Err(e),
             };

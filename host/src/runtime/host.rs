@@ -300,7 +300,7 @@ impl RunState {
             Some(Some(item)) => Ok(item.clone()),
             Some(None) => Err(WitCrmError::NotFound(to_wit_ref(item_ref)).into()),
             None => {
-                let mut conn = self.store.pool().acquire().await.map_err(host_failure)?;
+                let mut conn = self.store.pool().acquire_quick().await.map_err(host_failure)?;
                 Ok(ops::get(&mut conn, item_ref)
                     .await
                     .map_err(|e| crm_error(e, item_ref))?)
@@ -325,7 +325,7 @@ impl RunState {
         write: Write,
     ) -> Result<FieldChanges, HostError> {
         let input = parse_object("fields", fields)?;
-        let mut conn = self.store.pool().acquire().await.map_err(host_failure)?;
+        let mut conn = self.store.pool().acquire_quick().await.map_err(host_failure)?;
         let custom = ops::userfields::userfields(&mut conn, entity_type)
             .await
             .map_err(host_failure)?;
@@ -338,7 +338,7 @@ impl RunState {
 
     async fn stage_update(&mut self, mut item: Item, changes: FieldChanges) -> Result<(), HostError> {
         if let Some(stage_id) = &changes.stage_id {
-            let mut conn = self.store.pool().acquire().await.map_err(host_failure)?;
+            let mut conn = self.store.pool().acquire_quick().await.map_err(host_failure)?;
             let stage = ops::stage(&mut conn, item.item_ref.entity_type, stage_id)
                 .await
                 .map_err(|e| crm_error(e, item.item_ref))?;
@@ -421,7 +421,7 @@ impl RunState {
     }
 
     async fn notification(&mut self, to: NotifyRecipient, message: String) -> Result<(u64, u64), String> {
-        let mut conn = self.store.pool().acquire().await.map_err(|e| e.to_string())?;
+        let mut conn = self.store.pool().acquire_quick().await.map_err(|e| e.to_string())?;
         let user_id = match to {
             NotifyRecipient::User(id) => i64::try_from(id).map_err(|_| format!("user {id} does not exist"))?,
             NotifyRecipient::SupervisorOf(id) => {
@@ -462,7 +462,7 @@ impl RunState {
         if message.subject.trim().is_empty() {
             return Err("the subject is empty".into());
         }
-        let mut conn = self.store.pool().acquire().await.map_err(|e| e.to_string())?;
+        let mut conn = self.store.pool().acquire_quick().await.map_err(|e| e.to_string())?;
         let mut to = Vec::with_capacity(message.to.len());
         for recipient in message.to {
             let address = match recipient {
@@ -621,7 +621,7 @@ impl crm::Host for RunState {
                     start: 0,
                     limit: i64::from(limit.min(500)),
                 };
-                let mut conn = self.store.pool().acquire().await.map_err(host_failure)?;
+                let mut conn = self.store.pool().acquire_quick().await.map_err(host_failure)?;
                 let (items, _) = ops::list(&mut conn, et, &query).await.map_err(|e| match e {
                     CrmError::Store(e) => host_failure(e),
                     other => WitCrmError::Invalid(other.to_string()).into(),
@@ -645,7 +645,7 @@ impl crm::Host for RunState {
                 let et = self.check_write(&entity_type)?;
                 let mut changes = self.check_fields(et, &fields, Write::Create).await?;
                 if et.has_stages() && changes.category_id.is_none() {
-                    let mut conn = self.store.pool().acquire().await.map_err(host_failure)?;
+                    let mut conn = self.store.pool().acquire_quick().await.map_err(host_failure)?;
                     let category = ops::default_category(&mut conn, et)
                         .await
                         .map_err(|e| WitCrmError::Invalid(e.to_string()))?;
@@ -792,7 +792,7 @@ impl crm::Host for RunState {
                     id: id_of(&r)?,
                 };
                 let mut values = self.client_values(item_ref).await?;
-                let mut conn = self.store.pool().acquire().await.map_err(host_failure)?;
+                let mut conn = self.store.pool().acquire_quick().await.map_err(host_failure)?;
                 let listed = repeat::listed(&mut conn, &values).await.map_err(host_failure)?;
                 let staged: Vec<&Comparable> = self
                     .staged
@@ -829,7 +829,7 @@ impl wit_directory::Host for RunState {
                     return Err(self.deny(format!("read:{USERS}")).into());
                 }
                 let users: Vec<i64> = users.into_iter().filter_map(|u| i64::try_from(u).ok()).collect();
-                let mut conn = self.store.pool().acquire().await.map_err(host_failure)?;
+                let mut conn = self.store.pool().acquire_quick().await.map_err(host_failure)?;
                 let absent = directory::absent_at(&mut conn, &users, self.now)
                     .await
                     .map_err(host_failure)?;
