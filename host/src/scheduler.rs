@@ -22,7 +22,7 @@ use crate::model::{CrmError, EntityType, Item, ItemRef};
 use crate::rules::{self, Robot, template, triggers};
 use crate::runtime::bindings::stagewright::action::types::Invocation;
 use crate::runtime::{LogLine, Plugin, RunOutcome, RunResult, Runtime, StagedChange, to_wit_item};
-use crate::store::{Backend, Conn, Store, StoreError, Syncing, Tx, placeholders};
+use crate::store::{Arg, Backend, Conn, Store, StoreError, Syncing, Tx, placeholders};
 
 /// How the scheduler paces itself.
 #[derive(Debug, Clone, Copy)]
@@ -289,25 +289,39 @@ pub struct RunFilter {
     pub limit: Option<i64>,
 }
 
-/// Lists run records, newest first.
+/// Lists run records, newest first. Only the filter's given parts become conditions, so a
+/// listing by item is served by the `runs_item` index instead of scanning every run.
 pub async fn list_runs(conn: &mut Conn, filter: &RunFilter) -> Result<Vec<RunRecord>, CrmError> {
-    let rows = store::query(
-        "SELECT * FROM runs
-         WHERE ($1 IS NULL OR entity_type = $1) AND ($2 IS NULL OR item_id = $2) AND ($3 IS NULL OR robot_id = $3)
-           AND ($4 IS NULL OR plugin_id = $4) AND ($5 IS NULL OR status = $5)
-           AND ($7 IS NULL OR due_at >= $7) AND ($8 IS NULL OR due_at < $8)
-         ORDER BY created_at DESC, seq DESC LIMIT $6",
-    )
-    .bind(&filter.entity_type)
-    .bind(filter.item_id)
-    .bind(&filter.robot_id)
-    .bind(&filter.plugin_id)
-    .bind(&filter.status)
-    .bind(filter.limit.unwrap_or(100).clamp(1, 1000))
-    .bind(filter.due_from)
-    .bind(filter.due_to)
-    .fetch_all(&mut *conn)
-    .await?;
+    let text = |value: &Option<String>| value.clone().map(|v| Arg::Text(Some(v)));
+    let int = |value: Option<i64>| value.map(|v| Arg::Int(Some(v)));
+    let given = [
+        ("entity_type =", text(&filter.entity_type)),
+        ("item_id =", int(filter.item_id)),
+        ("robot_id =", text(&filter.robot_id)),
+        ("plugin_id =", text(&filter.plugin_id)),
+        ("status =", text(&filter.status)),
+        ("due_at >=", int(filter.due_from)),
+        ("due_at <", int(filter.due_to)),
+    ];
+    let mut conditions = Vec::new();
+    let mut args = Vec::new();
+    for (condition, value) in given {
+        if let Some(value) = value {
+            args.push(value);
+            conditions.push(format!("{condition} ${}", args.len()));
+        }
+    }
+    args.push(Arg::Int(Some(filter.limit.unwrap_or(100).clamp(1, 1000))));
+    let sql = format!(
+        "SELECT * FROM runs {} ORDER BY created_at DESC, seq DESC LIMIT ${}",
+        if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        },
+        args.len()
+    );
+    let rows = store::Query::with_args(&sql, args).fetch_all(&mut *conn).await?;
     rows.iter().map(run_from_row).collect()
 }
 

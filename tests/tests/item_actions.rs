@@ -192,6 +192,10 @@ async fn a_lead_becomes_contact_company_and_deal_and_a_lost_deal_is_tried_again(
     assert_eq!(contact["COMPANY_ID"], made["company_id"].to_string());
     let company = host.ok("crm.company.get", json!({"id": made["company_id"]})).await;
     assert_eq!(company["TITLE"], "Smith & Co");
+    let converted = host.ok("crm.lead.get", json!({"id": lead})).await;
+    assert_eq!(converted["STATUS_ID"], "CONVERTED", "{converted}");
+    assert_eq!(converted["CONTACT_ID"], made["contact_id"].to_string());
+    assert_eq!(converted["COMPANY_ID"], made["company_id"].to_string());
 
     let again = host
         .add_robot(

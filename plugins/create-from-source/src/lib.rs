@@ -1,5 +1,7 @@
 //! Built-in action "create-from-source": from a lead, creates the contact, company and deal it
-//! stands for, linked to each other and to the lead (Bitrix24's lead conversion); from a deal,
+//! stands for, linked to each other and to the lead, and completes the lead: its contact and
+//! company fields point at what was made and it moves to the "Good lead" status, CONVERTED
+//! (Bitrix24's lead conversion); from a deal,
 //! creates a copy in a chosen pipeline and stage linked to its parent by ORIGIN_ID — the building
 //! block of repeat deals and of reactivating lost ones.
 
@@ -126,8 +128,31 @@ fn from_lead(ctx: &Context, config: &Config, lead: &Value) -> Result<Value, Acti
     deal.insert("LEAD_ID".into(), json!(lead_id));
     deal_placement(config, &mut deal);
     let deal_id = ctx.create("deal", &Value::Object(deal))?.id;
+    mark_converted(ctx, contact, company)?;
     ctx.log(Level::Info, &format!("lead {lead_id} became deal {deal_id}"));
     Ok(json!({"deal_id": deal_id, "contact_id": contact, "company_id": company}))
+}
+
+/// Bitrix24's fixed success status of leads, which a converted lead ends in.
+const CONVERTED: &str = "CONVERTED";
+
+/// Links the lead to the contact and company made from it and moves it to CONVERTED, as a
+/// conversion by hand does; its robots on that status run next.
+fn mark_converted(ctx: &Context, contact: Option<u64>, company: Option<u64>) -> Result<(), ActionError> {
+    let mut fields = Map::new();
+    if let Some(contact) = contact {
+        fields.insert("CONTACT_ID".into(), json!(contact));
+    }
+    if let Some(company) = company {
+        fields.insert("COMPANY_ID".into(), json!(company));
+    }
+    if ctx.item().stage_id.as_deref() != Some(CONVERTED) {
+        fields.insert("STATUS_ID".into(), json!(CONVERTED));
+    }
+    if fields.is_empty() {
+        return Ok(());
+    }
+    ctx.update(&ctx.item().ref_, &Value::Object(fields))
 }
 
 fn from_deal(ctx: &Context, config: &Config, parent: &Value) -> Result<Value, ActionError> {
@@ -172,7 +197,7 @@ impl Action for CreateFromSource {
             "create-from-source",
             "Create using source",
             env!("CARGO_PKG_VERSION"),
-            "From a lead, creates its contact, company and deal; from a deal, a copy in a chosen pipeline and stage.",
+            "From a lead, creates its contact, company and deal and moves the lead to CONVERTED; from a deal, a copy in a chosen pipeline and stage.",
         )
         .config_schema(json!({
             "type": "object",
@@ -193,7 +218,7 @@ impl Action for CreateFromSource {
                 "company_id": {"type": ["integer", "null"], "title": "New company"}
             }
         }))
-        .capability(Capability::Read("lead".into()))
+        .capability(Capability::Write("lead".into()))
         .capability(Capability::Write("deal".into()))
         .capability(Capability::Write("contact".into()))
         .capability(Capability::Write("company".into()))
