@@ -42,6 +42,10 @@ pub struct Config {
     /// From a lead: also create a company from its company name, if it has one (default true).
     #[serde(default = "yes")]
     create_company: bool,
+    /// From a lead: move it to CONVERTED afterwards, as a conversion does (default true); off, it
+    /// stays in its status, where later robots of the stage can use what this one returned.
+    #[serde(default = "yes")]
+    complete_lead: bool,
 }
 
 fn yes() -> bool {
@@ -128,7 +132,7 @@ fn from_lead(ctx: &Context, config: &Config, lead: &Value) -> Result<Value, Acti
     deal.insert("LEAD_ID".into(), json!(lead_id));
     deal_placement(config, &mut deal);
     let deal_id = ctx.create("deal", &Value::Object(deal))?.id;
-    mark_converted(ctx, contact, company)?;
+    mark_converted(ctx, contact, company, config.complete_lead)?;
     ctx.log(Level::Info, &format!("lead {lead_id} became deal {deal_id}"));
     Ok(json!({"deal_id": deal_id, "contact_id": contact, "company_id": company}))
 }
@@ -136,9 +140,14 @@ fn from_lead(ctx: &Context, config: &Config, lead: &Value) -> Result<Value, Acti
 /// Bitrix24's fixed success status of leads, which a converted lead ends in.
 const CONVERTED: &str = "CONVERTED";
 
-/// Links the lead to the contact and company made from it and moves it to CONVERTED, as a
-/// conversion by hand does; its robots on that status run next.
-fn mark_converted(ctx: &Context, contact: Option<u64>, company: Option<u64>) -> Result<(), ActionError> {
+/// Links the lead to the contact and company made from it and, when `complete`, moves it to
+/// CONVERTED, as a conversion by hand does; its robots on that status run next.
+fn mark_converted(
+    ctx: &Context,
+    contact: Option<u64>,
+    company: Option<u64>,
+    complete: bool,
+) -> Result<(), ActionError> {
     let mut fields = Map::new();
     if let Some(contact) = contact {
         fields.insert("CONTACT_ID".into(), json!(contact));
@@ -146,7 +155,7 @@ fn mark_converted(ctx: &Context, contact: Option<u64>, company: Option<u64>) -> 
     if let Some(company) = company {
         fields.insert("COMPANY_ID".into(), json!(company));
     }
-    if ctx.item().stage_id.as_deref() != Some(CONVERTED) {
+    if complete && ctx.item().stage_id.as_deref() != Some(CONVERTED) {
         fields.insert("STATUS_ID".into(), json!(CONVERTED));
     }
     if fields.is_empty() {
@@ -207,7 +216,8 @@ impl Action for CreateFromSource {
                 "stage_id": {"type": "string", "title": "Stage", "description": "The new deal's stage (C2:NEW); the pipeline's first when left out."},
                 "title": {"type": "string", "minLength": 1, "title": "Title", "description": "The new deal's title; the source's when left out. Templates allowed."},
                 "create_contact": {"type": "boolean", "title": "Create contact", "description": "From a lead: a contact from its name, phone and email (default yes)."},
-                "create_company": {"type": "boolean", "title": "Create company", "description": "From a lead: a company from its company name, if any (default yes)."}
+                "create_company": {"type": "boolean", "title": "Create company", "description": "From a lead: a company from its company name, if any (default yes)."},
+                "complete_lead": {"type": "boolean", "title": "Complete the lead", "description": "From a lead: move it to CONVERTED afterwards (default yes); off, it stays in its status, where later robots of the stage can use the return values."}
             }
         }))
         .returns_schema(json!({
