@@ -216,16 +216,27 @@ impl TestHost {
 
     /// Attaches a robot to a deal stage; returns its id.
     pub async fn add_robot(&self, stage_id: &str, plugin_id: &str, config: Value) -> String {
-        let robot = json!({"entity_type": "deal", "stage_id": stage_id, "plugin_id": plugin_id, "config": config});
-        let (status, body) = self.admin(reqwest::Method::POST, "/api/v1/robots", Some(robot)).await;
-        assert_eq!(status, 201, "adding robot failed: {body}");
-        body["id"].as_str().expect("robot id").to_string()
+        self.add_robot_with(stage_id, plugin_id, config, json!({})).await
     }
 
     /// Attaches a robot to a deal stage with more settings (`timing`, `condition`,
     /// `after_previous`) in `extra`; returns its id.
     pub async fn add_robot_with(&self, stage_id: &str, plugin_id: &str, config: Value, extra: Value) -> String {
-        let mut robot = json!({"entity_type": "deal", "stage_id": stage_id, "plugin_id": plugin_id, "config": config});
+        self.add_robot_on("deal", stage_id, plugin_id, config, extra).await
+    }
+
+    /// Attaches a robot to a stage of any entity type ("lead", "dynamic_128", ...), with more
+    /// settings in `extra`; returns its id.
+    pub async fn add_robot_on(
+        &self,
+        entity_type: &str,
+        stage_id: &str,
+        plugin_id: &str,
+        config: Value,
+        extra: Value,
+    ) -> String {
+        let mut robot =
+            json!({"entity_type": entity_type, "stage_id": stage_id, "plugin_id": plugin_id, "config": config});
         for (key, value) in extra.as_object().cloned().unwrap_or_default() {
             robot[key] = value;
         }
@@ -245,9 +256,15 @@ impl TestHost {
 
     /// Waits (up to 30 s) until a run of the robot for the deal has finished; returns it.
     pub async fn finished_run(&self, deal_id: i64, robot_id: &str) -> Value {
+        self.finished_run_of("deal", deal_id, robot_id).await
+    }
+
+    /// Waits (up to 30 s) until a run of the robot for an item of any entity type has finished;
+    /// returns it.
+    pub async fn finished_run_of(&self, entity_type: &str, item_id: i64, robot_id: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let done = self.runs(deal_id).await.into_iter().find(|r| {
+            let done = self.runs_of(entity_type, item_id).await.into_iter().find(|r| {
                 r["robot_id"] == robot_id && !matches!(r["status"].as_str(), Some("waiting" | "pending" | "running"))
             });
             if let Some(run) = done {
@@ -255,7 +272,7 @@ impl TestHost {
             }
             assert!(
                 Instant::now() < deadline,
-                "robot {robot_id} did not finish for deal {deal_id}"
+                "robot {robot_id} did not finish for {entity_type} {item_id}"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -263,7 +280,12 @@ impl TestHost {
 
     /// The run records of a deal, newest first.
     pub async fn runs(&self, deal_id: i64) -> Vec<Value> {
-        let path = format!("/api/v1/runs?entity_type=deal&item_id={deal_id}");
+        self.runs_of("deal", deal_id).await
+    }
+
+    /// The run records of an item of any entity type, newest first.
+    pub async fn runs_of(&self, entity_type: &str, item_id: i64) -> Vec<Value> {
+        let path = format!("/api/v1/runs?entity_type={entity_type}&item_id={item_id}");
         let (status, body) = self.admin(reqwest::Method::GET, &path, None).await;
         assert_eq!(status, 200, "{body}");
         body["runs"].as_array().expect("runs").clone()

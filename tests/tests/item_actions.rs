@@ -135,70 +135,35 @@ async fn a_robot_deletes_a_deal_that_was_lost() {
     assert_eq!((status, body["error"].as_str()), (400, Some("NOT_FOUND")), "{body}");
 }
 
-/// Waits until the robot's run for the lead has finished; returns it.
-async fn finished_lead_run(host: &TestHost, lead: i64, robot: &str) -> Value {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let runs = host
-            .admin(
-                Method::GET,
-                &format!("/api/v1/runs?entity_type=lead&item_id={lead}"),
-                None,
-            )
-            .await
-            .1;
-        let run = runs["runs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["robot_id"] == robot)
-            .cloned();
-        match run {
-            Some(run) if run["status"] != "pending" && run["status"] != "running" => return run,
-            _ if std::time::Instant::now() > deadline => panic!("robot {robot} did not finish for lead {lead}: {runs}"),
-            _ => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
-        }
-    }
-}
-
-/// Adds a robot on a lead status; returns its id.
-async fn add_lead_robot(host: &TestHost, stage_id: &str, plugin_id: &str, config: Value, extra: Value) -> String {
-    let mut robot = json!({"entity_type": "lead", "stage_id": stage_id, "plugin_id": plugin_id, "config": config});
-    for (key, value) in extra.as_object().cloned().unwrap_or_default() {
-        robot[key] = value;
-    }
-    let (status, body) = host.admin(Method::POST, "/api/v1/robots", Some(robot)).await;
-    assert_eq!(status, 201, "{body}");
-    body["id"].as_str().unwrap().to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lead_left_in_its_status_lets_later_robots_use_the_new_deal() {
     let host = TestHost::start().await;
-    let convert = add_lead_robot(
-        &host,
-        "PROCESSED",
-        "create-from-source",
-        json!({"complete_lead": false, "create_company": false}),
-        json!({}),
-    )
-    .await;
-    let note = add_lead_robot(
-        &host,
-        "PROCESSED",
-        "edit-item",
-        json!({"fields": {"COMMENTS": format!("became deal {{={convert}:deal_id}}")}}),
-        json!({"after_previous": true}),
-    )
-    .await;
+    let convert = host
+        .add_robot_on(
+            "lead",
+            "PROCESSED",
+            "create-from-source",
+            json!({"complete_lead": false, "create_company": false}),
+            json!({}),
+        )
+        .await;
+    let note = host
+        .add_robot_on(
+            "lead",
+            "PROCESSED",
+            "edit-item",
+            json!({"fields": {"COMMENTS": format!("became deal {{={convert}:deal_id}}")}}),
+            json!({"after_previous": true}),
+        )
+        .await;
     let lead = add(&host, "crm.lead.add", json!({"TITLE": "Call back", "NAME": "Dan"})).await;
     host.ok(
         "crm.lead.update",
         json!({"id": lead, "fields": {"STATUS_ID": "PROCESSED"}}),
     )
     .await;
-    let made = finished_lead_run(&host, lead, &convert).await["return_values"].clone();
-    assert_eq!(finished_lead_run(&host, lead, &note).await["status"], "succeeded");
+    let made = host.finished_run_of("lead", lead, &convert).await["return_values"].clone();
+    assert_eq!(host.finished_run_of("lead", lead, &note).await["status"], "succeeded");
     let after = host.ok("crm.lead.get", json!({"id": lead})).await;
     assert_eq!(after["STATUS_ID"], "PROCESSED", "{after}");
     assert_eq!(after["COMMENTS"], format!("became deal {}", made["deal_id"]));
@@ -209,10 +174,15 @@ async fn a_lead_left_in_its_status_lets_later_robots_use_the_new_deal() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lead_becomes_contact_company_and_deal_and_a_lost_deal_is_tried_again() {
     let host = TestHost::start().await;
-    let robot = json!({"entity_type": "lead", "stage_id": "PROCESSED", "plugin_id": "create-from-source", "config": {"stage_id": "PREPARATION"}});
-    let (status, body) = host.admin(Method::POST, "/api/v1/robots", Some(robot)).await;
-    assert_eq!(status, 201, "{body}");
-    let convert = body["id"].as_str().unwrap().to_string();
+    let convert = host
+        .add_robot_on(
+            "lead",
+            "PROCESSED",
+            "create-from-source",
+            json!({"stage_id": "PREPARATION"}),
+            json!({}),
+        )
+        .await;
     let lead = add(
         &host,
         "crm.lead.add",
@@ -225,7 +195,7 @@ async fn a_lead_becomes_contact_company_and_deal_and_a_lost_deal_is_tried_again(
         json!({"id": lead, "fields": {"STATUS_ID": "PROCESSED"}}),
     )
     .await;
-    let run = finished_lead_run(&host, lead, &convert).await;
+    let run = host.finished_run_of("lead", lead, &convert).await;
     assert_eq!(run["status"], "succeeded", "{run}");
     let made = &run["return_values"];
     let deal = host.deal(made["deal_id"].as_i64().unwrap()).await;

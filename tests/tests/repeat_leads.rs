@@ -2,8 +2,6 @@
 //! company is a repeat lead linked to that client, unless the value is on the exception list,
 //! which admins keep through the admin API and the `add-to-exceptions` robot adds to.
 
-use std::time::Duration;
-
 use reqwest::Method;
 use serde_json::{Value, json};
 use stagewright_tests::TestHost;
@@ -33,32 +31,8 @@ async fn exceptions(host: &TestHost) -> Vec<Value> {
 }
 
 async fn add_robot(host: &TestHost, entity_type: &str, stage_id: &str, config: Value) -> String {
-    let robot =
-        json!({"entity_type": entity_type, "stage_id": stage_id, "plugin_id": "add-to-exceptions", "config": config});
-    let (status, body) = host.admin(Method::POST, "/api/v1/robots", Some(robot)).await;
-    assert_eq!(status, 201, "{body}");
-    body["id"].as_str().unwrap().to_string()
-}
-
-/// Waits until the robot's run for the item has finished; returns it.
-async fn finished_run(host: &TestHost, entity_type: &str, id: i64, robot: &str) -> Value {
-    for _ in 0..1500 {
-        let path = format!("/api/v1/runs?entity_type={entity_type}&item_id={id}");
-        let (_, body) = host.admin(Method::GET, &path, None).await;
-        let run = body["runs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| {
-                r["robot_id"] == robot && !matches!(r["status"].as_str(), Some("waiting" | "pending" | "running"))
-            })
-            .cloned();
-        if let Some(run) = run {
-            return run;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("robot {robot} did not finish for {entity_type} {id}");
+    host.add_robot_on(entity_type, stage_id, "add-to-exceptions", config, json!({}))
+        .await
 }
 
 fn ids(list: &Value) -> Vec<i64> {
@@ -149,7 +123,7 @@ async fn a_lead_with_a_clients_phone_is_a_repeat_lead_until_a_robot_lists_the_ph
         json!({"id": by_phone, "fields": {"STATUS_ID": "JUNK"}}),
     )
     .await;
-    let run = finished_run(&host, "lead", by_phone, &robot).await;
+    let run = host.finished_run_of("lead", by_phone, &robot).await;
     assert_eq!(run["status"], "succeeded", "{run}");
     assert_eq!(run["return_values"]["added"], 2);
     let listed = exceptions(&host).await;
@@ -197,7 +171,7 @@ async fn a_lead_with_a_clients_phone_is_a_repeat_lead_until_a_robot_lists_the_ph
 
     host.ok("crm.lead.update", json!({"id": again, "fields": {"STATUS_ID": "JUNK"}}))
         .await;
-    let run = finished_run(&host, "lead", again, &robot).await;
+    let run = host.finished_run_of("lead", again, &robot).await;
     assert_eq!(run["return_values"]["added"], 0, "already listed: {run}");
     assert_eq!(exceptions(&host).await.len(), 2);
 }
@@ -225,7 +199,7 @@ async fn a_robot_on_a_deal_lists_its_clients_phones_and_emails() {
     )
     .await;
     host.move_deal(deal, "LOSE").await;
-    let run = finished_run(&host, "deal", deal, &robot).await;
+    let run = host.finished_run_of("deal", deal, &robot).await;
     assert_eq!(run["status"], "succeeded", "{run}");
     assert_eq!(run["return_values"]["added"], 2);
     let values: Vec<Value> = exceptions(&host)
