@@ -105,7 +105,11 @@ async fn clone_runs(host: &TestHost, count: i64, due_at: &str) {
         "BEGIN".to_string(),
         items,
         runs,
-        format!("UPDATE sequences SET next_id = {} WHERE name = 'deal'", count + 1),
+        match conn.backend_name() {
+            // Deal ids come from a native sequence there (migration 0021).
+            "PostgreSQL" => format!("SELECT setval('ids_deal', {count})"),
+            _ => format!("UPDATE sequences SET next_id = {} WHERE name = 'deal'", count + 1),
+        },
         format!(
             "UPDATE runs SET due_at = {} WHERE item_id = 1",
             due_at.replace("n.i", "1")
