@@ -7,7 +7,7 @@ use crate::store;
 
 use crate::clock::Millis;
 use crate::model::{CrmError, checked_name};
-use crate::store::{Conn, Store, Tx};
+use crate::store::{Backend, Conn, Store, Tx};
 
 /// User 0: the automation itself, which robots act as. It is not listed and cannot be changed.
 pub const AUTOMATION_USER: i64 = 0;
@@ -599,4 +599,71 @@ pub async fn absent_at(conn: &mut Conn, users: &[i64], at: Millis) -> Result<Vec
         }
     }
     Ok(absent)
+}
+
+/// Takes `robot_id`'s next turn among `users` inside `tx` (which should commit at once, so that
+/// the next run of the robot sees it): the user after the one it was last given, passing over
+/// `skipping`; `None`, and no turn taken, when every user is skipped.
+pub async fn take_turn(tx: &mut Tx, robot_id: &str, users: &[i64], skipping: &[i64]) -> Result<Option<i64>, CrmError> {
+    // The row exists before it is locked: two first turns must not both see "none yet".
+    store::query(
+        "INSERT INTO robot_turns (robot_id, last_user_id) VALUES ($1, NULL) ON CONFLICT (robot_id) DO NOTHING",
+    )
+    .bind(robot_id)
+    .execute(&mut *tx)
+    .await?;
+    let lock = match tx.backend() {
+        Backend::Sqlite => "",
+        Backend::Postgres => " FOR UPDATE",
+    };
+    let last: Option<i64> = store::query_scalar(&format!(
+        "SELECT last_user_id FROM robot_turns WHERE robot_id = $1{lock}"
+    ))
+    .bind(robot_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let Some(next) = next_in_turn(users, last, skipping) else {
+        return Ok(None);
+    };
+    store::query("UPDATE robot_turns SET last_user_id = $2 WHERE robot_id = $1")
+        .bind(robot_id)
+        .bind(next)
+        .execute(&mut *tx)
+        .await?;
+    Ok(Some(next))
+}
+
+/// The first user of `users` after `last` (from the start when `last` is none or not listed),
+/// going round, that is not in `skipping`.
+fn next_in_turn(users: &[i64], last: Option<i64>, skipping: &[i64]) -> Option<i64> {
+    let start = last
+        .and_then(|last| users.iter().position(|u| *u == last))
+        .map_or(0, |i| i + 1);
+    (0..users.len())
+        .map(|n| users[(start + n) % users.len()])
+        .find(|user| !skipping.contains(user))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_in_turn;
+
+    #[test]
+    fn turns_go_round_the_list_past_the_skipped() {
+        assert_eq!(next_in_turn(&[7, 8, 9], None, &[]), Some(7));
+        assert_eq!(next_in_turn(&[7, 8, 9], Some(7), &[]), Some(8));
+        assert_eq!(
+            next_in_turn(&[7, 8, 9], Some(9), &[]),
+            Some(7),
+            "after the last comes the first"
+        );
+        assert_eq!(next_in_turn(&[7, 8, 9], Some(7), &[8]), Some(9));
+        assert_eq!(
+            next_in_turn(&[7, 8, 9], Some(4), &[7]),
+            Some(8),
+            "a user no longer listed starts over"
+        );
+        assert_eq!(next_in_turn(&[7, 8], Some(7), &[7, 8]), None);
+        assert_eq!(next_in_turn(&[], None, &[]), None);
+    }
 }

@@ -110,6 +110,14 @@ impl Context {
         Ok(directory::absent(users)?)
     }
 
+    /// The next of `users` in this robot's rotation, passing over `skipping` (the absent, say);
+    /// `None` when every user is skipped. The host keeps whose turn it is per robot and takes
+    /// the turn at once, so runs of one robot that run together get one user after another.
+    /// Needs `Capability::Read("user")` (since 0.1.4).
+    pub fn next_in_turn(&self, users: &[u64], skipping: &[u64]) -> Result<Option<u64>, ActionError> {
+        Ok(directory::next_in_turn(users, skipping)?)
+    }
+
     /// Notifies a user, or a user's supervisor; returns the notification's id and the id of
     /// the user it went to. Needs `Capability::Notify`.
     pub fn notify(&self, to: notify::Recipient, message: &str) -> Result<(u64, u64), ActionError> {

@@ -125,6 +125,42 @@ async fn new_deals_are_dealt_out_in_turn_or_to_the_least_busy() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deals_due_at_the_same_moment_still_go_round_the_users() {
+    let host = TestHost::start_with(|s| s.manual_clock = true).await;
+    let users = [
+        host.add_user("ann").await,
+        host.add_user("bob").await,
+        host.add_user("cid").await,
+    ];
+    let in_turn = host
+        .add_robot_with(
+            "NEW",
+            "change-responsible",
+            json!({"users": users}),
+            json!({"timing": {"kind": "delay", "value": 10, "unit": "minutes"}}),
+        )
+        .await;
+    let mut deals = Vec::new();
+    for n in 0..6 {
+        deals.push(add(&host, "crm.deal.add", json!({"TITLE": format!("Imported {n}")})).await);
+    }
+    host.advance_clock(11 * 60_000).await;
+    let mut given = Vec::new();
+    for deal in &deals {
+        let run = host.finished_run(*deal, &in_turn).await;
+        assert_eq!(run["status"], "succeeded", "{run}");
+        given.push(run["return_values"]["user_id"].as_i64().unwrap());
+    }
+    for user in users {
+        assert_eq!(
+            given.iter().filter(|u| **u == user).count(),
+            2,
+            "six deals due together, claimed together, go round three users twice: {given:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_robot_deletes_a_deal_that_was_lost() {
     let host = TestHost::start().await;
     let delete = host.add_robot("LOSE", "delete-item", json!({})).await;

@@ -154,6 +154,7 @@ pub struct RunState {
     manifest: Arc<Manifest>,
     now: Millis,
     run_id: Option<String>,
+    robot_id: Option<String>,
     messages: usize,
     staged: Vec<StagedChange>,
     overlay: HashMap<ItemRef, Option<Item>>,
@@ -190,9 +191,10 @@ impl RunState {
         manifest: Arc<Manifest>,
         outbound: Arc<Outbound>,
         now: Millis,
-        run_id: Option<&str>,
+        run: Option<&wit::Invocation>,
         memory_bytes: usize,
     ) -> Self {
+        let run_id = run.map(|run| run.run_id.clone());
         let http_grants = manifest
             .capabilities
             .iter()
@@ -210,7 +212,7 @@ impl RunState {
                 .allow_ip_name_lookup(false)
                 .build(),
             http_ctx: WasiHttpCtx::new(),
-            http: RunHttp::new(outbound, store.clone(), http_grants, run_id.map(str::to_string)),
+            http: RunHttp::new(outbound, store.clone(), http_grants, run_id.clone()),
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(memory_bytes)
@@ -219,7 +221,8 @@ impl RunState {
             store,
             manifest,
             now,
-            run_id: run_id.map(str::to_string),
+            run_id,
+            robot_id: run.map(|run| run.rule_id.clone()),
             messages: 0,
             staged: Vec::new(),
             overlay: HashMap::new(),
@@ -828,7 +831,7 @@ impl wit_directory::Host for RunState {
                 if !self.manifest.may_read(USERS) {
                     return Err(self.deny(format!("read:{USERS}")).into());
                 }
-                let users: Vec<i64> = users.into_iter().filter_map(|u| i64::try_from(u).ok()).collect();
+                let users = user_ids(users);
                 let mut conn = self.store.pool().acquire_quick().await.map_err(host_failure)?;
                 let absent = directory::absent_at(&mut conn, &users, self.now)
                     .await
@@ -838,6 +841,37 @@ impl wit_directory::Host for RunState {
             .await,
         )
     }
+
+    async fn next_in_turn(
+        &mut self,
+        users: Vec<u64>,
+        skipping: Vec<u64>,
+    ) -> wasmtime::Result<Result<Option<u64>, WitCrmError>> {
+        settle(
+            async {
+                if !self.manifest.may_read(USERS) {
+                    return Err(self.deny(format!("read:{USERS}")).into());
+                }
+                let Some(robot_id) = self.robot_id.clone() else {
+                    return Err(WitCrmError::Invalid("only a robot's run has a turn to take".into()).into());
+                };
+                let users = user_ids(users);
+                let skipping = user_ids(skipping);
+                let mut tx = self.store.write_unsynced().await.map_err(host_failure)?;
+                let next = directory::take_turn(&mut tx, &robot_id, &users, &skipping)
+                    .await
+                    .map_err(host_failure)?;
+                tx.commit().await.map_err(host_failure)?;
+                Ok(next.map(|u| u as u64))
+            }
+            .await,
+        )
+    }
+}
+
+/// Users' ids as the store keeps them; an id too large to be one names no user.
+fn user_ids(users: Vec<u64>) -> Vec<i64> {
+    users.into_iter().filter_map(|u| i64::try_from(u).ok()).collect()
 }
 
 impl notify::Host for RunState {

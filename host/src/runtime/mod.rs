@@ -365,14 +365,14 @@ impl Runtime {
         store: &Store,
         manifest: Arc<Manifest>,
         now: Millis,
-        run_id: Option<&str>,
+        run: Option<&wit::Invocation>,
     ) -> Result<wasmtime::Store<RunState>, PluginError> {
         let state = RunState::new(
             store.clone(),
             manifest,
             self.outbound.clone(),
             now,
-            run_id,
+            run,
             self.limits.memory_bytes,
         );
         let mut sandbox = wasmtime::Store::new(&self.engine, state);
@@ -393,7 +393,7 @@ impl Runtime {
         invocation: &wit::Invocation,
         now: Millis,
     ) -> Result<RunOutcome, PluginError> {
-        let mut sandbox = self.sandbox(store, plugin.manifest.clone(), now, Some(&invocation.run_id))?;
+        let mut sandbox = self.sandbox(store, plugin.manifest.clone(), now, Some(invocation))?;
         let started = Instant::now();
         let call = async {
             let instance = plugin.pre.instantiate_async(&mut sandbox).await?;

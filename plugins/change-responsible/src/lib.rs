@@ -1,6 +1,6 @@
 //! Built-in action "change-responsible": gives the item to a user, or distributes items among a
-//! list of users, in turn (after whoever got the newest item of the list) or to the one with the
-//! fewest open items, passing over users the absence calendar has away when asked to.
+//! list of users, in turn (the host keeps the robot's turn) or to the one with the fewest open
+//! items, passing over users the absence calendar has away when asked to.
 
 use serde::Deserialize;
 use stagewright_sdk::{Action, ActionError, Capability, Context, Level, Manifest, Value, id_from, json};
@@ -46,33 +46,6 @@ fn open_items(entity_type: &str) -> Value {
         "lead" => json!({"STATUS_SEMANTIC_ID": "P"}),
         _ => json!({}),
     }
-}
-
-/// The user after whoever got the newest other item among `users` (the first when none did),
-/// passing over those in `away`; `None` when everyone is.
-fn next_in_turn(ctx: &Context, users: &[u64], away: &[u64]) -> Result<Option<u64>, ActionError> {
-    let item = &ctx.item().ref_;
-    let newest = ctx.list(
-        &item.entity_type,
-        &json!({"@ASSIGNED_BY_ID": users, "!ID": item.id}),
-        &json!({"ID": "DESC"}),
-        &json!(["ASSIGNED_BY_ID"]),
-        1,
-    )?;
-    let last = newest
-        .first()
-        .and_then(|found| serde_json::from_str::<Value>(&found.fields).ok())
-        .and_then(|fields| {
-            fields
-                .get("ASSIGNED_BY_ID")
-                .and_then(|id| id_from(id, "ASSIGNED_BY_ID").ok())
-        });
-    let start = last
-        .and_then(|last| users.iter().position(|u| *u == last))
-        .map_or(0, |i| i + 1);
-    Ok((0..users.len())
-        .map(|n| users[(start + n) % users.len()])
-        .find(|user| !away.contains(user)))
 }
 
 /// The user with the fewest open items of the item's type (the first of them on a tie), leaving
@@ -152,7 +125,7 @@ impl Action for ChangeResponsible {
         };
         let chosen = match choice {
             Choice::One => users.first().copied().filter(|user| !away.contains(user)),
-            Choice::InTurn => next_in_turn(ctx, &users, &away)?,
+            Choice::InTurn => ctx.next_in_turn(&users, &away)?,
             Choice::LeastBusy => least_busy(ctx, &users, &away)?,
         };
         let Some(user) = chosen else {
