@@ -235,6 +235,9 @@ pub async fn create(
     .bind(now)
     .execute(&mut *tx)
     .await?;
+    if let Value::Object(stored) = &fields {
+        repeat::index_client(tx, item_ref, stored).await?;
+    }
     let entry = Entry {
         id: record_event(tx, item_ref, "item_added", fields, now).await?,
         at: now,
@@ -282,6 +285,9 @@ pub async fn update(tx: &mut Tx, item_ref: ItemRef, changes: FieldChanges, now: 
     let moved = target
         .as_ref()
         .filter(|s| Some(&s.status_id) != before.stage_id.as_ref());
+    if changed.iter().any(|(name, _, _)| repeat::is_matched_field(name)) {
+        repeat::index_client(tx, item_ref, &fields).await?;
+    }
     store::query(
         "UPDATE items SET fields = $1, category_id = $2, stage_id = $3, updated_at = $4 WHERE entity_type = $5 AND id = $6",
     )

@@ -177,6 +177,74 @@ async fn a_lead_with_a_clients_phone_is_a_repeat_lead_until_a_robot_lists_the_ph
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lead_is_matched_against_clients_as_they_are_now() {
+    let host = TestHost::start().await;
+    let fay = add(
+        &host,
+        "crm.contact.add",
+        json!({"NAME": "Fay", "EMAIL": [{"VALUE": "fay@old.example"}], "PHONE": [{"VALUE": "+49 30 1234567"}]}),
+    )
+    .await;
+    let email_entry = host.ok("crm.contact.get", json!({"id": fay})).await["EMAIL"][0]["ID"].clone();
+    host.ok(
+        "crm.contact.update",
+        json!({"id": fay, "fields": {"EMAIL": [{"ID": email_entry, "VALUE": "Fay@New.example"}]}}),
+    )
+    .await;
+    assert_eq!(
+        new_lead(
+            &host,
+            json!({"TITLE": "Old address", "EMAIL": [{"VALUE": "fay@old.example"}]})
+        )
+        .await,
+        ("N".into(), Value::Null),
+        "the address Fay no longer has"
+    );
+    assert_eq!(
+        new_lead(
+            &host,
+            json!({"TITLE": "New address", "EMAIL": [{"VALUE": "FAY@new.example"}]})
+        )
+        .await,
+        ("Y".into(), json!(fay.to_string())),
+        "the address she has now, in any case"
+    );
+    assert_eq!(
+        new_lead(
+            &host,
+            json!({"TITLE": "Phone", "PHONE": [{"VALUE": "+49 (30) 123-45-67"}]})
+        )
+        .await,
+        ("Y".into(), json!(fay.to_string())),
+        "an update of her email keeps her phone"
+    );
+
+    let globex = add(
+        &host,
+        "crm.company.add",
+        json!({"TITLE": "Globex", "PHONE": [{"VALUE": "+44 20 7946 0000"}]}),
+    )
+    .await;
+    let call = add(
+        &host,
+        "crm.lead.add",
+        json!({"TITLE": "Globex calls", "PHONE": [{"VALUE": "+442079460000"}]}),
+    )
+    .await;
+    assert_eq!(lead(&host, call).await["COMPANY_ID"], globex.to_string());
+    host.ok("crm.company.delete", json!({"id": globex})).await;
+    assert_eq!(
+        new_lead(
+            &host,
+            json!({"TITLE": "Globex again", "PHONE": [{"VALUE": "+44 20 7946 0000"}]})
+        )
+        .await,
+        ("N".into(), Value::Null),
+        "a deleted company is no client"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_robot_on_a_deal_lists_its_clients_phones_and_emails() {
     let host = TestHost::start().await;
     let acme = add(

@@ -126,18 +126,6 @@ pub fn comparable(name: &str, text: &str) -> Result<String, CrmError> {
     })
 }
 
-/// [`comparable`] in SQL, over an expression holding a stored value of the field. Stored values
-/// were checked on the way in, so a phone holds only digits and ` +-().`, which this strips.
-pub fn comparable_sql(name: &str, value: &str) -> String {
-    match name {
-        "EMAIL" => format!("lower({value})"),
-        _ => format!(
-            "(CASE WHEN {value} LIKE '+%' THEN '+' ELSE '' END || replace(replace(replace(replace(replace(replace(\
-             {value}, ' ', ''), '-', ''), '(', ''), ')', ''), '.', ''), '+', ''))"
-        ),
-    }
-}
-
 /// Applies normalized changes to the stored list: `[{"ID", "VALUE", "VALUE_TYPE"}]`.
 pub fn merge(name: &str, stored: &Value, changes: &Value) -> Result<Value, CrmError> {
     let mut entries: Vec<Value> = stored.as_array().cloned().unwrap_or_default();

@@ -9,10 +9,9 @@ use crate::store;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::multifields::{comparable, comparable_sql};
-use super::query::multifield_entries;
+use super::multifields::comparable;
 use crate::clock::Millis;
-use crate::model::{CrmError, ItemRef};
+use crate::model::{CrmError, EntityType, ItemRef};
 use crate::store::{Conn, Tx};
 
 /// The lead field that marks a repeat lead, set when the lead is created and read-only after.
@@ -232,36 +231,17 @@ async fn clients_with(
     if values.is_empty() {
         return Ok((None, None));
     }
-    let backend = tx.backend();
-    let mut conditions = Vec::new();
-    let mut bound: Vec<&str> = Vec::new();
-    for kind in Kind::ALL {
-        let of_kind: Vec<&str> = values
-            .iter()
-            .filter(|(k, _)| *k == kind)
-            .map(|(_, v)| v.as_str())
-            .collect();
-        if of_kind.is_empty() {
-            continue;
-        }
-        let (entries, value) = multifield_entries(backend, kind.field());
-        let placeholders: Vec<String> = (0..of_kind.len())
-            .map(|i| format!("${}", bound.len() + i + 1))
-            .collect();
-        conditions.push(format!(
-            "EXISTS (SELECT 1 FROM {entries} WHERE {} IN ({}))",
-            comparable_sql(kind.field(), value),
-            placeholders.join(", ")
-        ));
-        bound.extend(of_kind);
-    }
+    let having: Vec<String> = (0..values.len())
+        .map(|i| format!("(kind = ${} AND value = ${})", 2 * i + 1, 2 * i + 2))
+        .collect();
     let sql = format!(
-        "SELECT entity_type, id, fields FROM items WHERE entity_type IN ('contact', 'company') AND ({}) ORDER BY items.id",
-        conditions.join(" OR ")
+        "SELECT entity_type, id, fields FROM items WHERE (entity_type, id) IN \
+         (SELECT entity_type, item_id FROM client_values WHERE {}) ORDER BY id",
+        having.join(" OR ")
     );
     let mut query = store::query(&sql);
-    for value in bound {
-        query = query.bind(value);
+    for (kind, value) in values {
+        query = query.bind(kind.as_str()).bind(value.as_str());
     }
     let rows = query.fetch_all(&mut *tx).await?;
     let (mut contact, mut company) = (None, None);
@@ -277,4 +257,32 @@ async fn clients_with(
         }
     }
     Ok((contact, company))
+}
+
+/// Whether a field's values make a repeat client (PHONE, EMAIL).
+pub(crate) fn is_matched_field(name: &str) -> bool {
+    Kind::ALL.iter().any(|kind| kind.field() == name)
+}
+
+/// Keeps a contact's or company's rows in `client_values` in step with its phones and emails
+/// (`fields`, as stored), so that matching finds it by index; other entity types have none.
+pub(crate) async fn index_client(tx: &mut Tx, item: ItemRef, fields: &Map<String, Value>) -> Result<(), CrmError> {
+    if !matches!(item.entity_type, EntityType::Contact | EntityType::Company) {
+        return Ok(());
+    }
+    store::query("DELETE FROM client_values WHERE entity_type = $1 AND item_id = $2")
+        .bind(item.entity_type)
+        .bind(item.id)
+        .execute(&mut *tx)
+        .await?;
+    for (kind, value) in values_of(fields) {
+        store::query("INSERT INTO client_values (kind, value, entity_type, item_id) VALUES ($1, $2, $3, $4)")
+            .bind(kind.as_str())
+            .bind(value)
+            .bind(item.entity_type)
+            .bind(item.id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
 }
