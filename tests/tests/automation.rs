@@ -723,3 +723,41 @@ async fn working_time_delays_count_by_the_business_hours_calendar() {
         due - now
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_move_of_the_clock_passes_a_delay_of_months_and_a_move_too_far_is_refused() {
+    let host = manual_host().await;
+    let later = commenting(
+        &host,
+        "NEW",
+        "a quarter later",
+        json!({"timing": {"kind": "delay", "value": 90, "unit": "days"}}),
+    )
+    .await;
+    let start = advance(&host, 0).await;
+    let deal = add_deal(&host, json!({"TITLE": "Renewal"})).await;
+    assert_eq!(pending(&host, deal, &later).await["due_at"], start + 90 * DAY);
+
+    let (status, body) = host
+        .admin(
+            Method::POST,
+            "/api/v1/clock/advance",
+            Some(json!({"ms": 101_i64 * 366 * DAY})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "INVALID_ARG_VALUE", "{body}");
+    assert!(
+        body["error_description"].as_str().unwrap().contains("at most"),
+        "{body}"
+    );
+    assert_eq!(
+        advance(&host, 0).await,
+        start,
+        "a refused move leaves the clock where it was"
+    );
+
+    assert_eq!(advance(&host, 90 * DAY).await, start + 90 * DAY);
+    assert_eq!(finished(&host, deal, &later).await["status"], "succeeded");
+    assert_eq!(host.comments(deal).await, ["a quarter later"]);
+}

@@ -572,9 +572,14 @@ pub async fn put_calendar(
 #[derive(serde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Advance {
-    /// Milliseconds.
-    ms: u32,
+    /// Milliseconds, at most [`MAX_CLOCK_ADVANCE_MS`] (a century): enough to pass any robot's
+    /// delay in one move.
+    ms: u64,
 }
+
+/// The longest move of the manual clock in one call: a bound keeps the clock, and every moment a
+/// delay computes from it, far from the end of its range.
+pub const MAX_CLOCK_ADVANCE_MS: u64 = 100 * 366 * 24 * 60 * 60 * 1000;
 
 /// The clock's time after a move.
 #[derive(Serialize, ToSchema)]
@@ -594,7 +599,15 @@ pub async fn advance_clock(
 ) -> Result<impl IntoResponse, ApiError> {
     authenticate(&app, &headers).await?;
     let advance: Advance = json_body(&body?)?;
-    let now = app.clock.advance(i64::from(advance.ms)).ok_or_else(|| {
+    let by = match i64::try_from(advance.ms) {
+        Ok(by) if advance.ms <= MAX_CLOCK_ADVANCE_MS => by,
+        _ => {
+            return Err(ApiError::invalid(format!(
+                "ms must be at most {MAX_CLOCK_ADVANCE_MS} (a century)"
+            )));
+        }
+    };
+    let now = app.clock.advance(by).ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
             "CLOCK_NOT_MANUAL",
