@@ -326,6 +326,16 @@ impl Store {
         };
         query_scalar(sql).bind(sequence).fetch_one(tx).await
     }
+
+    /// Gives a counter that many writers take from at once a native sequence of its own on
+    /// PostgreSQL, where [`Self::next_id`] then takes from it (migration 0024); it starts where
+    /// the counter's row left off. SQLite keeps every counter in its row.
+    pub async fn add_native_sequence(tx: &mut Tx, sequence: &str) -> Result<(), StoreError> {
+        if tx.backend() == Backend::Postgres {
+            query("SELECT add_id_sequence($1)").bind(sequence).execute(tx).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Takes the SQLite writer connection and begins a transaction on it.

@@ -2,7 +2,8 @@
 //! fresh SQLite file (or PostgreSQL, when `STAGEWRIGHT_TEST_POSTGRES` names a server).
 //!
 //! `cargo bench -p stagewright-tests --bench rest` prints:
-//! - `crm.deal.add` requests per second with 16 concurrent keep-alive clients;
+//! - `crm.deal.add` requests per second with 16 concurrent keep-alive clients, then the same for
+//!   `crm.item.add` of a smart process (whose ids come from a counter of its own);
 //! - the median and 99th percentile of one filtered, ordered `crm.deal.list` page over 100,000 deals.
 //!
 //! A bench binary rather than criterion: the figures are a rate under concurrency and a latency
@@ -35,7 +36,14 @@ fn deal_fields(n: usize) -> Value {
 #[tokio::main]
 async fn main() {
     let host = TestHost::start().await;
-    let added = deal_add_rate(&host).await;
+    let added = add_rate(&host, "crm.deal.add", |n| json!({"fields": deal_fields(n)})).await;
+    let spa = host.ok("crm.type.add", json!({"fields": {"title": "Contracts"}})).await["type"]["entityTypeId"].clone();
+    add_rate(
+        &host,
+        "crm.item.add",
+        move |n| json!({"entityTypeId": spa, "fields": {"title": format!("Contract {n}"), "opportunity": n % 10_000}}),
+    )
+    .await;
     seed(&host, DEALS.saturating_sub(added)).await;
     list_latency(&host).await;
 }
@@ -53,26 +61,22 @@ async fn post_json(http: &reqwest::Client, url: &str, body: &Value) -> Value {
     response.json().await.expect("a JSON answer")
 }
 
-/// Runs 16 clients adding deals for a fixed time; returns how many were added.
-async fn deal_add_rate(host: &TestHost) -> usize {
-    let url = method_url(host, "crm.deal.add");
+/// Runs 16 clients calling `method` with `body(n)` (n counting up across the clients) for a
+/// fixed time; returns how many calls were made.
+async fn add_rate(host: &TestHost, method: &str, body: impl Fn(usize) -> Value + Clone + Send + 'static) -> usize {
+    let url = method_url(host, method);
     let deadline = Instant::now() + Duration::from_secs(ADD_SECONDS);
     let clients: Vec<_> = (0..CLIENTS)
         .map(|client| {
-            let url = url.clone();
+            let (url, body, method) = (url.clone(), body.clone(), method.to_string());
             tokio::spawn(async move {
                 let http = reqwest::Client::new();
                 let mut latencies = Vec::new();
                 let mut n = client;
                 while Instant::now() < deadline {
                     let started = Instant::now();
-                    let response = http
-                        .post(&url)
-                        .json(&json!({"fields": deal_fields(n)}))
-                        .send()
-                        .await
-                        .expect("send");
-                    assert!(response.status().is_success(), "crm.deal.add: {}", response.status());
+                    let response = http.post(&url).json(&body(n)).send().await.expect("send");
+                    assert!(response.status().is_success(), "{method}: {}", response.status());
                     response.bytes().await.expect("answer");
                     latencies.push(started.elapsed());
                     n += CLIENTS;
@@ -89,7 +93,7 @@ async fn deal_add_rate(host: &TestHost) -> usize {
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort();
     println!(
-        "crm.deal.add, {CLIENTS} clients: {:.0} requests/s ({} in {elapsed:.1} s), latency median {:?}, p99 {:?}",
+        "{method}, {CLIENTS} clients: {:.0} requests/s ({} in {elapsed:.1} s), latency median {:?}, p99 {:?}",
         latencies.len() as f64 / elapsed,
         latencies.len(),
         latencies[latencies.len() / 2],

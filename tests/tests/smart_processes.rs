@@ -391,3 +391,47 @@ async fn crm_item_works_on_deals_with_custom_fields_under_both_names() {
     assert_eq!(via_lead["STATUS_ID"], "NEW");
     assert_eq!(via_lead["LAST_NAME"], "Lee");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_smart_process_counts_its_own_item_ids_even_when_added_again() {
+    let host = TestHost::start().await;
+    let contracts = add_type(&host, json!({"title": "Contracts", "entityTypeId": 1030})).await;
+    let invoices = add_type(&host, json!({"title": "Invoices", "entityTypeId": 1032})).await;
+    let add = |type_id: i64, title: String| {
+        let host = &host;
+        async move {
+            host.ok(
+                "crm.item.add",
+                json!({"entityTypeId": type_id, "fields": {"title": title}}),
+            )
+            .await["item"]["id"]
+                .as_i64()
+                .expect("item id")
+        }
+    };
+    let (a, b, c, d, e, f) = tokio::join!(
+        add(1030, "Contract 1".into()),
+        add(1030, "Contract 2".into()),
+        add(1030, "Contract 3".into()),
+        add(1030, "Contract 4".into()),
+        add(1030, "Contract 5".into()),
+        add(1030, "Contract 6".into()),
+    );
+    let mut ids = [a, b, c, d, e, f];
+    ids.sort_unstable();
+    assert_eq!(ids, [1, 2, 3, 4, 5, 6], "adds at once each get an id of their own");
+    assert_eq!(add(1032, "Invoice".into()).await, 1, "another type counts apart");
+
+    for id in ids {
+        host.ok("crm.item.delete", json!({"entityTypeId": 1030, "id": id}))
+            .await;
+    }
+    host.ok("crm.type.delete", json!({"id": contracts["id"]})).await;
+    add_type(&host, json!({"title": "Contracts again", "entityTypeId": 1030})).await;
+    assert_eq!(
+        add(1030, "Contract 7".into()).await,
+        7,
+        "a type added again does not hand out its old items' ids"
+    );
+    assert_eq!(invoices["entityTypeId"], 1032);
+}

@@ -184,7 +184,9 @@ pub async fn add(tx: &mut Tx, changes: &TypeChanges, user: i64, now: Millis) -> 
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    add_category(tx, EntityType::Dynamic(entity_type_id), "Default", 10).await?;
+    let entity_type = EntityType::Dynamic(entity_type_id);
+    Store::add_native_sequence(tx, &entity_type.to_string()).await?;
+    add_category(tx, entity_type, "Default", 10).await?;
     get(tx, id).await
 }
 
