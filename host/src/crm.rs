@@ -1,8 +1,10 @@
 //! CRM operations on items: the one place items are created, changed, moved and deleted, used by
 //! the REST API and by plugins' staged writes alike. Each change writes its event in the same
-//! transaction, and entering a stage schedules that stage's robots there too.
+//! transaction and tells the [`Automation`] it was given (the seam to the engine, see
+//! [`automation`]), so entering a stage schedules that stage's robots there too.
 
 pub mod activities;
+pub mod automation;
 pub mod multifields;
 mod pipelines;
 mod query;
@@ -16,12 +18,10 @@ use crate::store;
 use serde_json::{Map, Value, json};
 
 use crate::clock::Millis;
-use crate::model::{CrmError, EntityType, FieldChanges, Item, ItemRef, rest_datetime};
-use crate::rules;
-use crate::rules::triggers::{self, Happening};
-use crate::scheduler::Entry;
+use crate::model::{CrmError, EntityType, Entry, FieldChanges, Item, ItemRef, rest_datetime};
 use crate::store::{Backend, Conn, Store, Tx, placeholders};
 
+pub use automation::{Automation, Change, Happening, Reaction};
 pub use pipelines::{
     Category, NewStage, Stage, StageChanges, add_category, add_stage, all_stages, categories, category,
     default_category, delete_category, delete_stage, parse_status_entity_id, stage, stage_by_id, stages,
@@ -188,6 +188,7 @@ pub(crate) async fn record_event(
 /// the creator is responsible unless ASSIGNED_BY_ID says otherwise.
 pub async fn create(
     tx: &mut Tx,
+    automation: &dyn Automation,
     entity_type: EntityType,
     id: Option<i64>,
     changes: FieldChanges,
@@ -242,13 +243,19 @@ pub async fn create(
         id: record_event(tx, item_ref, "item_added", fields, now).await?,
         at: now,
     };
-    let mut robots_scheduled = match stage {
-        Some(stage) => rules::schedule_robots(tx, item_ref, &stage.status_id, entry, now).await?,
+    let mut robots_scheduled = match &stage {
+        Some(stage) => {
+            let placed = Change::Placed {
+                stage_id: &stage.status_id,
+                entry,
+            };
+            automation.react(tx, item_ref, placed, now).await?
+        }
         None => 0,
     };
-    if let Some(moved) = triggers::react(tx, item_ref, &Happening::Created, now).await? {
-        robots_scheduled += moved.robots_scheduled;
-    }
+    robots_scheduled += automation
+        .react(tx, item_ref, Change::Happened(&Happening::Created), now)
+        .await?;
     Ok(Written {
         item: item_ref,
         robots_scheduled,
@@ -257,7 +264,13 @@ pub async fn create(
 
 /// Sets fields of an item and moves it if a new stage or pipeline was asked for; entering a stage
 /// cancels the old stage's pending robots and schedules the new stage's.
-pub async fn update(tx: &mut Tx, item_ref: ItemRef, changes: FieldChanges, now: Millis) -> Result<Written, CrmError> {
+pub async fn update(
+    tx: &mut Tx,
+    automation: &dyn Automation,
+    item_ref: ItemRef,
+    changes: FieldChanges,
+    now: Millis,
+) -> Result<Written, CrmError> {
     let before = get_for_update(tx, item_ref).await?;
     let fields = changes.applied_to(&before.fields)?;
     let changed: Vec<(String, Value, Value)> = changes
@@ -313,12 +326,17 @@ pub async fn update(tx: &mut Tx, item_ref: ItemRef, changes: FieldChanges, now: 
             id: record_event(tx, item_ref, "stage_changed", payload, now).await?,
             at: now,
         };
-        robots_scheduled = rules::enter_stage(tx, item_ref, &stage.status_id, entry, now).await?;
+        let moved = Change::Moved {
+            stage_id: &stage.status_id,
+            entry,
+        };
+        robots_scheduled = automation.react(tx, item_ref, moved, now).await?;
     }
-    if !changed.is_empty()
-        && let Some(moved) = triggers::react(tx, item_ref, &Happening::FieldsChanged(changed), now).await?
-    {
-        robots_scheduled += moved.robots_scheduled;
+    if !changed.is_empty() {
+        let happening = Happening::FieldsChanged(changed);
+        robots_scheduled += automation
+            .react(tx, item_ref, Change::Happened(&happening), now)
+            .await?;
     }
     Ok(Written {
         item: item_ref,
@@ -327,7 +345,7 @@ pub async fn update(tx: &mut Tx, item_ref: ItemRef, changes: FieldChanges, now: 
 }
 
 /// Deletes an item and cancels its pending robots.
-pub async fn delete(tx: &mut Tx, item_ref: ItemRef, now: Millis) -> Result<(), CrmError> {
+pub async fn delete(tx: &mut Tx, automation: &dyn Automation, item_ref: ItemRef, now: Millis) -> Result<(), CrmError> {
     let deleted = store::query("DELETE FROM items WHERE entity_type = $1 AND id = $2")
         .bind(item_ref.entity_type)
         .bind(item_ref.id)
@@ -337,7 +355,7 @@ pub async fn delete(tx: &mut Tx, item_ref: ItemRef, now: Millis) -> Result<(), C
         return Err(CrmError::NotFound(item_ref.to_string()));
     }
     record_event(tx, item_ref, "item_deleted", json!({}), now).await?;
-    rules::leave_stage(tx, item_ref, now).await?;
+    automation.react(tx, item_ref, Change::Deleted, now).await?;
     Ok(())
 }
 
@@ -382,6 +400,7 @@ pub const COMMENT_SEQUENCE: &str = "timeline_comment";
 /// one; returns its id.
 pub async fn add_comment(
     tx: &mut Tx,
+    automation: &dyn Automation,
     item_ref: ItemRef,
     id: Option<i64>,
     author: i64,
@@ -409,7 +428,9 @@ pub async fn add_comment(
     .execute(&mut *tx)
     .await?;
     record_event(tx, item_ref, "comment_added", json!({"comment_id": id}), now).await?;
-    triggers::react(tx, item_ref, &Happening::CommentAdded, now).await?;
+    automation
+        .react(tx, item_ref, Change::Happened(&Happening::CommentAdded), now)
+        .await?;
     Ok(id)
 }
 

@@ -3,18 +3,22 @@
 //! sandboxed WebAssembly component.
 //!
 //! The modules follow the data flow: [`api`] takes HTTP requests, [`crm`] changes items in the
-//! [`store`] and writes events, [`rules`] schedules the robots of an entered stage, the
-//! [`scheduler`] claims due runs and the [`runtime`] runs them in a sandbox.
+//! [`store`], writes events and tells the automation engine ([`rules::Engine`], through the one
+//! seam [`crm::automation`]), [`rules`] schedules the robots of an entered stage as runs in the
+//! [`queue`], the [`scheduler`] claims due runs, the [`runtime`] runs them in a sandbox, and the
+//! run's staged writes ([`changeset`]) commit with its end. docs/architecture.md draws the map.
 
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod changeset;
 pub mod clock;
 pub mod crm;
 pub mod directory;
 pub mod mailer;
 pub mod model;
 pub mod notifications;
+pub mod queue;
 pub mod rest_fields;
 pub mod rules;
 pub mod runtime;

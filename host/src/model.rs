@@ -44,12 +44,14 @@ impl EntityType {
     /// The four built-in types, which have their own `crm.{type}.*` methods.
     pub const STANDARD: [Self; 4] = [Self::Lead, Self::Deal, Self::Contact, Self::Company];
 
-    /// Parses the name used in storage, robots and the plugin contract: "deal", "dynamic_128".
+    /// Parses the name used in storage, robots and the plugin contract: "deal", "dynamic_128"
+    /// (or "spa:128", the form the 0.1.0 contract documented).
     pub fn parse(name: &str) -> Result<Self, CrmError> {
         if let Some(standard) = Self::STANDARD.into_iter().find(|t| t.to_string() == name) {
             return Ok(standard);
         }
         name.strip_prefix("dynamic_")
+            .or_else(|| name.strip_prefix("spa:"))
             .and_then(|id| id.parse().ok())
             .filter(|id| Self::is_dynamic_id(*id))
             .map(Self::Dynamic)
@@ -174,6 +176,15 @@ impl fmt::Display for ItemRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.entity_type, self.id)
     }
+}
+
+/// One stay of an item in a stage, which a chain of robots belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    /// The id of the event that recorded the entry (item added, or stage changed).
+    pub id: i64,
+    /// When it happened.
+    pub at: Millis,
 }
 
 /// A stored item.

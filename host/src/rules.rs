@@ -17,9 +17,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::clock::Millis;
-use crate::crm;
-use crate::model::{CrmError, EntityType, Item, ItemRef};
-use crate::scheduler::{self, Due, Entry, RunRecord};
+use crate::crm::{self, Automation, Change, Reaction};
+use crate::model::{CrmError, EntityType, Entry, Item, ItemRef};
+use crate::queue::{self, Due, NewRun, RunRecord, RunStatus};
 use crate::store::{Conn, Pool, Tx, placeholders};
 
 pub use condition::ConditionGroup;
@@ -402,7 +402,15 @@ pub async fn schedule_robots(
         } else {
             robot.timing.due_at(now, &item, &calendar).into()
         };
-        scheduler::enqueue(tx, robot, item_ref, due, entry, now).await?;
+        let run = NewRun {
+            robot_id: &robot.id,
+            stage_id: &robot.stage_id,
+            plugin_id: &robot.plugin_id,
+            item: item_ref,
+            due,
+            entry,
+        };
+        queue::enqueue(tx, run, now).await?;
     }
     Ok(robots.len())
 }
@@ -416,10 +424,10 @@ pub async fn continue_chains(tx: &mut Tx, finished: &[&RunRecord], now: Millis) 
     if finished.is_empty() {
         return Ok(());
     }
-    let stays = scheduler::runs_of_stays(tx, finished).await?;
+    let stays = queue::runs_of_stays(tx, finished).await?;
     for run in finished {
         let mut previous = *run;
-        while let Some(waiting) = next_in_stay(&stays, previous).filter(|next| next.status == "waiting") {
+        while let Some(waiting) = next_in_stay(&stays, previous).filter(|next| next.status == RunStatus::Waiting) {
             let due = match get(tx, &waiting.robot_id).await {
                 Ok(robot) => match robot.timing.due_at_alone(now) {
                     Some(due) => due.into(),
@@ -432,7 +440,7 @@ pub async fn continue_chains(tx: &mut Tx, finished: &[&RunRecord], now: Millis) 
                 Err(e) => return Err(e),
             };
             let impossible = matches!(due, Due::Impossible(_));
-            scheduler::start_waiting(tx, waiting, due, now).await?;
+            queue::start_waiting(tx, waiting, due, now).await?;
             if !impossible {
                 break;
             }
@@ -533,5 +541,51 @@ pub async fn simulate(
 
 /// An item left its stage (or was deleted): its pending robots are cancelled.
 pub async fn leave_stage(tx: &mut Tx, item: ItemRef, now: Millis) -> Result<(), CrmError> {
-    scheduler::cancel_pending(tx, item, now).await
+    queue::cancel_pending(tx, item, now).await
+}
+
+/// Something happened to the item (`kind`: "activity", "comment", "task", "change"): its parked
+/// runs that wait for it succeed, and their chains go on. Returns how many woke.
+pub async fn wake_parked(tx: &mut Tx, item: ItemRef, kind: &str, now: Millis) -> Result<usize, CrmError> {
+    let mut woke = 0;
+    for run in queue::parked_of(tx, item).await? {
+        if run
+            .wake_on
+            .as_ref()
+            .is_some_and(|kinds| kinds.iter().any(|k| k == kind))
+        {
+            end_wait(tx, &run, kind, now).await?;
+            woke += 1;
+        }
+    }
+    Ok(woke)
+}
+
+/// Ends a parked run's wait (`woke_by` what, or "timeout") and lets the robot after it in the
+/// stage start.
+pub async fn end_wait(tx: &mut Tx, run: &RunRecord, woke_by: &str, now: Millis) -> Result<(), CrmError> {
+    if queue::end_parked(tx, run, woke_by, now).await? {
+        continue_chains(tx, &[run], now).await?;
+    }
+    Ok(())
+}
+
+/// The automation engine as the CRM sees it ([`crm::automation`]): entering a stage schedules
+/// its robots, leaving it cancels what is pending, and a happening ends the waits for it and
+/// lets the pipeline's triggers move the item.
+pub struct Engine;
+
+impl Automation for Engine {
+    fn react<'a>(&'a self, tx: &'a mut Tx, item: ItemRef, change: Change<'a>, now: Millis) -> Reaction<'a> {
+        Box::pin(async move {
+            match change {
+                Change::Placed { stage_id, entry } => schedule_robots(tx, item, stage_id, entry, now).await,
+                Change::Moved { stage_id, entry } => enter_stage(tx, item, stage_id, entry, now).await,
+                Change::Deleted => leave_stage(tx, item, now).await.map(|()| 0),
+                Change::Happened(happening) => Ok(triggers::react(tx, self, item, happening, now)
+                    .await?
+                    .map_or(0, |moved| moved.robots_scheduled)),
+            }
+        })
+    }
 }

@@ -1,6 +1,7 @@
-//! The durable scheduler. A robot run is a row in `runs`: pending until due, then claimed with a
-//! lease by a worker, run in the sandbox, and finished in one transaction with the plugin's
-//! staged writes. A host that dies mid-run leaves a lease that expires, and another worker takes
+//! The durable scheduler: the workers' loop over the run [`queue`]. A run is claimed with a lease
+//! by a worker when due, run in the sandbox, and finished in one transaction with the plugin's
+//! staged writes ([`changeset`]); the scheduler also ends timed-out waits and sweeps quiet items
+//! and old run records. A host that dies mid-run leaves a lease that expires, and another worker takes
 //! the run over; the attempt number fences out the stale holder's commit. A run whose plugin
 //! asked to wait ends `parked`, holding its stage's chain until something happens to the item or
 //! its time passes.
@@ -10,19 +11,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use crate::store;
-use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use crate::changeset::{self, StagedChange};
 use crate::clock::{Clock, Millis};
 use crate::crm;
-use crate::model::{CrmError, EntityType, Item, ItemRef};
-use crate::rules::{self, Robot, template, triggers};
+use crate::model::{CrmError, Item, ItemRef};
+use crate::queue::{self, RunEnd, RunRecord, RunStatus};
+use crate::rules::{self, Engine, Robot, template, triggers};
 use crate::runtime::bindings::stagewright::action::types::Invocation;
-use crate::runtime::{LogLine, Plugin, RunOutcome, RunResult, Runtime, StagedChange, to_wit_item};
-use crate::store::{Arg, Backend, Conn, Store, StoreError, Syncing, Tx, placeholders};
+use crate::runtime::{Plugin, RunOutcome, RunResult, Runtime, to_wit_item};
+use crate::store::{Backend, Conn, Store, StoreError, Syncing, Tx};
 
 /// How the scheduler paces itself.
 #[derive(Debug, Clone, Copy)]
@@ -59,308 +60,6 @@ impl Default for SchedulerSettings {
     }
 }
 
-/// A robot run: the job while pending, the record once finished.
-#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
-pub struct RunRecord {
-    /// The run id, also the idempotency key plugins get.
-    pub id: String,
-    /// The robot.
-    pub robot_id: String,
-    /// The item's entity type.
-    pub entity_type: String,
-    /// The item's id.
-    pub item_id: i64,
-    /// The stage whose entry scheduled the run.
-    pub stage_id: String,
-    /// The plugin.
-    pub plugin_id: String,
-    /// The plugin version that ran (set when it runs).
-    pub plugin_version: Option<String>,
-    /// pending, running, succeeded, failed or cancelled.
-    pub status: String,
-    /// Attempts so far.
-    pub attempt: i64,
-    /// When it is (or was) due.
-    pub due_at: Millis,
-    /// When the last attempt started.
-    pub started_at: Option<Millis>,
-    /// When it finished.
-    pub finished_at: Option<Millis>,
-    /// How long the last attempt's sandboxed call took.
-    pub duration_us: Option<i64>,
-    /// Fuel the last attempt burned.
-    pub fuel_used: Option<i64>,
-    /// The plugin's log lines and the host's notes.
-    pub logs: Vec<LogLine>,
-    /// The return values, on success.
-    #[schema(value_type = Option<Object>)]
-    pub return_values: Option<Value>,
-    /// Why it failed, was skipped or was cancelled.
-    pub error: Option<String>,
-    /// The stay in the stage that scheduled it: the id of the event that recorded the entry.
-    pub entry_id: i64,
-    /// Its place in scheduling order; within a stay, the stage's robot order.
-    pub seq: i64,
-    /// When the item entered the stage.
-    pub entered_at: Millis,
-    /// For a parked run, what happening to the item ends its wait early.
-    pub wake_on: Option<Vec<String>>,
-}
-
-impl RunRecord {
-    /// The item the run is for.
-    pub fn item_ref(&self) -> Result<ItemRef, CrmError> {
-        Ok(ItemRef {
-            entity_type: EntityType::parse(&self.entity_type)?,
-            id: self.item_id,
-        })
-    }
-}
-
-/// One stay of an item in a stage, which a chain of robots belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Entry {
-    /// The id of the event that recorded the entry (item added, or stage changed).
-    pub id: i64,
-    /// When it happened.
-    pub at: Millis,
-}
-
-fn run_from_row(row: &store::Row) -> Result<RunRecord, CrmError> {
-    let logs: String = row.try_get("logs")?;
-    let values: Option<String> = row.try_get("return_values")?;
-    Ok(RunRecord {
-        id: row.try_get("id")?,
-        robot_id: row.try_get("robot_id")?,
-        entity_type: row.try_get("entity_type")?,
-        item_id: row.try_get("item_id")?,
-        stage_id: row.try_get("stage_id")?,
-        plugin_id: row.try_get("plugin_id")?,
-        plugin_version: row.try_get("plugin_version")?,
-        status: row.try_get("status")?,
-        attempt: row.try_get("attempt")?,
-        due_at: row.try_get("due_at")?,
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
-        duration_us: row.try_get("duration_us")?,
-        fuel_used: row.try_get("fuel_used")?,
-        logs: serde_json::from_str(&logs).unwrap_or_default(),
-        return_values: values.and_then(|v| serde_json::from_str(&v).ok()),
-        error: row.try_get("error")?,
-        entry_id: row.try_get("entry_id")?,
-        seq: row.try_get("seq")?,
-        entered_at: row.try_get("entered_at")?,
-        wake_on: row
-            .try_get::<Option<String>, _>("wake_on")?
-            .and_then(|w| serde_json::from_str(&w).ok()),
-    })
-}
-
-/// The sequence that orders runs created in the same millisecond.
-const RUN_SEQUENCE: &str = "run";
-
-/// When a newly scheduled run is to run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Due {
-    /// At this moment.
-    At(Millis),
-    /// When the run before it in the stage finishes ([`start_waiting`] then gives it a time).
-    AfterPrevious,
-    /// Never: its moment could not be worked out (a date-based robot whose field is empty). The
-    /// run is recorded as failed with the reason, so the admin sees why the robot did not run.
-    Impossible(String),
-}
-
-impl From<Result<Millis, String>> for Due {
-    fn from(due: Result<Millis, String>) -> Self {
-        match due {
-            Ok(at) => Self::At(at),
-            Err(why) => Self::Impossible(why),
-        }
-    }
-}
-
-/// Schedules one run of `robot` for `item` in the stay `entry`.
-pub async fn enqueue(
-    tx: &mut Tx,
-    robot: &Robot,
-    item: ItemRef,
-    due: Due,
-    entry: Entry,
-    now: Millis,
-) -> Result<String, CrmError> {
-    let id = format!("run_{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>());
-    let seq = Store::next_id(tx, RUN_SEQUENCE).await?;
-    let (status, due_at, finished_at, error) = match due {
-        Due::At(due_at) => ("pending", due_at, None, None),
-        Due::AfterPrevious => ("waiting", now, None, None),
-        Due::Impossible(why) => ("failed", now, Some(now), Some(why)),
-    };
-    store::query(
-        "INSERT INTO runs (id, robot_id, entity_type, item_id, stage_id, plugin_id, status, due_at, finished_at, error,
-             created_at, seq, entry_id, entered_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-    )
-    .bind(&id)
-    .bind(&robot.id)
-    .bind(item.entity_type)
-    .bind(item.id)
-    .bind(&robot.stage_id)
-    .bind(&robot.plugin_id)
-    .bind(status)
-    .bind(due_at)
-    .bind(finished_at)
-    .bind(error)
-    .bind(now)
-    .bind(seq)
-    .bind(entry.id)
-    .bind(entry.at)
-    .execute(&mut *tx)
-    .await?;
-    Ok(id)
-}
-
-/// Every run of the stays in a stage the given runs belong to (a stay is one entry of an item
-/// into a stage), for [`rules::continue_chains`] to find the run after each.
-pub async fn runs_of_stays(tx: &mut Tx, runs: &[&RunRecord]) -> Result<Vec<RunRecord>, CrmError> {
-    let sql = format!("SELECT * FROM runs WHERE entry_id IN ({})", placeholders(1, runs.len()));
-    let mut query = store::query(&sql);
-    for run in runs {
-        query = query.bind(run.entry_id);
-    }
-    let rows = query.fetch_all(&mut *tx).await?;
-    rows.iter().map(run_from_row).collect()
-}
-
-/// Gives a waiting run its due time (or fails it with the reason it has none).
-pub async fn start_waiting(tx: &mut Tx, run: &RunRecord, due: Due, now: Millis) -> Result<(), CrmError> {
-    let (status, due_at, finished_at, error) = match due {
-        Due::At(due_at) => ("pending", due_at, None, None),
-        Due::AfterPrevious => return Ok(()),
-        Due::Impossible(why) => ("failed", now, Some(now), Some(why)),
-    };
-    store::query(
-        "UPDATE runs SET status = $1, due_at = $2, finished_at = $3, error = $4 WHERE id = $5 AND status = 'waiting'",
-    )
-    .bind(status)
-    .bind(due_at)
-    .bind(finished_at)
-    .bind(error)
-    .bind(&run.id)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
-}
-
-/// Cancels every pending, waiting or parked run of an item, recording why.
-pub async fn cancel_pending(tx: &mut Tx, item: ItemRef, now: Millis) -> Result<(), CrmError> {
-    store::query(
-        "UPDATE runs SET status = 'cancelled', finished_at = $1, error = 'the item left the stage'
-         WHERE entity_type = $2 AND item_id = $3 AND status IN ('pending', 'waiting', 'parked')",
-    )
-    .bind(now)
-    .bind(item.entity_type)
-    .bind(item.id)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
-}
-
-/// Which runs to list; every part optional.
-#[derive(Debug, Default, Clone, serde::Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct RunFilter {
-    /// Runs of items of this entity type.
-    pub entity_type: Option<String>,
-    /// Runs of this item (with `entity_type`).
-    pub item_id: Option<i64>,
-    /// Runs of this robot.
-    pub robot_id: Option<String>,
-    /// Runs of this plugin.
-    pub plugin_id: Option<String>,
-    /// Runs in this status.
-    pub status: Option<String>,
-    /// Runs due at or after this moment (ms since the epoch).
-    pub due_from: Option<Millis>,
-    /// Runs due before this moment.
-    pub due_to: Option<Millis>,
-    /// At most this many, newest first (default 100, at most 1000).
-    pub limit: Option<i64>,
-}
-
-/// Lists run records, newest first. Only the filter's given parts become conditions, so a
-/// listing by item is served by the `runs_item` index instead of scanning every run.
-pub async fn list_runs(conn: &mut Conn, filter: &RunFilter) -> Result<Vec<RunRecord>, CrmError> {
-    let text = |value: &Option<String>| value.clone().map(|v| Arg::Text(Some(v)));
-    let int = |value: Option<i64>| value.map(|v| Arg::Int(Some(v)));
-    let given = [
-        ("entity_type =", text(&filter.entity_type)),
-        ("item_id =", int(filter.item_id)),
-        ("robot_id =", text(&filter.robot_id)),
-        ("plugin_id =", text(&filter.plugin_id)),
-        ("status =", text(&filter.status)),
-        ("due_at >=", int(filter.due_from)),
-        ("due_at <", int(filter.due_to)),
-    ];
-    let mut conditions = Vec::new();
-    let mut args = Vec::new();
-    for (condition, value) in given {
-        if let Some(value) = value {
-            args.push(value);
-            conditions.push(format!("{condition} ${}", args.len()));
-        }
-    }
-    args.push(Arg::Int(Some(filter.limit.unwrap_or(100).clamp(1, 1000))));
-    let sql = format!(
-        "SELECT * FROM runs {} ORDER BY created_at DESC, seq DESC LIMIT ${}",
-        if conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conditions.join(" AND "))
-        },
-        args.len()
-    );
-    let rows = store::Query::with_args(&sql, args).fetch_all(&mut *conn).await?;
-    rows.iter().map(run_from_row).collect()
-}
-
-/// Puts a failed run back in line, due now, with its attempts counted afresh; it runs the newest
-/// installed plugin version its robot allows. Answers the run as it now is.
-pub async fn retry(tx: &mut Tx, id: &str, now: Millis) -> Result<RunRecord, CrmError> {
-    let row = store::query(
-        "UPDATE runs SET status = 'pending', attempt = 0, due_at = $1, finished_at = NULL, lease_until = NULL, error = NULL
-         WHERE id = $2 AND status = 'failed' RETURNING *",
-    )
-    .bind(now)
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    match row {
-        Some(row) => run_from_row(&row),
-        None => {
-            let exists: Option<String> = store::query_scalar("SELECT status FROM runs WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            Err(match exists {
-                Some(status) => CrmError::Invalid(format!("run {id} is {status}; only failed runs can be retried")),
-                None => CrmError::NotFound(format!("run {id}")),
-            })
-        }
-    }
-}
-
-/// Deletes runs that finished before `before`; returns how many. Only runs that are over
-/// (succeeded, failed for good, skipped, cancelled) have a `finished_at`.
-pub async fn forget_finished(tx: &mut Tx, before: Millis) -> Result<u64, CrmError> {
-    let deleted = store::query("DELETE FROM runs WHERE finished_at < $1")
-        .bind(before)
-        .execute(&mut *tx)
-        .await?;
-    Ok(deleted.rows_affected())
-}
-
 /// A run this worker holds the lease of.
 struct Claimed {
     record: RunRecord,
@@ -368,7 +67,7 @@ struct Claimed {
 
 /// How a claimed run ends, as written to its row.
 struct Finish {
-    status: &'static str,
+    status: RunStatus,
     due_at: Millis,
     plugin_version: Option<String>,
     /// The writes the run staged, applied with its end; empty unless it succeeded.
@@ -379,9 +78,24 @@ struct Finish {
 }
 
 impl Finish {
-    /// Whether the run is over (not to be retried, not parked).
-    fn ended(&self) -> bool {
-        !matches!(self.status, "pending" | "parked")
+    /// The row's end, for [`queue::write_ends`].
+    fn end<'a>(&'a self, claimed: &'a Claimed) -> RunEnd<'a> {
+        let outcome = self.outcome.as_ref();
+        RunEnd {
+            run: &claimed.record,
+            status: self.status,
+            due_at: self.due_at,
+            plugin_version: self.plugin_version.as_deref(),
+            duration_us: outcome.map(|o| i64::try_from(o.duration.as_micros()).unwrap_or(i64::MAX)),
+            fuel_used: outcome.map(|o| i64::try_from(o.fuel_used).unwrap_or(i64::MAX)),
+            logs: outcome.map_or(&[], |o| o.effects.logs.as_slice()),
+            return_values: self.return_values.as_ref(),
+            error: self.error.as_deref(),
+            wake_on: outcome
+                .and_then(|o| o.effects.wait.as_ref())
+                .filter(|_| self.status == RunStatus::Parked)
+                .map(|w| w.wake_on.as_slice()),
+        }
     }
 }
 
@@ -395,10 +109,6 @@ enum BatchFinishError {
     #[error("the lease of a run was lost")]
     LeaseLost,
 }
-
-/// The most runs one claim takes, whatever the settings say: the batch's reads bind an id per
-/// run, and the database bounds the parameters of a statement.
-const MAX_CLAIM_BATCH: usize = 1_000;
 
 /// What a batch's runs read before they run, read once for the whole batch: a robot with many
 /// due runs is read once, and the items and the return values of the runs' stays take a query
@@ -420,10 +130,11 @@ impl BatchReads {
         let robots = rules::get_many(conn, &robot_ids).await?;
         let item_refs: Vec<ItemRef> = batch.iter().filter_map(|c| c.record.item_ref().ok()).collect();
         let items = crm::get_many(conn, &item_refs).await?;
+        let runs: Vec<&RunRecord> = batch.iter().map(|c| &c.record).collect();
         Ok(Self {
             robots: robots.into_iter().map(|robot| (robot.id.clone(), robot)).collect(),
             items: items.into_iter().map(|item| (item.item_ref, item)).collect(),
-            returns: stay_returns(conn, batch).await?,
+            returns: queue::stay_returns(conn, &runs).await?,
         })
     }
 }
@@ -507,7 +218,7 @@ impl Scheduler {
         let retention = i64::try_from(self.settings.retention.as_millis()).unwrap_or(i64::MAX);
         let mut tx = self.store.write().await?;
         let moved = triggers::sweep_quiet(&mut tx, now).await?;
-        let forgotten = forget_finished(&mut tx, now.saturating_sub(retention)).await?;
+        let forgotten = queue::forget_finished(&mut tx, now.saturating_sub(retention)).await?;
         tx.commit().await?;
         if moved > 0 || forgotten > 0 {
             tracing::info!(moved, forgotten, "swept quiet items and old run records");
@@ -562,22 +273,12 @@ impl Scheduler {
     /// whether there is one, as in [`Self::claim`].
     async fn end_timed_out_waits(&self) -> Result<(), CrmError> {
         let now = self.clock.now();
-        let due: Option<String> = store::query_scalar(&format!("SELECT id FROM runs WHERE {PARKED_DUE} LIMIT 1"))
-            .bind(now)
-            .fetch_optional(self.store.pool())
-            .await?;
-        if due.is_none() {
+        if !queue::any_parked_due(self.store.pool(), now).await? {
             return Ok(());
         }
         let mut tx = self.store.write().await?;
-        let rows = store::query(&format!(
-            "SELECT * FROM runs WHERE {PARKED_DUE} ORDER BY due_at LIMIT 500"
-        ))
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await?;
-        for row in &rows {
-            end_parked(&mut tx, &run_from_row(row)?, "timeout", now).await?;
+        for run in queue::parked_due_runs(&mut tx, now, 500).await? {
+            rules::end_wait(&mut tx, &run, "timeout", now).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -591,7 +292,7 @@ impl Scheduler {
     /// taking the one writer connection is cheaper than that read.
     async fn claim(&self) -> Result<(Vec<Claimed>, BatchReads), CrmError> {
         let now = self.clock.now();
-        if self.store.backend() == Backend::Postgres && !self.any_due(now).await? {
+        if self.store.backend() == Backend::Postgres && !queue::any_due(self.store.pool(), now).await? {
             return Ok((Vec::new(), BatchReads::default()));
         }
         let mut tx = self.store.write_unsynced().await?;
@@ -604,46 +305,17 @@ impl Scheduler {
     /// Claims up to a batch of due runs inside `tx`, with their reads.
     async fn claim_in(&self, tx: &mut Tx, now: Millis) -> Result<(Vec<Claimed>, BatchReads), CrmError> {
         let lease_until = now + self.settings.lease.as_millis() as i64;
-        let tail = format!(
-            "ORDER BY due_at, seq LIMIT {} {}",
-            self.settings.claim_batch.clamp(1, MAX_CLAIM_BATCH),
-            self.store.backend().skip_locked()
-        );
-        let claim = format!(
-            "UPDATE runs SET status = 'running', attempt = attempt + 1, lease_until = $2, started_at = $1
-             WHERE id IN (SELECT id FROM ({}) AS expired UNION ALL SELECT id FROM ({}) AS due) RETURNING *",
-            claimable(LEASE_EXPIRED, &tail),
-            claimable(PENDING_DUE, &tail)
-        );
-        let rows = store::query(&claim)
-            .bind(now)
-            .bind(lease_until)
-            .fetch_all(&mut *tx)
-            .await?;
-        let mut claimed = rows
-            .iter()
-            .map(|row| run_from_row(row).map(|record| Claimed { record }))
-            .collect::<Result<Vec<_>, _>>()?;
-        claimed.sort_by_key(|c| (c.record.due_at, c.record.seq));
+        let claimed: Vec<Claimed> = queue::claim(tx, now, lease_until, self.settings.claim_batch, self.store.backend())
+            .await?
+            .into_iter()
+            .map(|record| Claimed { record })
+            .collect();
         let reads = if claimed.is_empty() {
             BatchReads::default()
         } else {
             BatchReads::read(tx, &claimed).await?
         };
         Ok((claimed, reads))
-    }
-
-    /// Whether a run is due or its lease expired.
-    async fn any_due(&self, now: Millis) -> Result<bool, CrmError> {
-        let due: Option<String> = store::query_scalar(&format!(
-            "SELECT COALESCE(({}), ({}))",
-            claimable(LEASE_EXPIRED, "ORDER BY due_at, seq LIMIT 1"),
-            claimable(PENDING_DUE, "ORDER BY due_at, seq LIMIT 1")
-        ))
-        .bind(now)
-        .fetch_one(self.store.pool())
-        .await?;
-        Ok(due.is_some())
     }
 
     /// Runs a claimed run in the sandbox and says how it ends; nothing is written yet.
@@ -667,8 +339,8 @@ impl Scheduler {
             }
         };
         let (status, due_at) = match &outcome.effects.wait {
-            Some(wait) => ("parked", wait.until),
-            None => ("succeeded", claimed.record.due_at),
+            Some(wait) => (RunStatus::Parked, wait.until),
+            None => (RunStatus::Succeeded, claimed.record.due_at),
         };
         Finish {
             status,
@@ -691,7 +363,7 @@ impl Scheduler {
         now: Millis,
         reads: &BatchReads,
     ) -> Result<Result<(Arc<Plugin>, Invocation), Finish>, CrmError> {
-        let ends = |status: &'static str, error: String| Finish {
+        let ends = |status: RunStatus, error: String| Finish {
             status,
             due_at: run.due_at,
             plugin_version: None,
@@ -701,26 +373,26 @@ impl Scheduler {
             error: Some(error),
         };
         let Some(robot) = reads.robots.get(&run.robot_id) else {
-            return Ok(Err(ends("cancelled", "the robot was deleted".into())));
+            return Ok(Err(ends(RunStatus::Cancelled, "the robot was deleted".into())));
         };
         let Some(item) = reads.items.get(&run.item_ref()?) else {
-            return Ok(Err(ends("cancelled", "the item was deleted".into())));
+            return Ok(Err(ends(RunStatus::Cancelled, "the item was deleted".into())));
         };
         if item.stage_id.as_deref() != Some(run.stage_id.as_str()) {
-            return Ok(Err(ends("cancelled", "the item left the stage".into())));
+            return Ok(Err(ends(RunStatus::Cancelled, "the item left the stage".into())));
         }
         if let Some(condition) = &robot.condition
             && let Err(why) = condition.holds(item)
         {
-            return Ok(Err(ends("skipped", format!("condition not met: {why}"))));
+            return Ok(Err(ends(RunStatus::Skipped, format!("condition not met: {why}"))));
         }
         let requirement = match rules::version_requirement(robot.plugin_version.as_deref()) {
             Ok(requirement) => requirement,
-            Err(e) => return Ok(Err(ends("failed", e.to_string()))),
+            Err(e) => return Ok(Err(ends(RunStatus::Failed, e.to_string()))),
         };
         let Some(plugin) = self.runtime.plugin(&robot.plugin_id, requirement.as_ref()) else {
             return Ok(Err(ends(
-                "failed",
+                RunStatus::Failed,
                 format!(
                     "plugin {} {} is not installed",
                     robot.plugin_id,
@@ -736,7 +408,7 @@ impl Scheduler {
         let mut links = template::LinkedRecords::new(self.store.pool());
         let config = match template::resolve_config(&mut links, robot, item, &previous, now).await? {
             Ok(config) => config,
-            Err(why) => return Ok(Err(ends("failed", format!("config template: {why}")))),
+            Err(why) => return Ok(Err(ends(RunStatus::Failed, format!("config template: {why}")))),
         };
         let invocation = Invocation {
             run_id: run.id.clone(),
@@ -767,7 +439,7 @@ impl Scheduler {
             claimed.record.due_at
         };
         Finish {
-            status: if retry { "pending" } else { "failed" },
+            status: if retry { RunStatus::Pending } else { RunStatus::Failed },
             due_at,
             plugin_version: version,
             changes: Vec::new(),
@@ -804,9 +476,9 @@ impl Scheduler {
         let mut tx = self.store.write().await.map_err(CrmError::from)?;
         tx.use_generic_plans().await.map_err(CrmError::from)?;
         for (_, finish) in ended {
-            apply(&mut tx, &finish.changes, now).await?;
+            changeset::apply(&mut tx, &Engine, &finish.changes, now).await?;
         }
-        let ends: Vec<(&Claimed, &Finish)> = ended.iter().map(|(claimed, finish)| (claimed, finish)).collect();
+        let ends: Vec<RunEnd> = ended.iter().map(|(claimed, finish)| finish.end(claimed)).collect();
         if !write_ends(&mut tx, &ends, now).await? {
             return Err(BatchFinishError::LeaseLost);
         }
@@ -820,7 +492,7 @@ impl Scheduler {
     async fn finish_one(&self, claimed: &Claimed, finish: Finish) -> Result<(), CrmError> {
         let now = self.clock.now();
         let mut tx = self.store.write().await?;
-        let (mut tx, finish) = match apply(&mut tx, &finish.changes, now).await {
+        let (mut tx, finish) = match changeset::apply(&mut tx, &Engine, &finish.changes, now).await {
             Ok(()) => (tx, finish),
             Err(e) => {
                 drop(tx);
@@ -830,83 +502,11 @@ impl Scheduler {
                 (self.store.write().await?, failure)
             }
         };
-        if write_ends(&mut tx, &[(claimed, &finish)], now).await? {
+        if write_ends(&mut tx, &[finish.end(claimed)], now).await? {
             tx.commit().await?;
         }
         Ok(())
     }
-}
-
-/// Something happened to the item (`kind`: "activity", "comment", "task", "change"): its parked
-/// runs that wait for it succeed, and their chains go on. Returns how many woke.
-pub async fn wake_parked(tx: &mut Tx, item: ItemRef, kind: &str, now: Millis) -> Result<usize, CrmError> {
-    let rows = store::query("SELECT * FROM runs WHERE entity_type = $1 AND item_id = $2 AND status = 'parked'")
-        .bind(item.entity_type)
-        .bind(item.id)
-        .fetch_all(&mut *tx)
-        .await?;
-    let mut woke = 0;
-    for row in rows {
-        let run = run_from_row(&row)?;
-        if run
-            .wake_on
-            .as_ref()
-            .is_some_and(|kinds| kinds.iter().any(|k| k == kind))
-        {
-            end_parked(tx, &run, kind, now).await?;
-            woke += 1;
-        }
-    }
-    Ok(woke)
-}
-
-/// Ends a parked run as succeeded, `woke_by` added to its return values, and lets the robot
-/// after it in the stage start.
-async fn end_parked(tx: &mut Tx, run: &RunRecord, woke_by: &str, now: Millis) -> Result<(), CrmError> {
-    let mut values = match &run.return_values {
-        Some(Value::Object(values)) => values.clone(),
-        _ => Map::new(),
-    };
-    values.insert("woke_by".into(), Value::from(woke_by));
-    let ended = store::query(
-        "UPDATE runs SET status = 'succeeded', finished_at = $1, return_values = $2 WHERE id = $3 AND status = 'parked'",
-    )
-    .bind(now)
-    .bind(Value::Object(values).to_string())
-    .bind(&run.id)
-    .execute(&mut *tx)
-    .await?;
-    if ended.rows_affected() == 1 {
-        rules::continue_chains(tx, &[run], now).await?;
-    }
-    Ok(())
-}
-
-/// Runs whose worker's lease expired: a worker died (or hung) with them.
-const LEASE_EXPIRED: &str = "status = 'running' AND lease_until < $1";
-
-/// Pending runs whose time has come.
-const PENDING_DUE: &str = "status = 'pending' AND due_at <= $1";
-
-/// Parked runs whose time has come.
-const PARKED_DUE: &str = "status = 'parked' AND due_at <= $1";
-
-/// No run of the same item scheduled before this one is still due or running (even if its
-/// lease expired: that run is claimed first, and this one waits for it). An item's robots thus
-/// run one at a time in the order they were scheduled, so one that moves the item cannot
-/// overtake (and cancel) an earlier one, on any number of workers and hosts, and a batch never
-/// holds two runs of one item.
-const NO_EARLIER_DUE: &str = "NOT EXISTS (SELECT 1 FROM runs earlier
-    WHERE earlier.entity_type = runs.entity_type AND earlier.item_id = runs.item_id AND earlier.seq < runs.seq
-      AND ((earlier.status = 'pending' AND earlier.due_at <= $1) OR earlier.status = 'running'))";
-
-/// The ids of runs in state `which` (one of [`LEASE_EXPIRED`], [`PENDING_DUE`]) a worker may
-/// claim at time `$1`, walked in `(status, due_at, seq)` index order with `tail` (order, limit,
-/// lock) applied. The two states are asked apart instead of in one OR: with an OR the database
-/// sorts every due run on each claim, which made a backlog of 100,000 due runs drain at a few
-/// runs a second.
-fn claimable(which: &str, tail: &str) -> String {
-    format!("SELECT id FROM runs WHERE {which} AND {NO_EARLIER_DUE} {tail}")
 }
 
 /// Exponential backoff with up to 20% jitter, capped at an hour.
@@ -916,110 +516,17 @@ fn backoff(base: Duration, attempt: i64) -> Duration {
     delay.mul_f64(1.0 + rand::random::<f64>() * 0.2)
 }
 
-/// Applies a run's staged writes.
-async fn apply(tx: &mut Tx, staged: &[StagedChange], now: Millis) -> Result<(), CrmError> {
-    for change in staged {
-        change.apply(tx, now).await?;
-    }
-    Ok(())
-}
-
-/// What the robots of each batch run's stay in the stage returned so far, by robot id (a robot
-/// that ran twice counts with its last values).
-async fn stay_returns(
-    conn: &mut Conn,
-    batch: &[Claimed],
-) -> Result<HashMap<(String, i64, i64), Map<String, Value>>, CrmError> {
-    // The status is checked here, not in SQL: given `status = 'succeeded'`, SQLite would walk
-    // every succeeded run in the status index instead of the few runs of these stays.
-    let sql = format!(
-        "SELECT entity_type, item_id, entry_id, robot_id, return_values, status FROM runs
-         WHERE entry_id IN ({}) ORDER BY seq",
-        placeholders(1, batch.len())
-    );
-    let mut query = store::query(&sql);
-    for claimed in batch {
-        query = query.bind(claimed.record.entry_id);
-    }
-    let rows = query.fetch_all(&mut *conn).await?;
-    let mut returns: HashMap<_, Map<String, Value>> = HashMap::new();
-    for row in rows {
-        if row.try_get::<String, _>("status")? != "succeeded" {
-            continue;
-        }
-        let stay = (
-            row.try_get("entity_type")?,
-            row.try_get("item_id")?,
-            row.try_get("entry_id")?,
-        );
-        let values: Option<String> = row.try_get("return_values")?;
-        let values = values
-            .and_then(|v| serde_json::from_str(&v).ok())
-            .unwrap_or(Value::Null);
-        returns
-            .entry(stay)
-            .or_default()
-            .insert(row.try_get("robot_id")?, values);
-    }
-    Ok(returns)
-}
-
-/// The columns [`write_ends`] binds per run.
-const END_COLUMNS: usize = 12;
-
-/// Writes claimed runs' ends in one statement, each fenced by its attempt, and lets the robots
-/// waiting for the ended ones start. Returns false if a lease was lost to another worker
-/// meanwhile: the caller must then not commit.
-async fn write_ends(tx: &mut Tx, ended: &[(&Claimed, &Finish)], now: Millis) -> Result<bool, CrmError> {
-    let rows = (0..ended.len())
-        .map(|run| format!("({})", placeholders(run * END_COLUMNS + 1, END_COLUMNS)))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!(
-        "UPDATE runs SET status = f.column2, due_at = f.column3, plugin_version = f.column4, lease_until = NULL,
-                finished_at = f.column5, duration_us = f.column6, fuel_used = f.column7, logs = f.column8,
-                return_values = f.column9, error = f.column10, wake_on = f.column11
-         FROM (VALUES {rows}) AS f
-         WHERE runs.id = f.column1 AND runs.attempt = f.column12 AND runs.status = 'running'"
-    );
-    let mut query = store::query(&sql);
-    for (claimed, finish) in ended {
-        let (duration_us, fuel_used, logs, wait) = match &finish.outcome {
-            Some(o) => (
-                Some(i64::try_from(o.duration.as_micros()).unwrap_or(i64::MAX)),
-                Some(i64::try_from(o.fuel_used).unwrap_or(i64::MAX)),
-                o.effects.logs.as_slice(),
-                o.effects.wait.as_ref().filter(|_| finish.status == "parked"),
-            ),
-            None => (None, None, [].as_slice(), None),
-        };
-        query = query
-            .bind(claimed.record.id.as_str())
-            .bind(finish.status)
-            .bind(finish.due_at)
-            .bind(finish.plugin_version.as_deref())
-            .bind(finish.ended().then_some(now))
-            .bind(duration_us)
-            .bind(fuel_used)
-            .bind(serde_json::to_string(logs).expect("log lines serialize"))
-            .bind(finish.return_values.as_ref().map(Value::to_string))
-            .bind(finish.error.as_deref())
-            .bind(wait.map(|w| serde_json::to_string(&w.wake_on).expect("strings serialize")))
-            .bind(claimed.record.attempt);
-    }
-    let updated = query.execute(&mut *tx).await?.rows_affected();
-    if updated < ended.len() as u64 {
-        tracing::warn!(
-            lost = ended.len() as u64 - updated,
-            "a lease was lost before its run finished; the result is discarded"
-        );
+/// Writes runs' ends and lets the robots waiting for the ones that are over start. Returns false
+/// if a lease was lost to another worker meanwhile: the caller must then not commit.
+async fn write_ends(tx: &mut Tx, ends: &[RunEnd<'_>], now: Millis) -> Result<bool, CrmError> {
+    if !queue::write_ends(tx, ends, now).await? {
         return Ok(false);
     }
-    let finished: Vec<&RunRecord> = ended
+    let over: Vec<&RunRecord> = ends
         .iter()
-        .filter(|(_, finish)| finish.ended())
-        .map(|(claimed, _)| &claimed.record)
+        .filter(|end| end.status.is_over())
+        .map(|end| end.run)
         .collect();
-    rules::continue_chains(tx, &finished, now).await?;
+    rules::continue_chains(tx, &over, now).await?;
     Ok(true)
 }

@@ -6,11 +6,11 @@ use crate::store;
 use serde_json::{Map, Value};
 
 use crate::clock::Millis;
+use crate::crm::automation::{Automation, Change, Happening};
 use crate::crm::{self, ColumnType, TableQuery};
 use crate::directory;
 use crate::model::{CrmError, ItemRef, checked_name};
 use crate::rest_fields;
-use crate::rules::triggers::{self, Happening};
 use crate::store::{Conn, Store, Tx};
 
 /// The sequence task ids come from; a robot reserves one before its run commits.
@@ -196,6 +196,7 @@ pub async fn list(
 /// creator unless CREATED_BY says else.
 pub async fn add(
     tx: &mut Tx,
+    automation: &dyn Automation,
     id: Option<i64>,
     changes: &TaskChanges,
     user: i64,
@@ -234,11 +235,17 @@ pub async fn add(
         created_by: None,
         ..changes.clone()
     };
-    update(tx, id, &rest, now).await
+    update(tx, automation, id, &rest, now).await
 }
 
 /// Changes a task; completing it stamps its closing time, reopening clears it.
-pub async fn update(tx: &mut Tx, id: i64, changes: &TaskChanges, now: Millis) -> Result<Task, CrmError> {
+pub async fn update(
+    tx: &mut Tx,
+    automation: &dyn Automation,
+    id: i64,
+    changes: &TaskChanges,
+    now: Millis,
+) -> Result<Task, CrmError> {
     let current = task(tx, id).await?;
     if changes.created_by.is_some_and(|c| c != current.created_by) {
         return Err(CrmError::Invalid("CREATED_BY cannot change".into()));
@@ -291,7 +298,9 @@ pub async fn update(tx: &mut Tx, id: i64, changes: &TaskChanges, now: Millis) ->
         for binding in &bindings {
             let item = ItemRef::parse_short(binding)?;
             crm::record_event(tx, item, "task_completed", serde_json::json!({"task_id": id}), now).await?;
-            triggers::react(tx, item, &Happening::TaskCompleted, now).await?;
+            automation
+                .react(tx, item, Change::Happened(&Happening::TaskCompleted), now)
+                .await?;
         }
     }
     task(tx, id).await

@@ -20,11 +20,11 @@ use crate::crm::repeat::{self, Exception, Kind, NewExceptions};
 use crate::directory::{self, Absence, AbsenceKind, NewAbsence, TokenKind};
 use crate::mailer::{self, OutboxEntry};
 use crate::model::{CrmError, EntityType, ItemRef};
+use crate::queue::{self, RunFilter, RunRecord};
 use crate::rules::calendar::{self, Calendar};
 use crate::rules::triggers::{self, NewTrigger, Trigger};
 use crate::rules::{self, NewRobot, Robot, RobotChanges};
 use crate::runtime::{Manifest, Plugin};
-use crate::scheduler::{self, RunFilter, RunRecord};
 use crate::store::Tx;
 
 /// Checks `Authorization: Bearer <admin token>`.
@@ -377,7 +377,7 @@ pub async fn list_runs(
     authenticate(&app, &headers).await?;
     let filter: RunFilter = query(raw.as_deref())?;
     let mut conn = app.store.pool().acquire().await?;
-    let runs = scheduler::list_runs(&mut conn, &filter).await?;
+    let runs = queue::list(&mut conn, &filter).await?;
     Ok(Json(RunList { runs }))
 }
 
@@ -450,7 +450,7 @@ pub async fn timeline(
         limit: Some(1000),
         ..RunFilter::default()
     };
-    for run in scheduler::list_runs(&mut conn, &filter).await? {
+    for run in queue::list(&mut conn, &filter).await? {
         let at = run.finished_at.unwrap_or(run.due_at);
         entries.push((at, json!({"at": at, "kind": "robot_run", "run": run})));
     }
@@ -536,7 +536,7 @@ pub async fn retry_run(
 ) -> Result<impl IntoResponse, ApiError> {
     authenticate(&app, &headers).await?;
     let mut tx = app.store.write().await?;
-    let run = scheduler::retry(&mut tx, &id, app.clock.now()).await?;
+    let run = queue::retry(&mut tx, &id, app.clock.now()).await?;
     tx.commit().await?;
     app.scheduler.wake();
     Ok(Json(run))

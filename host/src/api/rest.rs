@@ -27,6 +27,7 @@ use crate::crm::userfields::{self, UserField};
 use crate::crm::{self, ListQuery};
 use crate::directory::{TokenHolder, TokenKind};
 use crate::model::{EntityType, ItemRef, Write, check_fields, rest_datetime};
+use crate::rules::Engine;
 use crate::store::Tx;
 
 /// Items per page of a `*.list` answer, as in Bitrix24.
@@ -250,7 +251,7 @@ async fn add_item(
     let mut tx = app.store.write().await?;
     let custom = userfields::userfields(&mut tx, entity_type).await?;
     let changes = check_fields(entity_type, &custom, fields, Write::Create)?;
-    let created = crm::create(&mut tx, entity_type, None, changes, user, app.clock.now()).await?;
+    let created = crm::create(&mut tx, &Engine, entity_type, None, changes, user, app.clock.now()).await?;
     commit_and_wake(app, tx, created.robots_scheduled > 0).await?;
     Ok(created.item)
 }
@@ -260,7 +261,7 @@ async fn update_item(app: &AppState, item_ref: ItemRef, fields: &Map<String, Val
     let mut tx = app.store.write().await?;
     let custom = userfields::userfields(&mut tx, item_ref.entity_type).await?;
     let changes = check_fields(item_ref.entity_type, &custom, fields, Write::Update)?;
-    crm::update(&mut tx, item_ref, changes, app.clock.now()).await?;
+    crm::update(&mut tx, &Engine, item_ref, changes, app.clock.now()).await?;
     commit_and_wake(app, tx, true).await?;
     Ok(())
 }
@@ -282,7 +283,7 @@ async fn commit_and_wake(app: &AppState, tx: Tx, wake: bool) -> Result<(), ApiEr
 /// Deletes an item; its pending robots are cancelled.
 async fn delete_item(app: &AppState, item_ref: ItemRef) -> Result<(), ApiError> {
     let mut tx = app.store.write().await?;
-    crm::delete(&mut tx, item_ref, app.clock.now()).await?;
+    crm::delete(&mut tx, &Engine, item_ref, app.clock.now()).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -333,7 +334,7 @@ async fn comment_add(app: &AppState, user: i64, p: &Map<String, Value>) -> Resul
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::invalid("COMMENT is not defined or invalid."))?;
     let mut tx = app.store.write().await?;
-    let id = crm::add_comment(&mut tx, item_ref, None, user, text, app.clock.now()).await?;
+    let id = crm::add_comment(&mut tx, &Engine, item_ref, None, user, text, app.clock.now()).await?;
     commit_and_wake(app, tx, true).await?;
     Ok(json!(id).into())
 }

@@ -4,12 +4,12 @@
 use crate::store;
 use serde_json::{Map, Value};
 
+use super::automation::{Automation, Change, Happening};
 use super::query::{ColumnType, TableQuery};
 use crate::clock::Millis;
 use crate::directory;
 use crate::model::{CrmError, EntityType, ItemRef, checked_name};
 use crate::rest_fields;
-use crate::rules::triggers::{self, Happening};
 use crate::store::{Conn, Store, Tx};
 
 /// The sequence activity ids come from; a robot reserves one before its run commits.
@@ -226,6 +226,7 @@ pub async fn list(
 /// Adds an activity to an existing item's timeline, with a reserved id or the next.
 pub async fn add(
     tx: &mut Tx,
+    automation: &dyn Automation,
     id: Option<i64>,
     changes: &ActivityChanges,
     author: i64,
@@ -269,13 +270,21 @@ pub async fn add(
         responsible_id: changes.responsible_id.or(Some(author)),
         ..changes.clone()
     };
-    let added = update(tx, id, &rest, now).await?;
-    triggers::react(tx, owner, &Happening::ActivityAdded, now).await?;
+    let added = update(tx, automation, id, &rest, now).await?;
+    automation
+        .react(tx, owner, Change::Happened(&Happening::ActivityAdded), now)
+        .await?;
     Ok(added)
 }
 
 /// Changes an activity; its owner and type stay.
-pub async fn update(tx: &mut Tx, id: i64, changes: &ActivityChanges, now: Millis) -> Result<Activity, CrmError> {
+pub async fn update(
+    tx: &mut Tx,
+    automation: &dyn Automation,
+    id: i64,
+    changes: &ActivityChanges,
+    now: Millis,
+) -> Result<Activity, CrmError> {
     let current = activity(tx, id).await?;
     if changes.owner.is_some_and(|o| o != current.owner) || changes.type_id.is_some_and(|t| t != current.type_id) {
         return Err(CrmError::Invalid("an activity's owner and type cannot change".into()));
@@ -323,7 +332,9 @@ pub async fn update(tx: &mut Tx, id: i64, changes: &ActivityChanges, now: Millis
         let happening = Happening::ActivityCompleted {
             type_id: current.type_id,
         };
-        triggers::react(tx, current.owner, &happening, now).await?;
+        automation
+            .react(tx, current.owner, Change::Happened(&happening), now)
+            .await?;
     }
     activity(tx, id).await
 }

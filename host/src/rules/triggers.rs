@@ -12,9 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::clock::Millis;
-use crate::crm::{self, Stage, Written};
+use crate::crm::{self, Automation, Happening, Stage, Written};
 use crate::model::{CrmError, EntityType, FieldChanges, ItemRef};
-use crate::scheduler;
 use crate::store::{Conn, Tx};
 
 use super::ConditionGroup;
@@ -79,66 +78,36 @@ impl TriggerKind {
     }
 }
 
-/// Something that happened to an item, which triggers may react to.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Happening {
-    /// The item was created.
-    Created,
-    /// Fields changed: name, old value, new value.
-    FieldsChanged(Vec<(String, Value, Value)>),
-    /// An activity was added to the item (no trigger reacts; it ends waits).
-    ActivityAdded,
-    /// An activity of this type was completed.
-    ActivityCompleted {
-        /// Its type.
-        type_id: i64,
-    },
-    /// A bound task was completed.
-    TaskCompleted,
-    /// A timeline comment was added.
-    CommentAdded,
-    /// `crm.automation.trigger` was called with this code.
-    Webhook(String),
-    /// `crm.automation.trigger.execute` was called with this code.
-    App(String),
-    /// The item has been quiet for this many days.
-    Quiet {
-        /// Days since its last event.
-        days: i64,
-    },
+/// The kind of happening a parked `wait` may be woken by, if it is one.
+fn wakes(happening: &Happening) -> Option<&'static str> {
+    match happening {
+        Happening::ActivityAdded | Happening::ActivityCompleted { .. } => Some("activity"),
+        Happening::CommentAdded => Some("comment"),
+        Happening::TaskCompleted => Some("task"),
+        Happening::FieldsChanged(_) => Some("change"),
+        _ => None,
+    }
 }
 
-impl Happening {
-    /// The kind of happening a parked `wait` may be woken by, if it is one.
-    fn wakes(&self) -> Option<&'static str> {
-        match self {
-            Self::ActivityAdded | Self::ActivityCompleted { .. } => Some("activity"),
-            Self::CommentAdded => Some("comment"),
-            Self::TaskCompleted => Some("task"),
-            Self::FieldsChanged(_) => Some("change"),
-            _ => None,
+/// Whether a trigger of `kind` reacts to `happening`.
+fn matches(happening: &Happening, kind: &TriggerKind) -> bool {
+    match (happening, kind) {
+        (Happening::Created, TriggerKind::ItemCreated)
+        | (Happening::TaskCompleted, TriggerKind::TaskCompleted)
+        | (Happening::CommentAdded, TriggerKind::CommentAdded) => true,
+        (Happening::FieldsChanged(changes), TriggerKind::FieldChanged { field, value }) => changes
+            .iter()
+            .any(|(name, _, new)| name == field && value.as_ref().is_none_or(|v| loosely_equal(v, new))),
+        (Happening::FieldsChanged(changes), TriggerKind::ResponsibleChanged { user_id }) => changes
+            .iter()
+            .any(|(name, _, new)| name == "ASSIGNED_BY_ID" && user_id.is_none_or(|u| new.as_i64() == Some(u))),
+        (Happening::ActivityCompleted { type_id }, TriggerKind::ActivityCompleted { type_id: wanted }) => {
+            wanted.is_none_or(|w| w == *type_id)
         }
-    }
-
-    fn matches(&self, kind: &TriggerKind) -> bool {
-        match (self, kind) {
-            (Self::Created, TriggerKind::ItemCreated)
-            | (Self::TaskCompleted, TriggerKind::TaskCompleted)
-            | (Self::CommentAdded, TriggerKind::CommentAdded) => true,
-            (Self::FieldsChanged(changes), TriggerKind::FieldChanged { field, value }) => changes
-                .iter()
-                .any(|(name, _, new)| name == field && value.as_ref().is_none_or(|v| loosely_equal(v, new))),
-            (Self::FieldsChanged(changes), TriggerKind::ResponsibleChanged { user_id }) => changes
-                .iter()
-                .any(|(name, _, new)| name == "ASSIGNED_BY_ID" && user_id.is_none_or(|u| new.as_i64() == Some(u))),
-            (Self::ActivityCompleted { type_id }, TriggerKind::ActivityCompleted { type_id: wanted }) => {
-                wanted.is_none_or(|w| w == *type_id)
-            }
-            (Self::Webhook(code), TriggerKind::Webhook { code: Some(own) })
-            | (Self::App(code), TriggerKind::App { code: own }) => code == own,
-            (Self::Quiet { days }, TriggerKind::NoActivity { days: wanted }) => days >= wanted,
-            _ => false,
-        }
+        (Happening::Webhook(code), TriggerKind::Webhook { code: Some(own) })
+        | (Happening::App(code), TriggerKind::App { code: own }) => code == own,
+        (Happening::Quiet { days }, TriggerKind::NoActivity { days: wanted }) => days >= wanted,
+        _ => false,
     }
 }
 
@@ -355,12 +324,13 @@ pub async fn delete(tx: &mut Tx, id: &str) -> Result<(), CrmError> {
 /// if any.
 pub async fn react(
     tx: &mut Tx,
+    automation: &dyn Automation,
     item_ref: ItemRef,
     happening: &Happening,
     now: Millis,
 ) -> Result<Option<Written>, CrmError> {
-    if let Some(kind) = happening.wakes() {
-        scheduler::wake_parked(tx, item_ref, kind, now).await?;
+    if let Some(kind) = wakes(happening) {
+        super::wake_parked(tx, item_ref, kind, now).await?;
     }
     if !item_ref.entity_type.has_stages() {
         return Ok(None);
@@ -374,7 +344,7 @@ pub async fn react(
     .fetch_all(&mut *tx)
     .await?;
     let triggers: Vec<Trigger> = rows.iter().map(trigger_from_row).collect::<Result<_, _>>()?;
-    if !triggers.iter().any(|t| happening.matches(&t.trigger)) {
+    if !triggers.iter().any(|t| matches(happening, &t.trigger)) {
         return Ok(None);
     }
     let item = crm::get(tx, item_ref).await?;
@@ -388,7 +358,7 @@ pub async fn react(
     };
     let mut candidates: Vec<(usize, &Trigger)> = triggers
         .iter()
-        .filter(|t| happening.matches(&t.trigger))
+        .filter(|t| matches(happening, &t.trigger))
         .filter_map(|t| position(&t.stage_id).map(|at| (at, t)))
         .filter(|(at, t)| *at > here || (t.allow_backwards && *at != here))
         .collect();
@@ -411,7 +381,7 @@ pub async fn react(
         stage_id: Some(winner.stage_id.clone()),
         ..FieldChanges::default()
     };
-    Ok(Some(Box::pin(crm::update(tx, item_ref, changes, now)).await?))
+    Ok(Some(crm::update(tx, automation, item_ref, changes, now).await?))
 }
 
 /// Lets `no_activity` triggers move items that have been quiet long enough: every item in a
@@ -435,9 +405,15 @@ pub async fn sweep_quiet(tx: &mut Tx, now: Millis) -> Result<usize, CrmError> {
         .await?;
         let entity_type = EntityType::parse(&trigger.entity_type)?;
         for id in quiet {
-            if react(tx, ItemRef { entity_type, id }, &Happening::Quiet { days }, now)
-                .await?
-                .is_some()
+            if react(
+                tx,
+                &super::Engine,
+                ItemRef { entity_type, id },
+                &Happening::Quiet { days },
+                now,
+            )
+            .await?
+            .is_some()
             {
                 moved += 1;
             }

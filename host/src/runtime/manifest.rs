@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::PluginError;
 use super::bindings::stagewright::action::types as wit;
+use super::grants::Target;
 
 /// What a plugin is and needs, as returned by its `describe` export.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
@@ -120,45 +121,10 @@ impl Manifest {
             ))
         }
     }
-
-    /// Whether the plugin may read items of `entity_type`.
-    pub fn may_read(&self, entity_type: &str) -> bool {
-        self.capabilities
-            .iter()
-            .any(|c| matches!(c, Capability::Read(t) | Capability::Write(t) if names(t, entity_type)))
-    }
-
-    /// Whether the plugin may change items of `entity_type`.
-    pub fn may_write(&self, entity_type: &str) -> bool {
-        self.capabilities
-            .iter()
-            .any(|c| matches!(c, Capability::Write(t) if names(t, entity_type)))
-    }
 }
-
-/// Whether a capability's target covers an entity type: itself, or `dynamic_*` for every smart
-/// process.
-fn names(target: &str, entity_type: &str) -> bool {
-    target == entity_type || (target == ANY_SMART_PROCESS && entity_type.starts_with("dynamic_"))
-}
-
-/// The capability target that covers every smart process.
-const ANY_SMART_PROCESS: &str = "dynamic_*";
-
-/// The capability target for employees' tasks, beside the CRM's entity types.
-pub const TASKS: &str = "task";
-
-/// The capability target for the repeat-lead exception list (written by "add to exceptions").
-pub const EXCEPTIONS: &str = "exceptions";
-
-/// The capability target for the company directory and its absence calendar.
-pub const USERS: &str = "user";
 
 fn check_entity(name: &str) -> Result<(), PluginError> {
-    if [ANY_SMART_PROCESS, TASKS, EXCEPTIONS, USERS].contains(&name) {
-        return Ok(());
-    }
-    crate::model::EntityType::parse(name)
+    Target::parse(name)
         .map(|_| ())
         .map_err(|e| PluginError::BadManifest(format!("capability names {e}")))
 }
@@ -177,5 +143,65 @@ fn check_http_host(pattern: &str) -> Result<(), PluginError> {
         Err(PluginError::BadManifest(format!(
             "http capability '{pattern}' must be a host name, '*.domain' or '*'"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(capabilities: Vec<wit::Capability>) -> wit::Manifest {
+        wit::Manifest {
+            id: "forms".into(),
+            name: "Forms".into(),
+            version: "1.0.0".into(),
+            description: String::new(),
+            config_schema: "{}".into(),
+            returns_schema: "{}".into(),
+            capabilities,
+        }
+    }
+
+    #[test]
+    fn every_documented_entity_type_and_capability_target_form_loads() {
+        let targets = [
+            "lead",
+            "deal",
+            "contact",
+            "company",
+            "dynamic_1032",
+            "spa:1032",
+            "dynamic_*",
+            "task",
+            "exceptions",
+            "user",
+        ];
+        for target in targets {
+            let read = manifest(vec![wit::Capability::Read(target.into())]);
+            assert!(Manifest::from_wit(read).is_ok(), "read({target})");
+            let write = manifest(vec![wit::Capability::Write(target.into())]);
+            assert!(Manifest::from_wit(write).is_ok(), "write({target})");
+        }
+        for host in ["api.example.com", "*.example.com", "*", "203.0.113.7"] {
+            assert!(
+                Manifest::from_wit(manifest(vec![wit::Capability::Http(host.into())])).is_ok(),
+                "http({host})"
+            );
+        }
+        let plain = manifest(vec![wit::Capability::Email, wit::Capability::Notify]);
+        assert!(Manifest::from_wit(plain).is_ok());
+    }
+
+    #[test]
+    fn an_unknown_target_or_host_pattern_is_refused() {
+        for target in ["invoice", "dynamic_", "spa:x", "dynamic_1"] {
+            let m = manifest(vec![wit::Capability::Read(target.into())]);
+            assert!(
+                matches!(Manifest::from_wit(m), Err(PluginError::BadManifest(_))),
+                "{target}"
+            );
+        }
+        let url = manifest(vec![wit::Capability::Http("https://api.example.com/x".into())]);
+        assert!(matches!(Manifest::from_wit(url), Err(PluginError::BadManifest(_))));
     }
 }

@@ -6,9 +6,13 @@
 //! recompile. Each plugin version keeps an `InstancePre` (imports resolved once); each run
 //! instantiates from it, with its own fuel budget and memory cap, and drops the instance after.
 
+mod grants;
 mod host;
+mod limits;
 mod manifest;
 mod outbound;
+mod run_log;
+mod run_state;
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
@@ -21,10 +25,14 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Trap};
 
-pub use host::{LogLine, RunEffects, RunState, StagedChange, Wait, to_wit_item};
+pub use grants::{Access, Denial, Grants, Target};
+pub use host::{HostFailure, to_wit_item};
+pub use limits::Limits;
 pub use manifest::{Capability, Manifest};
 pub use outbound::HttpPolicy;
 use outbound::Outbound;
+pub use run_log::LogLine;
+pub use run_state::{RunEffects, RunState, Wait};
 
 use crate::clock::Millis;
 use crate::store::{Store, StoreError};
@@ -37,6 +45,11 @@ pub mod bindings {
         world: "action",
         imports: { default: async | trappable },
         exports: { default: async },
+        trappable_error_type: {
+            "stagewright:action/crm.crm-error" => crate::runtime::host::CrmCallError,
+            "stagewright:action/notify.notify-error" => crate::runtime::host::NotifyCallError,
+            "stagewright:action/email.email-error" => crate::runtime::host::EmailCallError,
+        },
     });
 }
 
@@ -81,27 +94,6 @@ pub enum PluginError {
     Engine(String),
 }
 
-/// Per-run bounds.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Fuel (roughly, Wasm instructions) one run may burn.
-    pub fuel: u64,
-    /// Linear memory one run may grow to.
-    pub memory_bytes: usize,
-    /// Wall-clock time one run may take, host calls included.
-    pub wall_time: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            fuel: 200_000_000,
-            memory_bytes: 64 << 20,
-            wall_time: Duration::from_secs(10),
-        }
-    }
-}
-
 /// Memory and table bytes a pooled slot keeps mapped between runs, reset in place (only the
 /// pages a run touched, where the kernel offers PAGEMAP_SCAN) instead of unmapped, so the next
 /// run does not pay a page fault for every page it touches.
@@ -118,6 +110,8 @@ pub struct Plugin {
     pub sha256: String,
     /// Whether it ships with the host.
     pub builtin: bool,
+    /// What its manifest grants, worked out once.
+    pub grants: Arc<Grants>,
     pre: bindings::ActionPre<RunState>,
 }
 
@@ -316,8 +310,7 @@ impl Runtime {
             .map_err(|e| PluginError::WrongWorld(format!("{e:#}")))?;
         let pre = bindings::ActionPre::new(instance_pre).map_err(|e| PluginError::WrongWorld(format!("{e:#}")))?;
         // describe() runs with no capabilities: a manifest is not yet granted.
-        let describing = Arc::new(Manifest::default());
-        let mut sandbox = self.sandbox(store, describing, 0, None)?;
+        let mut sandbox = self.sandbox(store, Arc::default(), 0, None)?;
         let call = async {
             let instance = pre.instantiate_async(&mut sandbox).await?;
             instance.call_describe(&mut sandbox).await
@@ -325,9 +318,10 @@ impl Runtime {
         let described = tokio::time::timeout(self.limits.wall_time, call)
             .await
             .map_err(|_| PluginError::Describe(format!("took longer than {:?}", self.limits.wall_time)))?
-            .map_err(|e| PluginError::Describe(self.explain_trap(&e)))?;
+            .map_err(|e| PluginError::Describe(self.explain_trap(&e, sandbox.data().memory.exceeded())))?;
         let manifest = Manifest::from_wit(described)?;
         Ok(Plugin {
+            grants: Arc::new(Grants::of(&manifest)),
             manifest: Arc::new(manifest),
             sha256,
             builtin,
@@ -363,20 +357,13 @@ impl Runtime {
     fn sandbox(
         &self,
         store: &Store,
-        manifest: Arc<Manifest>,
+        grants: Arc<Grants>,
         now: Millis,
         run: Option<&wit::Invocation>,
     ) -> Result<wasmtime::Store<RunState>, PluginError> {
-        let state = RunState::new(
-            store.clone(),
-            manifest,
-            self.outbound.clone(),
-            now,
-            run,
-            self.limits.memory_bytes,
-        );
+        let state = RunState::new(store.clone(), grants, self.outbound.clone(), self.limits, now, run);
         let mut sandbox = wasmtime::Store::new(&self.engine, state);
-        sandbox.limiter(|s| &mut s.limits);
+        sandbox.limiter(|s| &mut s.memory);
         let engine_error = |e: wasmtime::Error| PluginError::Engine(format!("{e:#}"));
         sandbox.set_fuel(self.limits.fuel).map_err(engine_error)?;
         sandbox
@@ -393,7 +380,7 @@ impl Runtime {
         invocation: &wit::Invocation,
         now: Millis,
     ) -> Result<RunOutcome, PluginError> {
-        let mut sandbox = self.sandbox(store, plugin.manifest.clone(), now, Some(invocation))?;
+        let mut sandbox = self.sandbox(store, plugin.grants.clone(), now, Some(invocation))?;
         let started = Instant::now();
         let call = async {
             let instance = plugin.pre.instantiate_async(&mut sandbox).await?;
@@ -405,8 +392,8 @@ impl Runtime {
                 transient: true,
             },
             Ok(Err(trap)) => RunResult::Failed {
-                error: self.explain_trap(&trap),
-                transient: is_host_failure(&trap),
+                error: self.explain_trap(&trap, sandbox.data().memory.exceeded()),
+                transient: trap.downcast_ref::<HostFailure>().is_some(),
             },
             Ok(Ok(Err(error))) => action_error(error),
             Ok(Ok(Ok(values))) => match serde_json::from_str::<serde_json::Value>(&values) {
@@ -428,21 +415,18 @@ impl Runtime {
         })
     }
 
-    /// Says why a call trapped in words an admin can act on.
-    fn explain_trap(&self, error: &wasmtime::Error) -> String {
+    /// Says why a call trapped in words an admin can act on; `out_of_memory` is what the
+    /// run's memory limiter saw.
+    fn explain_trap(&self, error: &wasmtime::Error, out_of_memory: bool) -> String {
+        if out_of_memory {
+            return format!("exceeded its memory limit of {} MiB", self.limits.memory_bytes >> 20);
+        }
         match error.downcast_ref::<Trap>() {
             Some(Trap::OutOfFuel) => format!("ran out of its CPU budget of {} fuel", self.limits.fuel),
             Some(trap) => format!("trapped: {trap}"),
-            None if format!("{error:#}").contains("forcing trap when growing memory") => {
-                format!("exceeded its memory limit of {} MiB", self.limits.memory_bytes >> 20)
-            }
             None => format!("trapped: {error:#}"),
         }
     }
-}
-
-fn is_host_failure(error: &wasmtime::Error) -> bool {
-    error.downcast_ref::<Trap>().is_none() && format!("{error}").starts_with("host storage error")
 }
 
 fn action_error(error: wit::ActionError) -> RunResult {

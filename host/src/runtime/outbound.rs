@@ -14,7 +14,7 @@
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -30,7 +30,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use super::host::LogLine;
+use super::grants::{Denial, Grants};
+use super::run_log::SharedLog;
 use crate::store::Store;
 
 /// The header that carries the run id.
@@ -82,33 +83,34 @@ impl Outbound {
     }
 }
 
-/// The `wasi:http` hooks of one run: its grants, its id, and the lines it leaves in the run record.
+/// The `wasi:http` hooks of one run: its grants, its id, and the log it writes its requests to.
 pub struct RunHttp {
     outbound: Arc<Outbound>,
     store: Store,
-    grants: Vec<String>,
+    grants: Arc<Grants>,
+    log: SharedLog,
     run_id: Option<String>,
-    log: Arc<Mutex<Vec<LogLine>>>,
 }
 
 impl RunHttp {
-    /// Hooks for a run of a plugin granted `grants` (host patterns). A request waits until
-    /// what the host committed before it is on disk ([`Store::settle`]): the run may follow a
-    /// robot whose end is still on its way there, and a crash must not leave another system
-    /// told of a change this host then lost.
-    pub fn new(outbound: Arc<Outbound>, store: Store, grants: Vec<String>, run_id: Option<String>) -> Self {
+    /// Hooks for a run of a plugin with `grants`. A request waits until what the host committed
+    /// before it is on disk ([`Store::settle`]): the run may follow a robot whose end is still on
+    /// its way there, and a crash must not leave another system told of a change this host then
+    /// lost.
+    pub fn new(
+        outbound: Arc<Outbound>,
+        store: Store,
+        grants: Arc<Grants>,
+        log: SharedLog,
+        run_id: Option<String>,
+    ) -> Self {
         Self {
             outbound,
             store,
             grants,
+            log,
             run_id,
-            log: Arc::default(),
         }
-    }
-
-    /// The lines requests wrote since the last call, for the run record.
-    pub fn take_log(&self) -> Vec<LogLine> {
-        std::mem::take(&mut *self.log.lock().expect("outbound log lock"))
     }
 }
 
@@ -130,17 +132,6 @@ impl Target {
             tls,
         })
     }
-}
-
-/// Whether a host name matches one of the granted patterns.
-fn granted(grants: &[String], host: &str) -> bool {
-    grants.iter().any(|pattern| {
-        pattern == "*"
-            || pattern.eq_ignore_ascii_case(host)
-            || pattern.strip_prefix("*.").is_some_and(|domain| {
-                host.len() > domain.len() && host.ends_with(domain) && host[..host.len() - domain.len()].ends_with('.')
-            })
-    })
 }
 
 /// What kind of internal address this is, or `None` for a public one.
@@ -199,10 +190,12 @@ fn internal_v6(ip: Ipv6Addr) -> Option<&'static str> {
     }
 }
 
-/// Why a request did not go out: what the guest is told, and what the run record says.
+/// Why a request did not go out: what the guest is told, and what the run record says (a
+/// capability's denial, or the reason).
 struct Refusal {
     code: Error,
     reason: String,
+    denial: Option<Denial>,
 }
 
 impl Refusal {
@@ -210,6 +203,7 @@ impl Refusal {
         Self {
             code: Error::HttpRequestDenied,
             reason,
+            denial: None,
         }
     }
 }
@@ -226,13 +220,14 @@ impl WasiHttpHooks for RunHttp {
         let line = format!("HTTP {} {}", request.method(), request.uri());
         let log = self.log.clone();
         let target = Target::of(request.uri()).map_err(Refusal::denied).and_then(|target| {
-            match granted(&self.grants, &target.host) {
-                true => Ok(target),
-                false => Err(Refusal::denied(format!(
-                    "{} is not among the hosts granted to the plugin",
-                    target.host
-                ))),
-            }
+            self.grants
+                .http(&target.host)
+                .map(|()| target)
+                .map_err(|denial| Refusal {
+                    code: Error::HttpRequestDenied,
+                    reason: String::new(),
+                    denial: Some(denial),
+                })
         });
         if let Some(run_id) = &self.run_id
             && let Ok(value) = HeaderValue::from_str(run_id)
@@ -252,20 +247,22 @@ impl WasiHttpHooks for RunHttp {
                 },
                 Err(refusal) => Err(refusal),
             };
-            let mut log = log.lock().expect("outbound log lock");
+            let mut log = log.lock().expect("run log lock");
             match sent {
                 Ok((response, connection)) => {
-                    log.push(LogLine {
-                        level: "info".into(),
-                        message: format!("{line}: {}", response.status()),
-                    });
+                    log.push("info", format!("{line}: {}", response.status()));
                     Ok((response, connection))
                 }
+                Err(Refusal {
+                    code,
+                    denial: Some(denial),
+                    ..
+                }) => {
+                    log.denied_request(&line, &denial);
+                    Err(code)
+                }
                 Err(refusal) => {
-                    log.push(LogLine {
-                        level: "error".into(),
-                        message: format!("{line}: {}", refusal.reason),
-                    });
+                    log.push("error", format!("{line}: {}", refusal.reason));
                     Err(refusal.code)
                 }
             }
@@ -346,7 +343,11 @@ async fn send(
 }
 
 fn failure(code: Error, reason: String) -> Refusal {
-    Refusal { code, reason }
+    Refusal {
+        code,
+        reason,
+        denial: None,
+    }
 }
 
 /// The first address of the target that the policy lets a plugin reach; refuses the request if
@@ -446,17 +447,5 @@ mod tests {
         assert_eq!(kind("93.184.215.14"), None);
         assert_eq!(kind("2606:4700::1111"), None);
         assert_eq!(kind("172.32.0.1"), None);
-    }
-
-    #[test]
-    fn grants_match_hosts_and_subdomains_only() {
-        let grants = vec!["api.example.com".to_string(), "*.hooks.example.org".to_string()];
-        assert!(granted(&grants, "api.example.com"));
-        assert!(granted(&grants, "eu.hooks.example.org"));
-        assert!(!granted(&grants, "hooks.example.org"));
-        assert!(!granted(&grants, "evilhooks.example.org"));
-        assert!(!granted(&grants, "api.example.com.evil.net"));
-        assert!(granted(&["*".to_string()], "anything.example"));
-        assert!(!granted(&[], "api.example.com"));
     }
 }

@@ -6,6 +6,7 @@ use super::{Answer, AppState, PAGE_SIZE, commit_and_wake, unknown_method};
 use crate::api::{ApiError, params};
 use crate::crm::activities::{self, Activity, ActivityChanges};
 use crate::model::rest_datetime;
+use crate::rules::Engine;
 
 /// Answers one `crm.activity.*` call made by `user`.
 pub(super) async fn dispatch(
@@ -53,7 +54,7 @@ fn changes(p: &Map<String, Value>) -> Result<ActivityChanges, ApiError> {
 async fn add(app: &AppState, user: i64, p: &Map<String, Value>) -> Result<Answer, ApiError> {
     let changes = changes(p)?;
     let mut tx = app.store.write().await?;
-    let activity = activities::add(&mut tx, None, &changes, user, app.clock.now()).await?;
+    let activity = activities::add(&mut tx, &Engine, None, &changes, user, app.clock.now()).await?;
     commit_and_wake(app, tx, true).await?;
     Ok(json!(activity.id).into())
 }
@@ -80,7 +81,7 @@ async fn update(app: &AppState, p: &Map<String, Value>) -> Result<Answer, ApiErr
     let id = params::id(p, "id")?;
     let changes = changes(p)?;
     let mut tx = app.store.write().await?;
-    activities::update(&mut tx, id, &changes, app.clock.now()).await?;
+    activities::update(&mut tx, &Engine, id, &changes, app.clock.now()).await?;
     commit_and_wake(app, tx, true).await?;
     Ok(json!(true).into())
 }

@@ -8,8 +8,9 @@ use serde_json::{Map, Value, json};
 use super::directory::require_admin;
 use super::{Answer, AppState, commit_and_wake, unknown_method};
 use crate::api::{ApiError, params};
+use crate::crm::Happening;
 use crate::model::{EntityType, ItemRef};
-use crate::rules::triggers::{self, Happening};
+use crate::rules::{Engine, triggers};
 
 /// Answers one `crm.automation.trigger*` call.
 pub(super) async fn dispatch(
@@ -69,7 +70,7 @@ async fn fire(app: &AppState, item: ItemRef, happening: Happening) -> Result<Ans
     crate::crm::get(&mut tx, item)
         .await
         .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "NOT_FOUND", "Target is not found."))?;
-    let moved = triggers::react(&mut tx, item, &happening, app.clock.now()).await?;
+    let moved = triggers::react(&mut tx, &Engine, item, &happening, app.clock.now()).await?;
     commit_and_wake(app, tx, moved.is_some_and(|moved| moved.robots_scheduled > 0)).await?;
     Ok(json!(true).into())
 }

@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 use super::{Answer, AppState, PAGE_SIZE, commit_and_wake, unknown_method};
 use crate::api::{ApiError, params};
 use crate::model::rest_datetime;
+use crate::rules::Engine;
 use crate::tasks::{self, Task, TaskChanges};
 
 /// Answers one `tasks.task.*` call made by `user`.
@@ -55,7 +56,7 @@ fn answer(task: &Task) -> Answer {
 async fn add(app: &AppState, user: i64, p: &Map<String, Value>) -> Result<Answer, ApiError> {
     let changes = changes(p)?;
     let mut tx = app.store.write().await?;
-    let task = tasks::add(&mut tx, None, &changes, user, app.clock.now()).await?;
+    let task = tasks::add(&mut tx, &Engine, None, &changes, user, app.clock.now()).await?;
     tx.commit().await?;
     Ok(answer(&task))
 }
@@ -69,7 +70,7 @@ async fn update(app: &AppState, p: &Map<String, Value>) -> Result<Answer, ApiErr
     let id = params::id(p, "taskId")?;
     let changes = changes(p)?;
     let mut tx = app.store.write().await?;
-    let task = tasks::update(&mut tx, id, &changes, app.clock.now()).await?;
+    let task = tasks::update(&mut tx, &Engine, id, &changes, app.clock.now()).await?;
     commit_and_wake(app, tx, true).await?;
     Ok(answer(&task))
 }

@@ -1,0 +1,110 @@
+//! A run's writes: staged while its plugin runs, applied in the transaction that ends the run,
+//! through the same CRM operations the REST API uses, so a staged write sets off the same
+//! automation as a REST call would.
+
+use crate::clock::Millis;
+use crate::crm::activities::{self, ActivityChanges};
+use crate::crm::repeat::{self, NewExceptions};
+use crate::crm::{self, Automation};
+use crate::directory::AUTOMATION_USER;
+use crate::mailer::{self, OutgoingEmail};
+use crate::model::{CrmError, FieldChanges, ItemRef};
+use crate::notifications::{self, NewNotification};
+use crate::store::Tx;
+use crate::tasks::{self, TaskChanges};
+
+/// A write a plugin made, applied when its run commits.
+#[derive(Debug, Clone)]
+pub enum StagedChange {
+    /// A new item, with the id the plugin was told.
+    Create {
+        /// Its reference.
+        item_ref: ItemRef,
+        /// Its fields.
+        changes: FieldChanges,
+    },
+    /// Changed fields and/or a stage move.
+    Update {
+        /// Which item.
+        item_ref: ItemRef,
+        /// The change.
+        changes: FieldChanges,
+    },
+    /// A deleted item.
+    Delete(ItemRef),
+    /// A timeline comment.
+    Comment {
+        /// Which item.
+        item_ref: ItemRef,
+        /// The comment id the plugin was told.
+        id: i64,
+        /// Its text.
+        text: String,
+    },
+    /// A scheduled activity.
+    Activity {
+        /// The activity id the plugin was told.
+        id: i64,
+        /// Its fields, owner included.
+        changes: ActivityChanges,
+    },
+    /// A task for an employee.
+    Task {
+        /// The task id the plugin was told.
+        id: i64,
+        /// Its fields.
+        changes: TaskChanges,
+    },
+    /// A notification to a user.
+    Notification(NewNotification),
+    /// An email for the outbox.
+    Email(OutgoingEmail),
+    /// Phones and emails for the repeat-lead exception list.
+    Exceptions(NewExceptions),
+}
+
+impl StagedChange {
+    /// Applies the change, in the automation user's name.
+    pub async fn apply(&self, tx: &mut Tx, automation: &dyn Automation, now: Millis) -> Result<(), CrmError> {
+        match self {
+            StagedChange::Create { item_ref, changes } => {
+                let (entity_type, id) = (item_ref.entity_type, Some(item_ref.id));
+                crm::create(tx, automation, entity_type, id, changes.clone(), AUTOMATION_USER, now).await?;
+            }
+            StagedChange::Update { item_ref, changes } => {
+                crm::update(tx, automation, *item_ref, changes.clone(), now).await?;
+            }
+            StagedChange::Delete(item_ref) => crm::delete(tx, automation, *item_ref, now).await?,
+            StagedChange::Comment { item_ref, id, text } => {
+                crm::add_comment(tx, automation, *item_ref, Some(*id), AUTOMATION_USER, text, now).await?;
+            }
+            StagedChange::Activity { id, changes } => {
+                activities::add(tx, automation, Some(*id), changes, AUTOMATION_USER, now).await?;
+            }
+            StagedChange::Task { id, changes } => {
+                tasks::add(tx, automation, Some(*id), changes, AUTOMATION_USER, now).await?;
+            }
+            StagedChange::Notification(notification) => {
+                notifications::add(tx, notification, now).await?;
+            }
+            StagedChange::Email(email) => mailer::queue(tx, email, now).await?,
+            StagedChange::Exceptions(new) => {
+                repeat::add(tx, new, now).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Applies a run's staged changes in order; the first that cannot be applied stops the rest.
+pub async fn apply(
+    tx: &mut Tx,
+    automation: &dyn Automation,
+    changes: &[StagedChange],
+    now: Millis,
+) -> Result<(), CrmError> {
+    for change in changes {
+        change.apply(tx, automation, now).await?;
+    }
+    Ok(())
+}
