@@ -46,8 +46,7 @@ pub fn router(state: AppState) -> Router {
     let plugins = Router::new()
         .route("/api/v1/plugins", get(admin::list_plugins).post(admin::install_plugin))
         .layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES));
-    Router::new()
-        .route("/rest/{user}/{token}/{method}", any(rest::call))
+    let admin_api = Router::new()
         .route("/api/v1/robots", get(admin::list_robots).post(admin::add_robot))
         .route("/api/v1/robots/reorder", post(admin::reorder_robots))
         .route("/api/v1/runs/{id}/retry", post(admin::retry_run))
@@ -71,9 +70,19 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/absences/{id}", delete(admin::delete_absence))
         .route("/api/v1/clock/advance", post(admin::advance_clock))
         .route("/api/v1/calendar", get(admin::get_calendar).put(admin::put_calendar))
-        .route("/api/v1/openapi.json", get(openapi::document))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .merge(plugins)
+        // Every admin route, and only those, sits behind the admin token: a route added above
+        // cannot forget the check.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admin::require_admin,
+        ));
+    Router::new()
+        .route("/rest/{user}/{token}/{method}", any(rest::call))
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .merge(admin_api)
         .layer(axum::middleware::from_fn(run_to_completion))
         .with_state(state)
 }
