@@ -141,3 +141,33 @@ async fn the_document_names_every_operation_and_matches_real_answers() {
     assert_eq!(status, 400);
     assert_described(&doc, "post", "/api/v1/robots", "400", &refused);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_admin_operation_refuses_a_caller_without_the_admin_token() {
+    let host = TestHost::start().await;
+    let client = reqwest::Client::new();
+    let webhook_token = host
+        .server
+        .webhook_url()
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    for (method, path) in OPERATIONS {
+        let url = format!("{}{}", host.server.base_url(), path.replace("{id}", "x"));
+        let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        for token in [None, Some("not-a-token"), Some(webhook_token.as_str())] {
+            let mut request = client.request(method.clone(), &url).json(&json!({}));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 401, "{method} {path} with {token:?}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"], "INVALID_CREDENTIALS", "{method} {path}: {body}");
+        }
+    }
+    let (status, _) = host.admin(Method::GET, "/api/v1/plugins", None).await;
+    assert_eq!(status, 200, "the admin token still works");
+}
