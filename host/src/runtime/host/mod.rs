@@ -18,6 +18,8 @@ mod email;
 mod flow;
 mod log;
 mod notify;
+#[cfg(test)]
+mod tests;
 
 use serde_json::{Map, Value};
 
