@@ -5,7 +5,6 @@
 
 pub mod activities;
 pub mod automation;
-pub mod multifields;
 mod pipelines;
 mod query;
 pub mod repeat;

@@ -1,14 +1,15 @@
 //! The CRM's shapes: entity types, item references, items, and the field catalogue that decides
 //! which fields an item may have and what values they take.
 
+pub mod multifields;
+pub mod userfield;
+
 use std::fmt;
 
 use serde_json::{Map, Value};
 
 use crate::clock::Millis;
-use crate::crm::multifields;
-use crate::crm::repeat::REPEAT_FIELD;
-use crate::crm::userfields::{self, UserField};
+use userfield::UserField;
 
 /// Why a CRM request cannot be done as asked.
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +37,7 @@ pub enum EntityType {
     /// Bitrix24 entityTypeId 4.
     Company,
     /// A smart-process (SPA) type an admin defined with `crm.type.add`, by its entityTypeId.
-    /// Whether such a type exists is a question for the store ([`crate::crm::types`]).
+    /// Whether such a type exists is a question for the store (`crm::types`).
     Dynamic(i64),
 }
 
@@ -249,7 +250,7 @@ impl Item {
         out.insert("CREATED_BY_ID".into(), Value::String(self.created_by.to_string()));
         out.insert("DATE_CREATE".into(), Value::String(rest_datetime(self.created_at)));
         out.insert("DATE_MODIFY".into(), Value::String(rest_datetime(self.updated_at)));
-        for (name, value) in userfields::rest_values(&self.fields) {
+        for (name, value) in userfield::rest_values(&self.fields) {
             out.insert(name.clone(), value);
         }
         out
@@ -561,6 +562,10 @@ const READ_ONLY: &[&str] = &[
     "CLOSED",
     REPEAT_FIELD,
 ];
+
+/// The lead field that marks a repeat lead, set when the lead is created and read-only after
+/// (Bitrix24's name).
+pub const REPEAT_FIELD: &str = "IS_RETURN_CUSTOMER";
 
 #[cfg(test)]
 mod tests {

@@ -22,10 +22,11 @@ mod types;
 mod userfield_methods;
 
 use super::{ApiError, AppState, params};
-use crate::crm::repeat::REPEAT_FIELD;
-use crate::crm::userfields::{self, UserField};
+use crate::crm::userfields;
 use crate::crm::{self, ListQuery};
 use crate::directory::{TokenHolder, TokenKind};
+use crate::model::REPEAT_FIELD;
+use crate::model::userfield::UserField;
 use crate::model::{EntityType, ItemRef, Write, check_fields, rest_datetime};
 use crate::rules::Engine;
 use crate::store::Tx;

@@ -5,8 +5,9 @@ use crate::model::{CrmError, EntityType, FieldKind, Item, parse_datetime};
 use crate::store::{self, Arg, Backend, Conn};
 use serde_json::{Map, Value};
 
-use super::repeat::REPEAT_FIELD;
-use super::userfields::{UserField, userfields};
+use super::userfields::userfields;
+use crate::model::REPEAT_FIELD;
+use crate::model::userfield::UserField;
 
 use super::{ITEM_COLUMNS, item_from_row, stage_semantic_sql};
 

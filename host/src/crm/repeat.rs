@@ -9,13 +9,11 @@ use crate::store;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::multifields::comparable;
 use crate::clock::Millis;
+use crate::model::REPEAT_FIELD;
+use crate::model::multifields::comparable;
 use crate::model::{CrmError, EntityType, ItemRef};
 use crate::store::{Conn, Tx};
-
-/// The lead field that marks a repeat lead, set when the lead is created and read-only after.
-pub const REPEAT_FIELD: &str = "IS_RETURN_CUSTOMER";
 
 /// What kind of value an exception is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]

@@ -7,8 +7,9 @@ use serde_json::{Map, Value, json};
 
 use super::{Answer, AppState, PAGE_SIZE, add_item, delete_item, fields_description, unknown_method, update_item};
 use crate::api::{ApiError, params};
-use crate::crm::userfields::{self, UserField};
+use crate::crm::userfields;
 use crate::crm::{self, ListQuery, split_filter_key, types};
+use crate::model::userfield::{self, UserField};
 use crate::model::{EntityType, Item, ItemRef, rest_datetime};
 use crate::store::Conn;
 
@@ -138,8 +139,8 @@ impl Names {
             "DATE_MODIFY" => "updatedTime".into(),
             "STATUS_ID" => "stageId".into(),
             "STATUS_SEMANTIC_ID" => "stageSemanticId".into(),
-            uf if uf.starts_with(userfields::PREFIX) && self.original_uf_names => uf.into(),
-            uf if uf.starts_with(userfields::PREFIX) => format!("ufCrm_{}", &uf[userfields::PREFIX.len()..]),
+            uf if uf.starts_with(userfield::PREFIX) && self.original_uf_names => uf.into(),
+            uf if uf.starts_with(userfield::PREFIX) => format!("ufCrm_{}", &uf[userfield::PREFIX.len()..]),
             other => camel_case(other),
         }
     }
@@ -150,7 +151,7 @@ impl Names {
         self.standard
             .iter()
             .find(|standard| {
-                self.outward(standard) == name || (standard.starts_with(userfields::PREFIX) && *standard == name)
+                self.outward(standard) == name || (standard.starts_with(userfield::PREFIX) && *standard == name)
             })
             .cloned()
             .ok_or_else(|| {
@@ -195,7 +196,7 @@ impl Names {
                 "CREATED_BY_ID" => json!(item.created_by),
                 "DATE_CREATE" => json!(rest_datetime(item.created_at)),
                 "DATE_MODIFY" => json!(rest_datetime(item.updated_at)),
-                name if item.fields.contains_key(name) && !crate::crm::multifields::is_multifield(name) => {
+                name if item.fields.contains_key(name) && !crate::model::multifields::is_multifield(name) => {
                     item.fields[name].clone()
                 }
                 name => rest.get(name).cloned().unwrap_or(Value::Null),

@@ -4,8 +4,9 @@ use serde_json::{Map, Value, json};
 
 use super::{Answer, AppState, unknown_method};
 use crate::api::{ApiError, params};
-use crate::crm::userfields::{self, ListChange, UserField, UserFieldChanges, UserType, userfield_entity_id};
+use crate::crm::userfields::{self, ListChange, UserFieldChanges, userfield_entity_id};
 use crate::model::EntityType;
+use crate::model::userfield::{UserField, UserType};
 
 /// Answers one `crm.{type}.userfield.*` call; `action` is `userfield.add` etc.
 pub(super) async fn dispatch(
