@@ -2,6 +2,8 @@
 //! through the same CRM operations the REST API uses, so a staged write sets off the same
 //! automation as a REST call would.
 
+use serde_json::{Value, json};
+
 use crate::clock::Millis;
 use crate::crm::activities::{self, ActivityChanges};
 use crate::crm::repeat::{self, NewExceptions};
@@ -93,6 +95,45 @@ impl StagedChange {
             }
         }
         Ok(())
+    }
+}
+
+impl StagedChange {
+    /// The change as JSON, for a person reading what a run wrote: its `kind` ("create",
+    /// "update", "delete", "comment", "activity", "task", "notification", "email",
+    /// "exceptions") and what it says.
+    pub fn describe(&self) -> Value {
+        let item = |r: &ItemRef| json!({"entity_type": r.entity_type.to_string(), "id": r.id});
+        match self {
+            StagedChange::Create { item_ref, changes } => json!({
+                "kind": "create", "item": item(item_ref), "category_id": changes.category_id,
+                "stage_id": changes.stage_id, "fields": changes.fields,
+            }),
+            StagedChange::Update { item_ref, changes } => json!({
+                "kind": "update", "item": item(item_ref), "stage_id": changes.stage_id, "fields": changes.fields,
+            }),
+            StagedChange::Delete(item_ref) => json!({"kind": "delete", "item": item(item_ref)}),
+            StagedChange::Comment { item_ref, id, text } => {
+                json!({"kind": "comment", "item": item(item_ref), "id": id, "text": text})
+            }
+            StagedChange::Activity { id, changes } => json!({
+                "kind": "activity", "id": id, "item": changes.owner.as_ref().map(item),
+                "type_id": changes.type_id, "subject": changes.subject, "responsible_id": changes.responsible_id,
+            }),
+            StagedChange::Task { id, changes } => json!({
+                "kind": "task", "id": id, "title": changes.title,
+                "responsible_id": changes.responsible_id, "created_by": changes.created_by,
+            }),
+            StagedChange::Notification(n) => {
+                json!({"kind": "notification", "id": n.id, "user_id": n.user_id, "message": n.message})
+            }
+            StagedChange::Email(e) => {
+                json!({"kind": "email", "id": e.id, "to": e.to, "subject": e.subject, "text": e.text})
+            }
+            StagedChange::Exceptions(new) => json!({
+                "kind": "exceptions", "values": new.values.iter().map(|(_, value)| value).collect::<Vec<_>>(), "comment": new.comment,
+            }),
+        }
     }
 }
 

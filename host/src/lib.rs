@@ -15,6 +15,7 @@ pub mod changeset;
 pub mod clock;
 pub mod crm;
 pub mod directory;
+pub mod kit;
 pub mod mailer;
 pub mod model;
 pub mod notifications;

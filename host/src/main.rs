@@ -4,6 +4,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use stagewright::kit::cases::{CASES_FILE, Case, Cases, Expect};
+use stagewright::kit::new::Language;
+use stagewright::kit::{self, KitError};
 use stagewright::{Server, Settings};
 
 /// Stagewright: CRM automation with sandboxed WebAssembly actions.
@@ -64,6 +67,67 @@ enum Command {
         #[arg(long = "allow-http-to", env = "STAGEWRIGHT_ALLOW_HTTP_TO", value_delimiter = ',')]
         allow_http_to: Vec<ipnet::IpNet>,
     },
+    /// Writes, builds, tries and installs action plugins.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Creates ./NAME: a working action (manifest, config and return-values schemas,
+    /// capabilities), a README and test cases.
+    New {
+        /// The plugin's id: lowercase letters, digits and dashes.
+        name: String,
+        /// The language to write it in.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: Language,
+        /// The SDK's folder (sdk/ of a Stagewright clone); found by itself when this binary runs
+        /// from the clone it was built in.
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// Builds the plugin in this folder into a WebAssembly component and prints its path.
+    Build {
+        /// The plugin's folder.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Runs a plugin in a scratch host (the real runtime and limits, a temporary SQLite store,
+    /// the item seeded) and prints each run record; fails unless every run met its test case.
+    Test {
+        /// The component; by default the plugin in --dir, built first.
+        wasm: Option<PathBuf>,
+        /// Run once with this robot config (JSON) instead of the test cases.
+        #[arg(long)]
+        config: Option<String>,
+        /// The item for that run (JSON: `{"entity_type": "lead", "fields": {...}}`; a deal by
+        /// default).
+        #[arg(long)]
+        item: Option<String>,
+        /// The plugin's folder.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The test cases; plugin-tests.json in --dir by default.
+        #[arg(long)]
+        cases: Option<PathBuf>,
+    },
+    /// Shows what a component is and asks for, then uploads it to a server's admin API.
+    Install {
+        /// The component.
+        wasm: PathBuf,
+        /// The server (`http://127.0.0.1:8080`).
+        #[arg(long, env = "STAGEWRIGHT_URL")]
+        url: String,
+        /// An admin token of that server.
+        #[arg(long, env = "STAGEWRIGHT_ADMIN_TOKEN")]
+        token: String,
+        /// Install without asking.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[tokio::main]
@@ -106,5 +170,80 @@ async fn main() -> anyhow::Result<()> {
             println!("Webhook URL:  {}", server.webhook_url());
             server.run_until_interrupted().await
         }
+        Command::Plugin { command } => match plugin(command).await {
+            Ok(code) => std::process::exit(code),
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(2)
+            }
+        },
     }
+}
+
+/// Runs a `plugin` subcommand; returns the exit code.
+async fn plugin(command: PluginCommand) -> Result<i32, KitError> {
+    match command {
+        PluginCommand::New { name, lang, sdk } => {
+            let dir = kit::new::create(&name, lang, None, sdk.as_deref())?;
+            println!(
+                "Created {}. Next: cd {0} && stagewright plugin build && stagewright plugin test",
+                dir.display()
+            );
+            Ok(0)
+        }
+        PluginCommand::Build { dir } => {
+            println!("{}", kit::build::build(&dir)?.display());
+            Ok(0)
+        }
+        PluginCommand::Test {
+            wasm,
+            config,
+            item,
+            dir,
+            cases,
+        } => {
+            let wasm = match wasm {
+                Some(wasm) => wasm,
+                None => kit::build::build(&dir)?,
+            };
+            let bytes = std::fs::read(&wasm).map_err(|e| KitError::Invalid(format!("{}: {e}", wasm.display())))?;
+            let cases = match (config, item) {
+                (None, None) => Cases::read(&cases.unwrap_or_else(|| dir.join(CASES_FILE)))?,
+                (config, item) => one_case(config.as_deref(), item.as_deref())?,
+            };
+            let failed = kit::test::run_cases(&bytes, &cases, &mut std::io::stdout()).await?;
+            Ok(i32::from(failed > 0))
+        }
+        PluginCommand::Install { wasm, url, token, yes } => {
+            let bytes = std::fs::read(&wasm).map_err(|e| KitError::Invalid(format!("{}: {e}", wasm.display())))?;
+            println!("{}", kit::install::install(&bytes, &url, &token, yes).await?);
+            Ok(0)
+        }
+    }
+}
+
+/// The run asked for on the command line, which must succeed.
+fn one_case(config: Option<&str>, item: Option<&str>) -> Result<Cases, KitError> {
+    let parse = |what: &str, text: &str| {
+        serde_json::from_str::<serde_json::Value>(text)
+            .map_err(|e| KitError::Invalid(format!("--{what} is not JSON: {e}")))
+    };
+    let config = config
+        .map(|c| parse("config", c))
+        .transpose()?
+        .unwrap_or_else(|| serde_json::json!({}));
+    let item = match item {
+        Some(text) => {
+            serde_json::from_value(parse("item", text)?).map_err(|e| KitError::Invalid(format!("--item: {e}")))?
+        }
+        None => Default::default(),
+    };
+    Ok(Cases {
+        cases: vec![Case {
+            name: "from the command line".into(),
+            item,
+            config,
+            expect: Expect::default(),
+        }],
+    })
 }

@@ -22,7 +22,7 @@ use crate::model::{CrmError, Item, ItemRef};
 use crate::queue::{self, RunEnd, RunRecord, RunStatus};
 use crate::rules::{self, Engine, Robot, template, triggers};
 use crate::runtime::bindings::stagewright::action::types::Invocation;
-use crate::runtime::{Plugin, RunOutcome, RunResult, Runtime, to_wit_item};
+use crate::runtime::{self, Plugin, RunOutcome, RunResult, Runtime};
 use crate::store::{Backend, Conn, Store, StoreError, Syncing, Tx};
 
 /// How the scheduler paces itself.
@@ -410,15 +410,7 @@ impl Scheduler {
             Ok(config) => config,
             Err(why) => return Ok(Err(ends(RunStatus::Failed, format!("config template: {why}")))),
         };
-        let invocation = Invocation {
-            run_id: run.id.clone(),
-            rule_id: robot.id.clone(),
-            item: to_wit_item(item),
-            config: config.to_string(),
-            previous: Value::Object(previous).to_string(),
-            attempt: u32::try_from(run.attempt).unwrap_or(u32::MAX),
-            now_ms: u64::try_from(now).unwrap_or_default(),
-        };
+        let invocation = runtime::invocation(&run.id, &robot.id, item, &config, previous, run.attempt, now);
         Ok(Ok((plugin, invocation)))
     }
 

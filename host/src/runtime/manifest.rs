@@ -44,6 +44,34 @@ pub enum Capability {
     Http(String),
 }
 
+impl Capability {
+    /// The capability as an admin reads it: "reads deals", "sends email", "calls
+    /// api.example.com over HTTP".
+    pub fn in_words(&self) -> String {
+        match self {
+            Capability::Read(target) => format!("reads {}", target_in_words(target)),
+            Capability::Write(target) => format!("writes {}", target_in_words(target)),
+            Capability::Email => "sends email".into(),
+            Capability::Notify => "notifies users".into(),
+            Capability::Http(host) if host == "*" => "calls any public host over HTTP".into(),
+            Capability::Http(host) => format!("calls {host} over HTTP"),
+        }
+    }
+}
+
+fn target_in_words(target: &str) -> String {
+    match Target::parse(target) {
+        Ok(Target::Entity(crate::model::EntityType::Dynamic(id))) => format!("items of smart process {id}"),
+        Ok(Target::Entity(crate::model::EntityType::Company)) => "companies".into(),
+        Ok(Target::Entity(entity_type)) => format!("{entity_type}s"),
+        Ok(Target::AnySmartProcess) => "items of every smart process".into(),
+        Ok(Target::Tasks) => "tasks".into(),
+        Ok(Target::Exceptions) => "the repeat-lead exception list".into(),
+        Ok(Target::Users) => "the company directory".into(),
+        Err(_) => target.to_string(),
+    }
+}
+
 impl Manifest {
     /// Checks what `describe` returned: id shape, semver version, JSON schemas, known entity types.
     pub(super) fn from_wit(m: wit::Manifest) -> Result<Self, PluginError> {
@@ -190,6 +218,36 @@ mod tests {
         }
         let plain = manifest(vec![wit::Capability::Email, wit::Capability::Notify]);
         assert!(Manifest::from_wit(plain).is_ok());
+    }
+
+    #[test]
+    fn capabilities_read_as_plain_words() {
+        let words: Vec<String> = [
+            Capability::Read("deal".into()),
+            Capability::Write("company".into()),
+            Capability::Write("dynamic_*".into()),
+            Capability::Read("spa:1032".into()),
+            Capability::Write("task".into()),
+            Capability::Email,
+            Capability::Notify,
+            Capability::Http("api.example.com".into()),
+        ]
+        .iter()
+        .map(Capability::in_words)
+        .collect();
+        assert_eq!(
+            words,
+            [
+                "reads deals",
+                "writes companies",
+                "writes items of every smart process",
+                "reads items of smart process 1032",
+                "writes tasks",
+                "sends email",
+                "notifies users",
+                "calls api.example.com over HTTP"
+            ]
+        );
     }
 
     #[test]

@@ -446,6 +446,27 @@ fn action_error(error: wit::ActionError) -> RunResult {
     }
 }
 
+/// What one run of `robot_id` for `item` gets to know, its config's templates already resolved.
+pub fn invocation(
+    run_id: &str,
+    robot_id: &str,
+    item: &crate::model::Item,
+    config: &serde_json::Value,
+    previous: serde_json::Map<String, serde_json::Value>,
+    attempt: i64,
+    now: Millis,
+) -> wit::Invocation {
+    wit::Invocation {
+        run_id: run_id.to_string(),
+        rule_id: robot_id.to_string(),
+        item: to_wit_item(item),
+        config: config.to_string(),
+        previous: serde_json::Value::Object(previous).to_string(),
+        attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
+        now_ms: u64::try_from(now).unwrap_or_default(),
+    }
+}
+
 /// Tells random bytes and core modules apart from components before the compiler does, so the
 /// error names the real problem.
 fn check_header(wasm: &[u8]) -> Result<(), PluginError> {

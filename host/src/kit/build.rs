@@ -1,0 +1,110 @@
+//! `stagewright plugin build`: builds the plugin in a folder into a WebAssembly component and
+//! says where it is.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use super::KitError;
+
+/// The target every plugin is built for.
+pub const TARGET: &str = "wasm32-wasip2";
+
+/// Builds the plugin in `dir` and returns the component's path.
+pub fn build(dir: &Path) -> Result<PathBuf, KitError> {
+    if !dir.join("Cargo.toml").is_file() {
+        return Err(KitError::Invalid(format!(
+            "{} holds no Cargo.toml: run this in a plugin's folder (stagewright plugin new NAME makes one)",
+            dir.display()
+        )));
+    }
+    check_target()?;
+    let mut build = Command::new(cargo())
+        .current_dir(dir)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            TARGET,
+            "--message-format=json-render-diagnostics",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|_| missing_rust())?;
+    let stdout = build.stdout.take().expect("piped stdout");
+    let messages = std::io::read_to_string(stdout).map_err(|e| KitError::io(dir, e))?;
+    let status = build.wait().map_err(|e| KitError::io(dir, e))?;
+    if !status.success() {
+        return Err(KitError::BuildFailed);
+    }
+    component_in(&messages).ok_or_else(|| {
+        KitError::Invalid(
+            "the build produced no .wasm: is the crate a `cdylib` (`[lib] crate-type = [\"cdylib\"]`)?".into(),
+        )
+    })
+}
+
+/// The `.wasm` among the artifacts cargo reported, the last one built.
+fn component_in(messages: &str) -> Option<PathBuf> {
+    messages
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact")
+        .flat_map(|m| {
+            m["filenames"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f.as_str().map(PathBuf::from))
+                .collect::<Vec<_>>()
+        })
+        .rfind(|f| f.extension().is_some_and(|e| e == "wasm"))
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+fn missing_rust() -> KitError {
+    KitError::MissingTool {
+        tool: "cargo".into(),
+        install: "install Rust with rustup (https://rustup.rs), then `rustup target add wasm32-wasip2`".into(),
+    }
+}
+
+/// The wasm32-wasip2 standard library, where rustup manages the toolchain.
+fn check_target() -> Result<(), KitError> {
+    let libdir = Command::new("rustc")
+        .args(["--print", "target-libdir", "--target", TARGET])
+        .output()
+        .map_err(|_| missing_rust())?;
+    let dir = PathBuf::from(String::from_utf8_lossy(&libdir.stdout).trim());
+    if libdir.status.success() && dir.is_dir() {
+        Ok(())
+    } else {
+        Err(KitError::MissingTool {
+            tool: format!("the {TARGET} target"),
+            install: format!("rustup target add {TARGET}"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_component_is_found_among_the_artifacts() {
+        let messages = [
+            r#"{"reason":"compiler-artifact","filenames":["/t/release/deps/libserde.rlib"]}"#,
+            r#"{"reason":"build-script-executed"}"#,
+            r#"{"reason":"compiler-artifact","filenames":["/t/wasm32-wasip2/release/greet.wasm"]}"#,
+            r#"{"reason":"build-finished","success":true}"#,
+        ]
+        .join("\n");
+        assert_eq!(
+            component_in(&messages),
+            Some(PathBuf::from("/t/wasm32-wasip2/release/greet.wasm"))
+        );
+        assert_eq!(component_in(""), None);
+    }
+}

@@ -1,0 +1,107 @@
+//! `stagewright plugin new NAME`: a working action to start from, with a manifest, a config
+//! schema, a return-values schema, the capabilities it needs, a README and test cases, so
+//! `new`, `build` and `test` pass before the author changes a line.
+
+use std::path::{Path, PathBuf};
+
+use super::KitError;
+
+/// The languages a plugin can be written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Language {
+    /// Rust, with the `stagewright-sdk` crate.
+    Rust,
+}
+
+/// Where the SDK sources are when the `stagewright` binary runs from the clone it was built in.
+pub fn default_sdk_dir() -> Option<PathBuf> {
+    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk");
+    sdk.join("Cargo.toml")
+        .is_file()
+        .then(|| sdk.canonicalize().unwrap_or(sdk))
+}
+
+/// Writes a new plugin named `name` into `./name` (or `dir`); returns the folder.
+pub fn create(name: &str, language: Language, dir: Option<&Path>, sdk: Option<&Path>) -> Result<PathBuf, KitError> {
+    check_name(name)?;
+    let folder = dir.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(name));
+    if folder.exists() {
+        return Err(KitError::Invalid(format!("{} already exists", folder.display())));
+    }
+    let sdk = match sdk.map(Path::to_path_buf).or_else(default_sdk_dir) {
+        Some(sdk) if sdk.join("Cargo.toml").is_file() => sdk,
+        _ => {
+            return Err(KitError::Invalid(
+                "where is the Stagewright SDK? pass --sdk PATH (the sdk/ folder of a Stagewright clone)".into(),
+            ));
+        }
+    };
+    let Language::Rust = language;
+    let title = title_of(name);
+    let fill = |template: &str| {
+        template
+            .replace("{{name}}", name)
+            .replace("{{crate}}", &name.replace('-', "_"))
+            .replace("{{title}}", &title)
+            .replace("{{sdk}}", &sdk.display().to_string())
+    };
+    let files = [
+        ("Cargo.toml", fill(include_str!("templates/rust/Cargo.toml.tmpl"))),
+        ("src/lib.rs", fill(include_str!("templates/rust/lib.rs.tmpl"))),
+        (
+            "plugin-tests.json",
+            fill(include_str!("templates/rust/plugin-tests.json.tmpl")),
+        ),
+        ("README.md", fill(include_str!("templates/rust/README.md.tmpl"))),
+        (".gitignore", "/target\n".to_string()),
+    ];
+    for (file, text) in files {
+        let path = folder.join(file);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| KitError::io(parent, e))?;
+        }
+        std::fs::write(&path, text).map_err(|e| KitError::io(&path, e))?;
+    }
+    Ok(folder)
+}
+
+/// A plugin id: lowercase letters, digits and dashes, as manifests require.
+fn check_name(name: &str) -> Result<(), KitError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name.starts_with(|c: char| c.is_ascii_lowercase());
+    if ok {
+        Ok(())
+    } else {
+        Err(KitError::Invalid(format!(
+            "'{name}' cannot be a plugin id: use lowercase letters, digits and dashes, starting with a letter"
+        )))
+    }
+}
+
+/// "follow-up" becomes "Follow up".
+fn title_of(name: &str) -> String {
+    let words = name.replace('-', " ");
+    let mut chars = words.chars();
+    chars
+        .next()
+        .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_plugin_ids() {
+        assert!(check_name("follow-up2").is_ok());
+        for bad in ["", "Follow", "2fast", "a_b", "a b"] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+        assert_eq!(title_of("follow-up"), "Follow up");
+    }
+}
