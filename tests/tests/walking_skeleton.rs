@@ -103,7 +103,12 @@ async fn a_plugin_that_traps_after_writing_leaves_the_deal_as_it_was() {
     let (deal, run) = misbehave(&host, "trap").await;
 
     assert_eq!(run["status"], "failed");
-    assert!(run["error"].as_str().unwrap().starts_with("trapped"), "{run}");
+    let error = run["error"].as_str().unwrap();
+    assert!(error.starts_with("trapped"), "{run}");
+    assert!(
+        error.contains("stagewright_test_plugin_misbehave::"),
+        "the trap names the plugin's function: {error}"
+    );
     assert_deal_untouched(&host, deal).await;
 }
 

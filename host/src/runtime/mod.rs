@@ -423,10 +423,28 @@ impl Runtime {
         }
         match error.downcast_ref::<Trap>() {
             Some(Trap::OutOfFuel) => format!("ran out of its CPU budget of {} fuel", self.limits.fuel),
-            Some(trap) => format!("trapped: {trap}"),
+            Some(trap) => match trap_frames(error) {
+                Some(frames) => format!("trapped: {trap}, in {frames}"),
+                None => format!("trapped: {trap}"),
+            },
             None => format!("trapped: {error:#}"),
         }
     }
+}
+
+/// Where a trap happened, innermost first, by the plugin's own function names (components keep
+/// their name section): "follow_up::Plugin::run <- ...", at most five frames.
+fn trap_frames(error: &wasmtime::Error) -> Option<String> {
+    let backtrace = error.downcast_ref::<wasmtime::WasmBacktrace>()?;
+    let frames: Vec<String> = backtrace
+        .frames()
+        .iter()
+        .filter_map(|frame| frame.func_name())
+        .map(|name| format!("{:#}", rustc_demangle::demangle(name)))
+        .filter(|name| !name.starts_with("core::") && !name.starts_with("std::") && !name.starts_with("__rustc"))
+        .take(5)
+        .collect();
+    (!frames.is_empty()).then(|| frames.join(" <- "))
 }
 
 fn action_error(error: wit::ActionError) -> RunResult {
