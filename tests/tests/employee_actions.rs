@@ -2,6 +2,8 @@
 //! chosen user, the supervisor), as robots on deal stages, checked where the employee would look:
 //! tasks.task.*, crm.activity.list and im.notify.get.
 
+use std::time::{Duration, Instant};
+
 use reqwest::Method;
 use serde_json::{Value, json};
 use stagewright_tests::TestHost;
@@ -275,12 +277,52 @@ async fn integrations_send_notifications_and_users_read_only_their_own() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_plugin_built_against_contract_0_1_0_still_loads_and_runs() {
+async fn a_plugin_of_every_released_contract_version_loads_runs_and_is_listed_with_its_version() {
     let host = TestHost::start().await;
-    let (status, installed) = host.install(stagewright_tests::test_plugin("contract-0-1-0")).await;
-    assert_eq!(status, 201, "{installed}");
-    let robot = host.add_robot("NEW", "contract-0-1-0", json!({})).await;
-    let deal = host.add_deal("Old plugin").await;
-    assert_eq!(host.finished_run(deal, &robot).await["status"], "succeeded");
-    assert_eq!(host.comments(deal).await, ["written by a 0.1.0 plugin"]);
+    // What each version's plugin returns from the call that version added.
+    let releases = [
+        ("0.1.0", json!({})),
+        ("0.1.1", json!({"notification_id": 1})),
+        ("0.1.2", json!({"woke_by": "timeout"})),
+        ("0.1.3", json!({"absent": []})),
+        ("0.1.4", json!({"next": 1})),
+    ];
+    for (version, returns) in releases {
+        let id = format!("contract-{}", version.replace('.', "-"));
+        let (status, installed) = host.install(stagewright_tests::test_plugin(&id)).await;
+        assert_eq!(status, 201, "{installed}");
+        assert_eq!(installed["contract"], version, "{installed}");
+        let robot = host.add_robot("NEW", &id, json!({})).await;
+        let deal = host.add_deal(&format!("A {version} plugin")).await;
+        let mut run = host.finished_run(deal, &robot).await;
+        // The 0.1.2 plugin's wait ends at its own start: the scheduler's next round times it out.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while run["status"] == "parked" {
+            assert!(Instant::now() < deadline, "the wait never timed out: {run:#}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            run = host.finished_run(deal, &robot).await;
+        }
+        assert_eq!(run["status"], "succeeded", "{run:#}");
+        assert_eq!(run["return_values"], returns, "{run:#}");
+        assert_eq!(host.comments(deal).await, [format!("written by a {version} plugin")]);
+        let (status, _) = host
+            .admin(Method::DELETE, &format!("/api/v1/robots/{robot}"), None)
+            .await;
+        assert_eq!(status, 204);
+    }
+    let (_, listed) = host.admin(Method::GET, "/api/v1/plugins", None).await;
+    let builtin = listed["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["manifest"]["id"] == "add-comment")
+        .unwrap();
+    assert_eq!(
+        builtin["contract"], "0.1.4",
+        "built-ins are built against the working contract"
+    );
+    assert_eq!(
+        builtin["capabilities_in_words"],
+        json!(["writes deals", "writes leads", "writes items of every smart process"])
+    );
 }

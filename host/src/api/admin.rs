@@ -81,6 +81,11 @@ pub struct InstalledPlugin {
     sha256: String,
     /// Whether it ships with the host.
     builtin: bool,
+    /// The `stagewright:action` contract version it was built against ("0.1.4"), from its
+    /// imports; none for a component that imports none of the contract's interfaces.
+    contract: Option<String>,
+    /// Its capabilities as an admin reads them ("reads deals", "sends email").
+    capabilities_in_words: Vec<String>,
 }
 
 impl From<&Plugin> for InstalledPlugin {
@@ -89,6 +94,8 @@ impl From<&Plugin> for InstalledPlugin {
             manifest: (*plugin.manifest).clone(),
             sha256: plugin.sha256.clone(),
             builtin: plugin.builtin,
+            contract: plugin.contract.as_ref().map(ToString::to_string),
+            capabilities_in_words: plugin.manifest.capabilities.iter().map(|c| c.in_words()).collect(),
         }
     }
 }

@@ -99,6 +99,9 @@ pub enum PluginError {
 /// run does not pay a page fault for every page it touches.
 const RESIDENT_BYTES: usize = 4 << 20;
 
+/// The prefix of the contract's interface names, before the interface and its version.
+const CONTRACT_PACKAGE: &str = "stagewright:action/";
+
 /// How often a long-running guest yields to the async runtime, in fuel.
 const FUEL_YIELD_INTERVAL: u64 = 1_000_000;
 
@@ -112,6 +115,9 @@ pub struct Plugin {
     pub builtin: bool,
     /// What its manifest grants, worked out once.
     pub grants: Arc<Grants>,
+    /// The `stagewright:action` contract version it was built against: the newest version among
+    /// its imports of the contract's interfaces.
+    pub contract: Option<semver::Version>,
     pre: bindings::ActionPre<RunState>,
 }
 
@@ -304,6 +310,7 @@ impl Runtime {
         check_header(wasm)?;
         let sha256 = hex::encode(Sha256::digest(wasm));
         let component = self.compile(wasm, &sha256).await?;
+        let contract = self.contract_of(&component);
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
@@ -321,12 +328,24 @@ impl Runtime {
             .map_err(|e| PluginError::Describe(self.explain_trap(&e, sandbox.data().memory.exceeded())))?;
         let manifest = Manifest::from_wit(described)?;
         Ok(Plugin {
+            contract,
             grants: Arc::new(Grants::of(&manifest)),
             manifest: Arc::new(manifest),
             sha256,
             builtin,
             pre,
         })
+    }
+
+    /// The contract version a component was built against, read from the versions of the
+    /// `stagewright:action/...@0.1.x` interfaces it imports.
+    fn contract_of(&self, component: &Component) -> Option<semver::Version> {
+        component
+            .component_type()
+            .imports(&self.engine)
+            .filter_map(|(name, _)| name.strip_prefix(CONTRACT_PACKAGE)?.split_once('@'))
+            .filter_map(|(_, version)| semver::Version::parse(version).ok())
+            .max()
     }
 
     /// Compiles a component, or loads its compiled code from the cache.

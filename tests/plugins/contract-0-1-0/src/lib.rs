@@ -1,10 +1,10 @@
-//! Test plugin "contract-0-1-0": built with wit-bindgen against a frozen copy of the
-//! stagewright:action@0.1.0 contract (wit/ beside this file, never edited), not the SDK, so it
+//! Test plugin "contract-0-1-0": built with wit-bindgen against the frozen
+//! stagewright:action@0.1.0 contract (wit/releases/0.1.0, never edited), not the SDK, so it
 //! stays a 0.1.0 plugin while the contract grows. It comments on the item, which proves a host of
 //! a later 0.1.x contract still links, describes and runs it.
 
 wit_bindgen::generate!({
-    path: "wit",
+    path: "../../../wit/releases/0.1.0",
     world: "action",
 });
 
