@@ -46,9 +46,11 @@ fn text(output: &Output) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_plugin_builds_passes_its_test_cases_and_installs() {
     let home = tempfile::tempdir().unwrap();
-    let made = stagewright(home.path(), &["plugin", "new", "follow-up"]);
+    // A name of its own: the suites of both databases may build at once into the shared folder.
+    let name = format!("follow-up-{:08x}", rand::random::<u32>());
+    let made = stagewright(home.path(), &["plugin", "new", &name]);
     assert!(made.status.success(), "{}", text(&made));
-    let plugin = home.path().join("follow-up");
+    let plugin = home.path().join(&name);
     for file in ["Cargo.toml", "src/lib.rs", "plugin-tests.json", "README.md"] {
         assert!(plugin.join(file).is_file(), "{file} was not created");
     }
@@ -57,7 +59,8 @@ async fn a_new_plugin_builds_passes_its_test_cases_and_installs() {
     let built = stagewright(&plugin, &["plugin", "build"]);
     assert!(built.status.success(), "{}", text(&built));
     let wasm = String::from_utf8_lossy(&built.stdout).trim().to_string();
-    assert!(wasm.ends_with("follow_up.wasm") && Path::new(&wasm).is_file(), "{wasm}");
+    let file = format!("{}.wasm", name.replace('-', "_"));
+    assert!(wasm.ends_with(&file) && Path::new(&wasm).is_file(), "{wasm}");
 
     let tested = stagewright(&plugin, &["plugin", "test"]);
     let report = text(&tested);
@@ -122,7 +125,7 @@ async fn a_new_plugin_builds_passes_its_test_cases_and_installs() {
         report.contains("It asks to:\n  - writes deals\n  - writes leads"),
         "{report}"
     );
-    assert!(report.contains("installed follow-up 0.1.0"), "{report}");
+    assert!(report.contains(&format!("installed {name} 0.1.0")), "{report}");
     let listed: serde_json::Value = reqwest::Client::new()
         .get(format!("{url}/api/v1/plugins"))
         .bearer_auth(&server.admin_token)
@@ -138,5 +141,5 @@ async fn a_new_plugin_builds_passes_its_test_cases_and_installs() {
         .iter()
         .filter_map(|p| p["manifest"]["id"].as_str())
         .collect();
-    assert!(ids.contains(&"follow-up"), "{ids:?}");
+    assert!(ids.contains(&name.as_str()), "{ids:?}");
 }

@@ -18,9 +18,14 @@ fn run(program: &Path, args: &[&str]) {
     assert!(status.success(), "{} {args:?} failed", program.display());
 }
 
-/// A virtual environment with tests/python/requirements.txt installed.
+/// A virtual environment with tests/python/requirements.txt installed; one per database the
+/// suite runs on, since CI runs both suites at once.
 fn python_with_client() -> PathBuf {
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-venv");
+    let suite = match std::env::var_os(stagewright_tests::POSTGRES_VARIABLE) {
+        Some(_) => "python-venv-postgres",
+        None => "python-venv",
+    };
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(suite);
     let python = venv.join("bin").join("python");
     if !python.exists() {
         run(Path::new("python3"), &["-m", "venv", venv.to_str().unwrap()]);
