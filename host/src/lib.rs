@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod backup;
 pub mod changeset;
 pub mod clock;
 pub mod crm;

@@ -66,6 +66,30 @@ enum Command {
         /// plugins reach public addresses only.
         #[arg(long = "allow-http-to", env = "STAGEWRIGHT_ALLOW_HTTP_TO", value_delimiter = ',')]
         allow_http_to: Vec<ipnet::IpNet>,
+        /// Seconds a stopping host (SIGTERM, Ctrl-C) gives the robots that are running to finish
+        /// before it exits; one still running after that is taken over by another host when its
+        /// lease expires.
+        #[arg(long, env = "STAGEWRIGHT_SHUTDOWN_TIMEOUT", default_value_t = 15)]
+        shutdown_timeout: u64,
+    },
+    /// Writes a consistent copy of the SQLite database, while the host serves or not (for
+    /// PostgreSQL use pg_dump).
+    Backup {
+        /// The data directory the host serves from.
+        #[arg(long, env = "STAGEWRIGHT_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+        /// The file to write; it must not exist.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Puts a backup in place of the data directory's database; the host must be stopped.
+    Restore {
+        /// The data directory to restore into.
+        #[arg(long, env = "STAGEWRIGHT_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+        /// The backup written by `stagewright backup`.
+        #[arg(long)]
+        from: PathBuf,
     },
     /// Writes, builds, tries and installs action plugins.
     Plugin {
@@ -149,6 +173,7 @@ async fn main() -> anyhow::Result<()> {
             smtp_url,
             mail_from,
             allow_http_to,
+            shutdown_timeout,
         } => {
             let mut settings = Settings::new(data_dir);
             settings.listen = listen;
@@ -168,7 +193,19 @@ async fn main() -> anyhow::Result<()> {
                 server.admin_token
             );
             println!("Webhook URL:  {}", server.webhook_url());
-            server.run_until_interrupted().await
+            server
+                .run_until_stopped(std::time::Duration::from_secs(shutdown_timeout))
+                .await
+        }
+        Command::Backup { data_dir, to } => {
+            let bytes = stagewright::backup::backup(&data_dir, &to)?;
+            println!("Wrote {} ({bytes} bytes)", to.display());
+            Ok(())
+        }
+        Command::Restore { data_dir, from } => {
+            stagewright::backup::restore(&data_dir, &from)?;
+            println!("Restored {} into {}", from.display(), data_dir.display());
+            Ok(())
         }
         Command::Plugin { command } => match plugin(command).await {
             Ok(code) => std::process::exit(code),

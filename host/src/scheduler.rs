@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -148,6 +148,8 @@ pub struct Scheduler {
     wake: Notify,
     /// When quiet items were last swept for `no_activity` triggers.
     last_sweep: AtomicI64,
+    /// Set when the host is stopping: workers claim nothing more, finish what they hold and end.
+    stopping: AtomicBool,
 }
 
 /// How often (in clock time) quiet items and old run records are swept.
@@ -163,6 +165,7 @@ impl Scheduler {
             settings,
             wake: Notify::new(),
             last_sweep: AtomicI64::new(i64::MIN / 2),
+            stopping: AtomicBool::new(false),
         }
     }
 
@@ -175,7 +178,19 @@ impl Scheduler {
         self.wake.notify_one();
     }
 
-    /// Starts the workers; they stop when their handles are aborted.
+    /// Stops claiming: every worker finishes the runs it holds (their ends are written), claims
+    /// no more and ends, so a host can stop without leaving runs to wait out their lease.
+    pub fn stop_claiming(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.wake.notify_waiters();
+    }
+
+    /// Whether the host is stopping.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Starts the workers; each ends after [`Self::stop_claiming`], or when its handle is aborted.
     pub fn spawn_workers(self: &Arc<Self>) -> Vec<JoinHandle<()>> {
         (0..self.settings.workers)
             .map(|_| {
@@ -186,7 +201,7 @@ impl Scheduler {
     }
 
     async fn work(&self) {
-        loop {
+        while !self.is_stopping() {
             if let Err(e) = self.sweep().await {
                 tracing::error!(error = %e, "sweep of quiet items and old runs failed; retrying shortly");
             }
@@ -304,6 +319,9 @@ impl Scheduler {
 
     /// Claims up to a batch of due runs inside `tx`, with their reads.
     async fn claim_in(&self, tx: &mut Tx, now: Millis) -> Result<(Vec<Claimed>, BatchReads), CrmError> {
+        if self.is_stopping() {
+            return Ok((Vec::new(), BatchReads::default()));
+        }
         let lease_until = now + self.settings.lease.as_millis() as i64;
         let claimed: Vec<Claimed> = queue::claim(tx, now, lease_until, self.settings.claim_batch, self.store.backend())
             .await?

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
@@ -69,7 +70,12 @@ pub struct Server {
     pub webhook_token: String,
     /// The shared state, for embedding and benchmarks.
     pub state: AppState,
+    /// The scheduler's workers, which end by themselves when the host stops.
+    workers: Vec<JoinHandle<()>>,
+    /// The HTTP server, the mailer: stopped, not waited for.
     tasks: Vec<JoinHandle<()>>,
+    /// Tells the HTTP server to stop accepting connections.
+    stop_http: Arc<tokio::sync::Notify>,
 }
 
 impl Server {
@@ -115,7 +121,8 @@ impl Server {
             clock.clone(),
             settings.scheduler,
         ));
-        let mut tasks = scheduler.spawn_workers();
+        let workers = scheduler.spawn_workers();
+        let mut tasks = Vec::new();
         match Mailer::new(store.clone(), clock.clone(), settings.mail)? {
             Some(mailer) => tasks.push(Arc::new(mailer).spawn()),
             None => tracing::warn!("no SMTP server configured (--smtp-url): robots' email stays in the outbox"),
@@ -129,8 +136,11 @@ impl Server {
         let listener = tokio::net::TcpListener::bind(settings.listen).await?;
         let addr = listener.local_addr()?;
         let app = api::router(state.clone());
+        let stop_http = Arc::new(tokio::sync::Notify::new());
+        let stopped = stop_http.clone();
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
+            let serving = axum::serve(listener, app).with_graceful_shutdown(async move { stopped.notified().await });
+            if let Err(e) = serving.await {
                 tracing::error!(error = %e, "HTTP server stopped");
             }
         }));
@@ -139,21 +149,53 @@ impl Server {
             admin_token,
             webhook_token,
             state,
+            workers,
             tasks,
+            stop_http,
         })
     }
 
-    /// Serves until the process is interrupted.
-    pub async fn run_until_interrupted(self) -> anyhow::Result<()> {
-        tokio::signal::ctrl_c().await?;
-        tracing::info!("interrupted; stopping");
+    /// Serves until the process gets SIGTERM or Ctrl-C, then stops within `timeout`
+    /// ([`Self::stop`]).
+    pub async fn run_until_stopped(self, timeout: Duration) -> anyhow::Result<()> {
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            interrupted = tokio::signal::ctrl_c() => interrupted?,
+            _ = terminate.recv() => {}
+        }
+        tracing::info!(
+            timeout_secs = timeout.as_secs_f64(),
+            "stopping: finishing the robot runs in hand"
+        );
+        let finished = self.stop(timeout).await;
+        if finished {
+            tracing::info!("stopped");
+        } else {
+            tracing::warn!("stopped with runs still running: their leases expire and another host takes them over");
+        }
         Ok(())
+    }
+
+    /// Stops the host: no new HTTP connections, no more claims; the robots that are running finish
+    /// and their ends are written, for at most `timeout`. Returns whether they all finished in
+    /// time. A run cut off after that keeps its lease until it expires and then runs again
+    /// (fenced by its attempt number), so nothing is lost or done twice either way.
+    pub async fn stop(mut self, timeout: Duration) -> bool {
+        self.stop_http.notify_one();
+        self.state.scheduler.stop_claiming();
+        let workers = std::mem::take(&mut self.workers);
+        let all_ended = async {
+            for worker in workers {
+                let _ = worker.await;
+            }
+        };
+        tokio::time::timeout(timeout, all_ended).await.is_ok()
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        for task in &self.tasks {
+        for task in self.tasks.iter().chain(&self.workers) {
             task.abort();
         }
     }

@@ -4,7 +4,10 @@
 //! once, and no run may be left behind, however the kills fell.
 //!
 //! Without `STAGEWRIGHT_TEST_POSTGRES` one host runs on a SQLite file; with it, three hosts share
-//! a fresh PostgreSQL database. About a minute either way, bounded to a few.
+//! a fresh PostgreSQL database. About a minute either way, bounded to a few. The second test
+//! stops a host the polite way, with SIGTERM, and checks the same.
+//!
+//! The second test stops a host the polite way, with SIGTERM, and checks the same.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -260,6 +263,102 @@ async fn killed_hosts_lose_and_double_no_robot_run() {
     );
 
     drop(hosts);
+    db.close().await.ok();
+    if let Some((server, url)) = postgres {
+        let name = url.rsplit('/').next().unwrap_or_default().to_string();
+        let mut admin = AnyConnection::connect(&server).await.expect("connect to PostgreSQL");
+        admin
+            .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+            .await
+            .ok();
+    }
+}
+
+/// SIGTERM while deals pour in and their robots run: the host stops accepting, finishes the runs
+/// it holds, writes their ends and exits 0 within its shutdown timeout; a restarted host runs
+/// the rest. Every robot ran once per deal, and every comment is there once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_stopped_by_sigterm_finishes_its_runs_and_loses_none() {
+    sqlx::any::install_default_drivers();
+    let root = tempfile::tempdir().expect("temp dir");
+    let postgres = postgres_database().await;
+    let slot = Slot {
+        data_dir: root.path().to_path_buf(),
+        database_url: postgres.as_ref().map(|(_, url)| url.clone()),
+    };
+    let http = reqwest::Client::new();
+    let mut host = slot.start().await;
+    let ready = http
+        .get(format!("{}/readyz", host.base_url))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status().as_u16(), 200, "a started host is ready");
+    for text in ["first", "second"] {
+        let robot = json!({"entity_type": "deal", "stage_id": "NEW", "plugin_id": "add-comment",
+                           "config": {"text": text}, "after_previous": text == "second"});
+        add_robot(&http, &host, robot).await;
+    }
+    let mut added = 0;
+    for chunk in (0..300).collect::<Vec<_>>().chunks(50) {
+        let commands: serde_json::Map<String, Value> = chunk
+            .iter()
+            .map(|n| (format!("d{n}"), json!(format!("crm.deal.add?fields[TITLE]=stop%20{n}"))))
+            .collect();
+        rest(
+            &http,
+            std::slice::from_ref(&host),
+            "batch",
+            &json!({"halt": 0, "cmd": commands}),
+        )
+        .await;
+        added += chunk.len() as i64;
+    }
+    let pid = host.child.id().expect("a running host has a pid");
+    let signalled = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(signalled.success());
+    let exited = tokio::time::timeout(Duration::from_secs(60), host.child.wait())
+        .await
+        .expect("the host exits after SIGTERM")
+        .expect("reap");
+    assert!(exited.success(), "a stop on SIGTERM exits 0: {exited}");
+
+    let database_url = postgres
+        .as_ref()
+        .map(|(_, url)| url.clone())
+        .unwrap_or_else(|| format!("sqlite://{}", slot.data_dir.join("stagewright.db").display()));
+    let mut db = AnyConnection::connect(&database_url).await.expect("open the database");
+    let running = count(&mut db, "SELECT COUNT(*) FROM runs WHERE status = 'running'").await;
+    assert_eq!(running, 0, "the stopped host left no run claimed");
+
+    host = slot.start().await;
+    let drained_by = Instant::now() + DRAIN;
+    while count(
+        &mut db,
+        "SELECT COUNT(*) FROM runs WHERE status IN ('waiting', 'pending', 'running')",
+    )
+    .await
+        > 0
+    {
+        assert!(Instant::now() < drained_by, "runs still open after the restart");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let deals = count(&mut db, "SELECT COUNT(*) FROM items WHERE entity_type = 'deal'").await;
+    assert_eq!(deals, added, "every acknowledged deal is there");
+    let succeeded = count(&mut db, "SELECT COUNT(*) FROM runs WHERE status = 'succeeded'").await;
+    assert_eq!(succeeded, 2 * deals, "both robots ran once for every deal");
+    let comments = count(&mut db, "SELECT COUNT(*) FROM timeline_comments").await;
+    assert_eq!(comments, 2 * deals, "each robot's comment committed exactly once");
+    let taken_over = count(&mut db, "SELECT COUNT(*) FROM runs WHERE attempt > 1").await;
+    assert_eq!(
+        taken_over, 0,
+        "no run waited out a lease: the stop ended what it had claimed"
+    );
+
+    drop(host);
     db.close().await.ok();
     if let Some((server, url)) = postgres {
         let name = url.rsplit('/').next().unwrap_or_default().to_string();

@@ -3,6 +3,7 @@
 
 mod admin;
 mod error;
+mod health;
 mod openapi;
 mod params;
 mod rest;
@@ -81,6 +82,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/rest/{user}/{token}/{method}", any(rest::call))
         .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .merge(admin_api)
         .layer(axum::middleware::from_fn(run_to_completion))

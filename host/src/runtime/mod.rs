@@ -11,19 +11,20 @@ mod host;
 mod limits;
 mod manifest;
 mod outbound;
+mod outcome;
 mod run_log;
 mod run_state;
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::store;
 use cap_std::fs::Dir;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Trap};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use grants::{Access, Denial, Grants, Target};
 pub use host::{HostFailure, to_wit_item};
@@ -31,6 +32,7 @@ pub use limits::Limits;
 pub use manifest::{Capability, Manifest};
 pub use outbound::HttpPolicy;
 use outbound::Outbound;
+pub use outcome::{RunOutcome, RunResult};
 pub use run_log::LogLine;
 pub use run_state::{RunEffects, RunState, Wait};
 
@@ -119,31 +121,6 @@ pub struct Plugin {
     /// its imports of the contract's interfaces.
     pub contract: Option<semver::Version>,
     pre: bindings::ActionPre<RunState>,
-}
-
-/// How one run ended.
-pub enum RunResult {
-    /// `run` returned return values (a JSON object as text).
-    Succeeded(serde_json::Value),
-    /// `run` returned an error, trapped or ran out of a bound.
-    Failed {
-        /// What to show in the run record.
-        error: String,
-        /// Whether trying again may help.
-        transient: bool,
-    },
-}
-
-/// A finished sandboxed run.
-pub struct RunOutcome {
-    /// Success or failure.
-    pub result: RunResult,
-    /// Fuel burned.
-    pub fuel_used: u64,
-    /// Time taken.
-    pub duration: Duration,
-    /// Staged writes and log lines.
-    pub effects: RunEffects,
 }
 
 /// The engine, the compiled-code cache and the installed plugins.
@@ -325,7 +302,13 @@ impl Runtime {
         let described = tokio::time::timeout(self.limits.wall_time, call)
             .await
             .map_err(|_| PluginError::Describe(format!("took longer than {:?}", self.limits.wall_time)))?
-            .map_err(|e| PluginError::Describe(self.explain_trap(&e, sandbox.data().memory.exceeded())))?;
+            .map_err(|e| {
+                PluginError::Describe(outcome::explain_trap(
+                    &e,
+                    &self.limits,
+                    sandbox.data().memory.exceeded(),
+                ))
+            })?;
         let manifest = Manifest::from_wit(described)?;
         Ok(Plugin {
             contract,
@@ -411,10 +394,10 @@ impl Runtime {
                 transient: true,
             },
             Ok(Err(trap)) => RunResult::Failed {
-                error: self.explain_trap(&trap, sandbox.data().memory.exceeded()),
+                error: outcome::explain_trap(&trap, &self.limits, sandbox.data().memory.exceeded()),
                 transient: trap.downcast_ref::<HostFailure>().is_some(),
             },
-            Ok(Ok(Err(error))) => action_error(error),
+            Ok(Ok(Err(error))) => outcome::action_error(error),
             Ok(Ok(Ok(values))) => match serde_json::from_str::<serde_json::Value>(&values) {
                 Ok(v) if v.is_object() => RunResult::Succeeded(v),
                 _ => RunResult::Failed {
@@ -432,54 +415,6 @@ impl Runtime {
             duration,
             effects,
         })
-    }
-
-    /// Says why a call trapped in words an admin can act on; `out_of_memory` is what the
-    /// run's memory limiter saw.
-    fn explain_trap(&self, error: &wasmtime::Error, out_of_memory: bool) -> String {
-        if out_of_memory {
-            return format!("exceeded its memory limit of {} MiB", self.limits.memory_bytes >> 20);
-        }
-        match error.downcast_ref::<Trap>() {
-            Some(Trap::OutOfFuel) => format!("ran out of its CPU budget of {} fuel", self.limits.fuel),
-            Some(trap) => match trap_frames(error) {
-                Some(frames) => format!("trapped: {trap}, in {frames}"),
-                None => format!("trapped: {trap}"),
-            },
-            None => format!("trapped: {error:#}"),
-        }
-    }
-}
-
-/// Where a trap happened, innermost first, by the plugin's own function names (components keep
-/// their name section): "follow_up::Plugin::run <- ...", at most five frames.
-fn trap_frames(error: &wasmtime::Error) -> Option<String> {
-    let backtrace = error.downcast_ref::<wasmtime::WasmBacktrace>()?;
-    let frames: Vec<String> = backtrace
-        .frames()
-        .iter()
-        .filter_map(|frame| frame.func_name())
-        .map(|name| format!("{:#}", rustc_demangle::demangle(name)))
-        .filter(|name| !name.starts_with("core::") && !name.starts_with("std::") && !name.starts_with("__rustc"))
-        .take(5)
-        .collect();
-    (!frames.is_empty()).then(|| frames.join(" <- "))
-}
-
-fn action_error(error: wit::ActionError) -> RunResult {
-    match error {
-        wit::ActionError::InvalidConfig(m) => RunResult::Failed {
-            error: format!("invalid config: {m}"),
-            transient: false,
-        },
-        wit::ActionError::Transient(m) => RunResult::Failed {
-            error: format!("transient: {m}"),
-            transient: true,
-        },
-        wit::ActionError::Failed(m) => RunResult::Failed {
-            error: format!("failed: {m}"),
-            transient: false,
-        },
     }
 }
 
