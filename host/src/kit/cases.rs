@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::KitError;
 use super::scratch::{ItemSpec, RunReport};
+use crate::queue::RunStatus;
 
 /// The file `plugin test` reads by default, beside the plugin's Cargo.toml.
 pub const CASES_FILE: &str = "plugin-tests.json";
@@ -47,7 +48,7 @@ fn empty_object() -> Value {
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     /// "succeeded" (the default) or "failed".
-    pub status: Option<String>,
+    pub status: Option<RunStatus>,
     /// Return values the run must have (others may be there too).
     pub returns: Option<Value>,
     /// The writes, in order: as many as given, each matching its fields.
@@ -71,7 +72,7 @@ impl Expect {
     /// What in `report` differs from this expectation; empty when it holds.
     pub fn mismatches(&self, report: &RunReport) -> Vec<String> {
         let mut wrong = Vec::new();
-        let status = self.status.as_deref().unwrap_or("succeeded");
+        let status = self.status.unwrap_or(RunStatus::Succeeded);
         if report.status != status {
             wrong.push(format!(
                 "status is {}, expected {status}{}",
@@ -147,7 +148,7 @@ mod tests {
 
     fn report() -> RunReport {
         RunReport {
-            status: "succeeded".into(),
+            status: RunStatus::Succeeded,
             error: None,
             transient: false,
             returns: Some(json!({"comment_id": 1, "extra": true})),

@@ -15,6 +15,7 @@ use crate::changeset;
 use crate::clock::{Clock, Millis};
 use crate::crm;
 use crate::model::{EntityType, Item, Write, check_fields};
+use crate::queue::RunStatus;
 use crate::rules::{Engine, Robot, Timing, template};
 use crate::runtime::{HttpPolicy, Limits, LogLine, Manifest, Plugin, RunResult, Runtime};
 use crate::store::Store;
@@ -43,8 +44,8 @@ pub struct ItemSpec {
 /// One run, as a run record shows it, with the writes it made.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RunReport {
-    /// "succeeded" or "failed".
-    pub status: String,
+    /// Succeeded or failed.
+    pub status: RunStatus,
     /// Why it failed.
     pub error: Option<String>,
     /// Whether a failure would be retried.
@@ -123,7 +124,7 @@ impl ScratchHost {
             .await?;
         let writes = outcome.effects.staged.iter().map(|c| c.describe()).collect();
         let mut report = RunReport {
-            status: "succeeded".into(),
+            status: RunStatus::Succeeded,
             error: None,
             transient: false,
             returns: None,
@@ -138,14 +139,14 @@ impl ScratchHost {
                 report.returns = Some(values);
                 let mut tx = self.store.write().await?;
                 if let Err(e) = changeset::apply(&mut tx, &Engine, &outcome.effects.staged, self.now).await {
-                    report.status = "failed".into();
+                    report.status = RunStatus::Failed;
                     report.error = Some(format!("its changes could not be applied: {e}"));
                 } else {
                     tx.commit().await?;
                 }
             }
             RunResult::Failed { error, transient } => {
-                report.status = "failed".into();
+                report.status = RunStatus::Failed;
                 report.error = Some(error);
                 report.transient = transient;
                 report.writes.clear();
@@ -174,7 +175,7 @@ impl RunReport {
     /// template that names nothing).
     fn refused(error: String, config: Value) -> Self {
         Self {
-            status: "failed".into(),
+            status: RunStatus::Failed,
             error: Some(error),
             transient: false,
             returns: None,
