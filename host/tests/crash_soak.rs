@@ -145,6 +145,18 @@ async fn postgres_database() -> Option<(String, String)> {
     Some((server.clone(), format!("{base}/{name}")))
 }
 
+/// Drops the database [`postgres_database`] made, if it made one.
+async fn drop_postgres_database(postgres: Option<(String, String)>) {
+    if let Some((server, url)) = postgres {
+        let name = url.rsplit('/').next().unwrap_or_default().to_string();
+        let mut admin = AnyConnection::connect(&server).await.expect("connect to PostgreSQL");
+        admin
+            .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+            .await
+            .ok();
+    }
+}
+
 async fn count(db: &mut AnyConnection, sql: &str) -> i64 {
     sqlx::query(sql)
         .fetch_one(&mut *db)
@@ -264,14 +276,7 @@ async fn killed_hosts_lose_and_double_no_robot_run() {
 
     drop(hosts);
     db.close().await.ok();
-    if let Some((server, url)) = postgres {
-        let name = url.rsplit('/').next().unwrap_or_default().to_string();
-        let mut admin = AnyConnection::connect(&server).await.expect("connect to PostgreSQL");
-        admin
-            .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-            .await
-            .ok();
-    }
+    drop_postgres_database(postgres).await;
 }
 
 /// SIGTERM while deals pour in and their robots run: the host stops accepting, finishes the runs
@@ -360,12 +365,5 @@ async fn a_host_stopped_by_sigterm_finishes_its_runs_and_loses_none() {
 
     drop(host);
     db.close().await.ok();
-    if let Some((server, url)) = postgres {
-        let name = url.rsplit('/').next().unwrap_or_default().to_string();
-        let mut admin = AnyConnection::connect(&server).await.expect("connect to PostgreSQL");
-        admin
-            .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-            .await
-            .ok();
-    }
+    drop_postgres_database(postgres).await;
 }
