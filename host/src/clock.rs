@@ -30,6 +30,11 @@ impl Clock {
         }
     }
 
+    /// Whether time moves only when told to (`--manual-clock`).
+    pub fn is_manual(&self) -> bool {
+        matches!(self, Self::Manual(_))
+    }
+
     /// Moves a manual clock forward; returns the new time, or `None` for the system clock.
     pub fn advance(&self, by: Millis) -> Option<Millis> {
         match self {

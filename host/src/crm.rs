@@ -27,7 +27,7 @@ pub use pipelines::{
     status_entity_id, update_category, update_stage,
 };
 pub(crate) use query::{ColumnType, TableQuery, split_filter_key};
-pub use query::{ListQuery, list};
+pub use query::{ListQuery, list, total};
 
 /// A timeline comment.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -390,6 +390,53 @@ pub async fn events(conn: &mut Conn, item_ref: ItemRef) -> Result<Vec<Event>, Cr
             })
         })
         .collect()
+}
+
+/// When each of `ids` (items of one type) entered its current stage: its last stage change, or
+/// its creation. A board card shows how long the item has been in its column.
+pub async fn entered_stage_at(
+    conn: &mut Conn,
+    entity_type: EntityType,
+    ids: &[i64],
+) -> Result<HashMap<i64, Millis>, CrmError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!(
+        "SELECT item_id, MAX(created_at) AS at FROM events
+         WHERE entity_type = $1 AND kind IN ('item_added', 'stage_changed') AND item_id IN ({})
+         GROUP BY item_id",
+        placeholders(2, ids.len())
+    );
+    let mut query = store::query(&sql).bind(entity_type);
+    for id in ids {
+        query = query.bind(id);
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("item_id")?, row.try_get("at")?)))
+        .collect()
+}
+
+/// How many items a pipeline holds and when the last of them changed: a board polls this to
+/// see, cheaply, that it should redraw (a robot moved a deal, someone added one).
+pub async fn pipeline_stamp(
+    conn: &mut Conn,
+    entity_type: EntityType,
+    category_id: Option<i64>,
+) -> Result<(i64, Option<Millis>), CrmError> {
+    let row = match category_id {
+        Some(category) => store::query(
+            "SELECT COUNT(*) AS items, MAX(updated_at) AS changed FROM items WHERE entity_type = $1 AND category_id = $2",
+        )
+        .bind(entity_type)
+        .bind(category),
+        None => store::query("SELECT COUNT(*) AS items, MAX(updated_at) AS changed FROM items WHERE entity_type = $1")
+            .bind(entity_type),
+    }
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((row.try_get("items")?, row.try_get("changed")?))
 }
 
 /// The sequence timeline comment ids come from.

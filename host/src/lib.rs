@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod backup;
+pub mod board;
 pub mod changeset;
 pub mod clock;
 pub mod crm;
@@ -26,7 +27,9 @@ pub mod rules;
 pub mod runtime;
 pub mod scheduler;
 pub mod server;
+pub mod sessions;
 pub mod store;
 pub mod tasks;
+pub mod timeline;
 
 pub use server::{Server, Settings};

@@ -193,6 +193,7 @@ async fn main() -> anyhow::Result<()> {
                 server.admin_token
             );
             println!("Webhook URL:  {}", server.webhook_url());
+            println!("Board:        {}/  (sign in with the admin token)", server.base_url());
             server
                 .run_until_stopped(std::time::Duration::from_secs(shutdown_timeout))
                 .await

@@ -285,6 +285,22 @@ impl Item {
     }
 }
 
+/// A whole number with thousands separators, as people write amounts: 1234567 as "1,234,567".
+pub fn with_thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Accepts "2024-05-01", "2024-05-01T10:00:00" and RFC 3339 with an offset; naive times are UTC.
 pub fn parse_datetime(text: &str) -> Option<i64> {
     if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {

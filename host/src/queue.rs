@@ -407,6 +407,17 @@ pub async fn list(conn: &mut Conn, filter: &RunFilter) -> Result<Vec<RunRecord>,
     rows.iter().map(run_from_row).collect()
 }
 
+/// One run record.
+pub async fn get(conn: &mut Conn, id: &str) -> Result<RunRecord, CrmError> {
+    let row = store::query("SELECT * FROM runs WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref()
+        .map(run_from_row)
+        .unwrap_or_else(|| Err(CrmError::NotFound(format!("run {id}"))))
+}
+
 /// Puts a failed run back in line, due now, with its attempts counted afresh; it runs the newest
 /// installed plugin version its robot allows. Answers the run as it now is.
 pub async fn retry(tx: &mut Tx, id: &str, now: Millis) -> Result<RunRecord, CrmError> {

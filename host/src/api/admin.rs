@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::ErrorBody;
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, session};
 use crate::clock::Millis;
 use crate::crm::repeat::{self, Exception, Kind, NewExceptions};
 use crate::directory::{self, Absence, AbsenceKind, NewAbsence, TokenKind};
@@ -27,7 +27,9 @@ use crate::rules::calendar::{self, Calendar};
 use crate::rules::triggers::{self, NewTrigger, Trigger};
 use crate::rules::{self, NewRobot, Robot, RobotChanges};
 use crate::runtime::{Manifest, Plugin};
+use crate::sessions;
 use crate::store::Tx;
+use crate::timeline;
 
 /// Who is calling the admin API: the holder of an admin token. The route layer
 /// [`require_admin`] puts it in every admin request, so a handler that needs the caller takes
@@ -38,25 +40,41 @@ pub struct Admin {
     pub user_id: i64,
 }
 
-/// Checks `Authorization: Bearer <admin token>` before any admin handler runs: the one place
-/// admin authentication happens. A request without a valid token gets 401 and reaches no handler.
+/// Checks the caller before any admin handler runs: the one place admin authentication happens.
+/// An admin token in `Authorization: Bearer`, or a board session of an administrator (with its
+/// CSRF token on changes). A request without either gets 401, a signed-in user who is not an
+/// administrator 403, and neither reaches a handler.
 pub async fn require_admin(
     State(app): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let token = request
+    let bearer = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(ApiError::unauthorized)?;
-    let mut conn = app.store.pool().acquire().await?;
-    let holder = directory::token_holder(&mut conn, token.trim(), TokenKind::Admin).await?;
-    drop(conn);
-    let admin = holder
-        .map(|h| Admin { user_id: h.user_id })
-        .ok_or_else(ApiError::unauthorized)?;
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let admin = match bearer {
+        Some(token) => {
+            let mut conn = app.store.pool().acquire().await?;
+            let holder = directory::token_holder(&mut conn, token.trim(), TokenKind::Admin).await?;
+            holder
+                .map(|h| Admin { user_id: h.user_id })
+                .ok_or_else(ApiError::unauthorized)?
+        }
+        None => {
+            let signed_in = session::signed_in(&app, request.headers())
+                .await?
+                .ok_or_else(ApiError::unauthorized)?;
+            session::check_csrf(request.method(), request.headers(), &signed_in)?;
+            if !signed_in.is_admin {
+                return Err(ApiError::forbidden("Only administrators may use the admin API"));
+            }
+            Admin {
+                user_id: signed_in.user_id,
+            }
+        }
+    };
     request.extensions_mut().insert(admin);
     Ok(next.run(request).await)
 }
@@ -167,6 +185,20 @@ pub async fn install_plugin(
 ) -> Result<impl IntoResponse, ApiError> {
     let plugin = app.runtime.install(&app.store, &body?, false, app.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(InstalledPlugin::from(&*plugin))))
+}
+
+/// `POST /api/v1/plugins/inspect` with the component as the body: checks it as an install does
+/// and answers its manifest and capabilities, installing nothing, so an admin can review what
+/// it asks for before installing it.
+#[utoipa::path(post, path = "/api/v1/plugins/inspect", tag = "plugins", security(("admin_token" = [])),
+    request_body(content = Vec<u8>, content_type = "application/wasm", description = "A WebAssembly component of the stagewright:action world"),
+    responses((status = 200, body = InstalledPlugin), (status = 422, description = "Not a component, the wrong world or a bad manifest", body = ErrorBody)))]
+pub async fn inspect_plugin(
+    State(app): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let plugin = app.runtime.inspect(&app.store, &body?).await?;
+    Ok(Json(InstalledPlugin::from(&plugin)))
 }
 
 /// Which stage's robots or triggers to list; both parts optional.
@@ -378,6 +410,44 @@ pub async fn list_runs(State(app): State<AppState>, RawQuery(raw): RawQuery) -> 
     Ok(Json(RunList { runs }))
 }
 
+/// `GET /api/v1/runs/{id}`: one run record.
+#[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs", security(("admin_token" = [])),
+    params(("id" = String, Path, description = "The run")),
+    responses((status = 200, body = RunRecord), (status = 404, body = ErrorBody)))]
+pub async fn get_run(State(app): State<AppState>, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
+    let mut conn = app.store.pool().acquire().await?;
+    match queue::get(&mut conn, &id).await {
+        Ok(run) => Ok(Json(run)),
+        Err(CrmError::NotFound(what)) => Err(ApiError::not_found(format!("Not found: {what}"))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A new password.
+#[derive(serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPassword {
+    /// At least 8 characters.
+    password: String,
+}
+
+/// `PUT /api/v1/users/{id}/password {"password": "..."}`: sets or resets the password a user
+/// signs in to the board with (stored as an argon2 hash).
+#[utoipa::path(put, path = "/api/v1/users/{id}/password", tag = "users", security(("admin_token" = [])),
+    params(("id" = i64, Path, description = "The user")), request_body = NewPassword,
+    responses((status = 204, description = "Set"), (status = 400, description = "Too short, or no such user", body = ErrorBody)))]
+pub async fn set_password(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let new: NewPassword = json_body(&body?)?;
+    let mut tx = app.store.write().await?;
+    sessions::set_password(&mut tx, id, &new.password).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Which outbox messages to list.
 #[derive(serde::Deserialize, Default, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -426,23 +496,17 @@ pub async fn timeline(State(app): State<AppState>, RawQuery(raw): RawQuery) -> R
         id: item.item_id,
     };
     let mut conn = app.store.pool().acquire().await?;
-    let mut entries: Vec<(i64, Value)> = crate::crm::events(&mut conn, item_ref)
+    let entries = timeline::of(&mut conn, item_ref)
         .await?
         .into_iter()
-        .map(|e| (e.at, json!({"at": e.at, "kind": e.kind, "payload": e.payload})))
+        .map(|entry| {
+            let at = entry.at();
+            match entry {
+                timeline::Entry::Event(e) => json!({"at": at, "kind": e.kind, "payload": e.payload}),
+                timeline::Entry::Run(run) => json!({"at": at, "kind": "robot_run", "run": run}),
+            }
+        })
         .collect();
-    let filter = RunFilter {
-        entity_type: Some(item.entity_type),
-        item_id: Some(item.item_id),
-        limit: Some(1000),
-        ..RunFilter::default()
-    };
-    for run in queue::list(&mut conn, &filter).await? {
-        let at = run.finished_at.unwrap_or(run.due_at);
-        entries.push((at, json!({"at": at, "kind": "robot_run", "run": run})));
-    }
-    entries.sort_by_key(|(at, _)| *at);
-    let entries = entries.into_iter().map(|(_, e)| e).collect();
     Ok(Json(Timeline { entries }))
 }
 

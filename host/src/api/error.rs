@@ -56,6 +56,20 @@ impl ApiError {
         )
     }
 
+    /// Credentials that are right but do not allow this.
+    pub fn forbidden(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "ACCESS_DENIED", description)
+    }
+
+    /// A change sent through a board session without the session's CSRF token.
+    pub fn csrf() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "CSRF_TOKEN_MISSING",
+            "This change needs the X-CSRF-Token header of the signed-in session",
+        )
+    }
+
     fn internal(e: impl std::fmt::Display) -> Self {
         tracing::error!(error = %e, "internal error");
         Self::new(

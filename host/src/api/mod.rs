@@ -7,6 +7,7 @@ mod health;
 mod openapi;
 mod params;
 mod rest;
+pub mod session;
 
 use std::sync::Arc;
 
@@ -46,6 +47,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let plugins = Router::new()
         .route("/api/v1/plugins", get(admin::list_plugins).post(admin::install_plugin))
+        .route("/api/v1/plugins/inspect", post(admin::inspect_plugin))
         .layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES));
     let admin_api = Router::new()
         .route("/api/v1/robots", get(admin::list_robots).post(admin::add_robot))
@@ -60,6 +62,8 @@ pub fn router(state: AppState) -> Router {
             delete(admin::delete_robot).put(admin::update_robot),
         )
         .route("/api/v1/runs", get(admin::list_runs))
+        .route("/api/v1/runs/{id}", get(admin::get_run))
+        .route("/api/v1/users/{id}/password", axum::routing::put(admin::set_password))
         .route("/api/v1/outbox", get(admin::outbox))
         .route("/api/v1/webhooks", post(admin::create_webhook))
         .route(
@@ -81,11 +85,13 @@ pub fn router(state: AppState) -> Router {
         ));
     Router::new()
         .route("/rest/{user}/{token}/{method}", any(rest::call))
+        .route("/rest/{method}", post(rest::call_in_session))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .merge(admin_api)
+        .merge(crate::board::router())
         .layer(axum::middleware::from_fn(run_to_completion))
         .with_state(state)
 }

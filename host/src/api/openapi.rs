@@ -18,6 +18,7 @@ use crate::rules::condition::ConditionRule;
     paths(
         admin::list_plugins,
         admin::install_plugin,
+        admin::inspect_plugin,
         admin::list_robots,
         admin::add_robot,
         admin::update_robot,
@@ -28,6 +29,8 @@ use crate::rules::condition::ConditionRule;
         admin::add_trigger,
         admin::delete_trigger,
         admin::list_runs,
+        admin::get_run,
+        admin::set_password,
         admin::retry_run,
         admin::timeline,
         admin::outbox,
@@ -54,6 +57,7 @@ use crate::rules::condition::ConditionRule;
         (name = "webhooks", description = "Inbound-webhook tokens for the REST API"),
         (name = "exceptions", description = "Phones and emails that never make a lead a repeat lead"),
         (name = "absences", description = "The directory's absence calendar: who is away when"),
+        (name = "users", description = "Signing in to the board: users' passwords"),
     )
 )]
 pub struct AdminApi;

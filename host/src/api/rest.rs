@@ -21,10 +21,10 @@ mod tasks;
 mod types;
 mod userfield_methods;
 
-use super::{ApiError, AppState, params};
+use super::{ApiError, AppState, params, session};
 use crate::crm::userfields;
 use crate::crm::{self, ListQuery};
-use crate::directory::{TokenHolder, TokenKind};
+use crate::directory::{TokenHolder, TokenKind, all_scopes};
 use crate::model::REPEAT_FIELD;
 use crate::model::userfield::UserField;
 use crate::model::{EntityType, ItemRef, Write, check_fields, rest_datetime};
@@ -62,7 +62,7 @@ impl From<Value> for Answer {
     }
 }
 
-/// Handles every REST call: authenticates the webhook token, parses parameters, dispatches.
+/// Handles a REST call through an inbound webhook: authenticates its token, then answers.
 pub async fn call(
     State(app): State<AppState>,
     Path((user, token, method)): Path<(i64, String, String)>,
@@ -70,14 +70,51 @@ pub async fn call(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let caller = authenticate(&app, user, &token).await;
+    answer(&app, caller, &method, query, &headers, body).await
+}
+
+/// Handles `/rest/{method}` from a signed-in board page, as Bitrix24's own pages call REST with
+/// their session: the session's user is the caller, with every scope, and the CSRF token must
+/// come with every call (REST methods change things through GET as well as POST).
+pub async fn call_in_session(
+    State(app): State<AppState>,
+    Path(method): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let caller = async {
+        let signed_in = session::signed_in(&app, &headers)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        session::check_csrf(&axum::http::Method::POST, &headers, &signed_in)?;
+        Ok(TokenHolder {
+            user_id: signed_in.user_id,
+            scopes: all_scopes(),
+        })
+    }
+    .await;
+    answer(&app, caller, &method, query, &headers, body).await
+}
+
+/// Parses the parameters, dispatches the method as `caller` and writes Bitrix24's answer.
+async fn answer(
+    app: &AppState,
+    caller: Result<TokenHolder, ApiError>,
+    method: &str,
+    query: Option<String>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let started = Instant::now();
     let started_at = app.clock.now();
-    let method = method.strip_suffix(".json").unwrap_or(&method).to_ascii_lowercase();
+    let method = method.strip_suffix(".json").unwrap_or(method).to_ascii_lowercase();
     let answer = async {
-        let caller = authenticate(&app, user, &token).await?;
+        let caller = caller?;
         let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
         let params = params::parse(query.as_deref(), content_type, &body?)?;
-        dispatch(&app, &caller, &method, &params).await
+        dispatch(app, &caller, &method, &params).await
     }
     .await;
     match answer {

@@ -68,6 +68,30 @@ pub async fn list(conn: &mut Conn, entity_type: EntityType, query: &ListQuery) -
     Ok((items, total))
 }
 
+/// How many items match a filter, and the sum of a number field over them: a board column's
+/// count and amount.
+pub async fn total(
+    conn: &mut Conn,
+    entity_type: EntityType,
+    filter: &Map<String, Value>,
+    sum_of: &str,
+) -> Result<(i64, f64), CrmError> {
+    let custom = userfields(conn, entity_type).await?;
+    let schema = Schema {
+        backend: conn.backend(),
+        entity_type,
+        custom: &custom,
+    };
+    let conditions = Group::parse(&schema, filter, 0)?;
+    let summed = schema.column(sum_of)?.sql;
+    let mut sql = Sql::new(&format!(
+        "SELECT COUNT(*), CAST(COALESCE(SUM({summed}), 0) AS DOUBLE PRECISION) FROM items WHERE "
+    ));
+    push_where(&mut sql, entity_type, &conditions);
+    let row = sql.query().fetch_one(&mut *conn).await?;
+    Ok((row.try_get(0usize)?, row.try_get(1usize)?))
+}
+
 /// SQL text with `$N` placeholders (which both backends accept) and the values they stand for.
 struct Sql {
     text: String,

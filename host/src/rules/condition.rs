@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::model::{CrmError, Item};
+use crate::model::{CrmError, Item, with_thousands};
 
 /// Rules combined by one logic; a rule may itself be a group.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -91,6 +91,74 @@ pub enum Operator {
     /// Some value.
     #[serde(rename = "!empty")]
     NotEmpty,
+}
+
+impl Operator {
+    /// The operator as the automation tab writes it.
+    fn in_words(self) -> &'static str {
+        match self {
+            Self::Eq => "=",
+            Self::NotEq => "≠",
+            Self::Gt => ">",
+            Self::Ge => "≥",
+            Self::Lt => "<",
+            Self::Le => "≤",
+            Self::In => "is one of",
+            Self::NotIn => "is none of",
+            Self::Contain => "contains",
+            Self::NotContain => "does not contain",
+            Self::Empty => "is empty",
+            Self::NotEmpty => "is not empty",
+        }
+    }
+}
+
+impl ConditionGroup {
+    /// The condition as an admin reads it, each field named by `title`: "Amount > 1,000 and
+    /// (Source = WEB or Source = CALL)"; an empty group reads "always".
+    pub fn in_words(&self, title: &dyn Fn(&str) -> String) -> String {
+        if self.rules.is_empty() {
+            return "always".into();
+        }
+        let joint = match self.logic {
+            Logic::And => " and ",
+            Logic::Or => " or ",
+        };
+        let parts: Vec<String> = self
+            .rules
+            .iter()
+            .map(|rule| match rule {
+                ConditionRule::Group(group) if group.rules.len() > 1 => format!("({})", group.in_words(title)),
+                ConditionRule::Group(group) => group.in_words(title),
+                ConditionRule::Compare(c) => c.in_words(title),
+            })
+            .collect();
+        parts.join(joint)
+    }
+}
+
+impl Comparison {
+    fn in_words(&self, title: &dyn Fn(&str) -> String) -> String {
+        let (field, op) = (title(&self.field), self.op.in_words());
+        match self.op {
+            Operator::Empty | Operator::NotEmpty => format!("{field} {op}"),
+            _ => format!("{field} {op} {}", value_in_words(&self.value)),
+        }
+    }
+}
+
+/// A condition's value as people write it: numbers with thousands separators, lists by commas.
+fn value_in_words(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => with_thousands(f as i64),
+            _ => n.to_string(),
+        },
+        Value::Array(items) => items.iter().map(value_in_words).collect::<Vec<_>>().join(", "),
+        Value::Null => "nothing".into(),
+        other => other.to_string(),
+    }
 }
 
 impl ConditionGroup {
@@ -256,6 +324,55 @@ mod tests {
 
     fn group(v: Value) -> ConditionGroup {
         serde_json::from_value(v).expect("a condition")
+    }
+
+    #[test]
+    fn conditions_read_in_words_with_groups_and_every_operator() {
+        let words = group(json!({"rules": [
+            {"field": "OPPORTUNITY", "op": ">", "value": 1000},
+            {"logic": "or", "rules": [
+                {"field": "SOURCE_ID", "op": "in", "value": ["WEB", "CALL"]},
+                {"field": "TITLE", "op": "!contain", "value": "test"}
+            ]},
+            {"field": "COMMENTS", "op": "empty"}
+        ]}))
+        .in_words(&|field| {
+            if field == "OPPORTUNITY" {
+                "Amount".into()
+            } else {
+                field.into()
+            }
+        });
+        assert_eq!(
+            words,
+            "Amount > 1,000 and (SOURCE_ID is one of WEB, CALL or TITLE does not contain test) and COMMENTS is empty"
+        );
+        let as_named = |field: &str| field.to_string();
+        assert_eq!(group(json!({"rules": []})).in_words(&as_named), "always");
+        let ops = [
+            "=", "!=", ">", ">=", "<", "<=", "in", "!in", "contain", "!contain", "empty", "!empty",
+        ];
+        let read: Vec<String> = ops
+            .iter()
+            .map(|op| group(json!({"rules": [{"field": "F", "op": op, "value": [1]}]})).in_words(&as_named))
+            .collect();
+        assert_eq!(
+            read,
+            [
+                "F = 1",
+                "F ≠ 1",
+                "F > 1",
+                "F ≥ 1",
+                "F < 1",
+                "F ≤ 1",
+                "F is one of 1",
+                "F is none of 1",
+                "F contains 1",
+                "F does not contain 1",
+                "F is empty",
+                "F is not empty"
+            ]
+        );
     }
 
     #[test]

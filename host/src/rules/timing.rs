@@ -89,7 +89,55 @@ impl Unit {
 const MAX_DELAY_MS: i64 = 10 * 366 * 86_400_000;
 const DAY_MS: i64 = 86_400_000;
 
+impl Unit {
+    /// "3 days", "1 minute".
+    fn amount_in_words(self, value: i64) -> String {
+        let name = match self {
+            Self::Seconds => "second",
+            Self::Minutes => "minute",
+            Self::Hours => "hour",
+            Self::Days => "day",
+        };
+        let plural = if value == 1 { "" } else { "s" };
+        format!("{value} {name}{plural}")
+    }
+}
+
 impl Timing {
+    /// The timing as an admin reads it on the automation tab, date fields named by `title`:
+    /// "immediately", "after 3 days", "after 2 hours of working time", "1 day before Expected
+    /// close date", "at 09:00 (UTC+3)".
+    pub fn in_words(&self, title: &dyn Fn(&str) -> String) -> String {
+        match self {
+            Self::Immediately => "immediately".into(),
+            Self::Delay {
+                value,
+                unit,
+                working_time,
+            } => {
+                let working = if *working_time { " of working time" } else { "" };
+                format!("after {}{working}", unit.amount_in_words(*value))
+            }
+            Self::BeforeField { field, value: 0, .. } | Self::AfterField { field, value: 0, .. } => {
+                format!("at {}", title(field))
+            }
+            Self::BeforeField { field, value, unit } => {
+                format!("{} before {}", unit.amount_in_words(*value), title(field))
+            }
+            Self::AfterField { field, value, unit } => {
+                format!("{} after {}", unit.amount_in_words(*value), title(field))
+            }
+            Self::TimeOfDay { at, utc_offset_minutes } => {
+                let (hours, minutes) = (utc_offset_minutes / 60, (utc_offset_minutes % 60).abs());
+                match (hours, minutes) {
+                    (0, 0) => format!("at {at} (UTC)"),
+                    (h, 0) => format!("at {at} (UTC{h:+})"),
+                    (h, m) => format!("at {at} (UTC{h:+}:{m:02})"),
+                }
+            }
+        }
+    }
+
     /// Checks the timing when a robot is saved: amounts in range, a well-formed time of day, and
     /// `date_fields` naming every field a date-based timing may use.
     pub fn check(&self, date_fields: &[String]) -> Result<(), CrmError> {
@@ -221,6 +269,47 @@ mod tests {
     }
 
     const NOON: Millis = 1_767_268_800_000; // 2026-01-01T12:00:00Z
+
+    #[test]
+    fn every_kind_of_timing_reads_in_words() {
+        let title = |field: &str| {
+            if field == "CLOSEDATE" {
+                "Expected close date".into()
+            } else {
+                field.to_string()
+            }
+        };
+        let timing = |v: serde_json::Value| serde_json::from_value::<Timing>(v).expect("a timing").in_words(&title);
+        assert_eq!(timing(json!({"kind": "immediately"})), "immediately");
+        assert_eq!(
+            timing(json!({"kind": "delay", "value": 3, "unit": "days"})),
+            "after 3 days"
+        );
+        assert_eq!(
+            timing(json!({"kind": "delay", "value": 1, "unit": "hours", "working_time": true})),
+            "after 1 hour of working time"
+        );
+        assert_eq!(
+            timing(json!({"kind": "before_field", "field": "CLOSEDATE", "value": 1, "unit": "days"})),
+            "1 day before Expected close date"
+        );
+        assert_eq!(
+            timing(json!({"kind": "after_field", "field": "BEGINDATE", "value": 30, "unit": "minutes"})),
+            "30 minutes after BEGINDATE"
+        );
+        assert_eq!(
+            timing(json!({"kind": "after_field", "field": "BEGINDATE"})),
+            "at BEGINDATE"
+        );
+        assert_eq!(
+            timing(json!({"kind": "time_of_day", "at": "09:00", "utc_offset_minutes": 180})),
+            "at 09:00 (UTC+3)"
+        );
+        assert_eq!(
+            timing(json!({"kind": "time_of_day", "at": "18:30", "utc_offset_minutes": -330})),
+            "at 18:30 (UTC-5:30)"
+        );
+    }
 
     #[test]
     fn delays_and_date_fields_count_from_the_base_and_never_go_back() {

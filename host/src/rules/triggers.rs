@@ -68,6 +68,31 @@ pub enum TriggerKind {
 }
 
 impl TriggerKind {
+    /// What the trigger waits for, as an admin reads it, fields named by `title`: "when Amount
+    /// changes to 5000", "after 5 days without activity".
+    pub fn in_words(&self, title: &dyn Fn(&str) -> String) -> String {
+        match self {
+            Self::FieldChanged { field, value: None } => format!("when {} changes", title(field)),
+            Self::FieldChanged { field, value: Some(v) } => {
+                let v = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+                format!("when {} changes to {v}", title(field))
+            }
+            Self::ResponsibleChanged { user_id: None } => "when the responsible person changes".into(),
+            Self::ResponsibleChanged { user_id: Some(u) } => format!("when user {u} becomes responsible"),
+            Self::ItemCreated => "when the item is created".into(),
+            Self::ActivityCompleted { type_id: None } => "when an activity is completed".into(),
+            Self::ActivityCompleted { type_id: Some(t) } => format!("when an activity of type {t} is completed"),
+            Self::TaskCompleted => "when a task is completed".into(),
+            Self::CommentAdded => "when a comment is added".into(),
+            Self::Webhook { code } => format!("when the webhook is called (code {})", code.as_deref().unwrap_or("?")),
+            Self::App { code } => format!("when an application executes {code}"),
+            Self::NoActivity { days } => {
+                let plural = if *days == 1 { "" } else { "s" };
+                format!("after {days} day{plural} without activity")
+            }
+        }
+    }
+
     /// The webhook or app code, for lookup.
     fn code(&self) -> Option<&str> {
         match self {

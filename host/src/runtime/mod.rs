@@ -272,6 +272,12 @@ impl Runtime {
         Ok(self.register(plugin))
     }
 
+    /// Checks a component as [`Runtime::install`] does and answers what it is and asks for,
+    /// installing nothing: what an admin reviews before confirming an upload.
+    pub async fn inspect(&self, store: &Store, wasm: &[u8]) -> Result<Plugin, PluginError> {
+        self.prepare(store, wasm, false).await
+    }
+
     fn register(&self, plugin: Plugin) -> Arc<Plugin> {
         let version = semver::Version::parse(&plugin.manifest.version).expect("checked in Manifest::from_wit");
         let plugin = Arc::new(plugin);

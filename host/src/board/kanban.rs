@@ -1,0 +1,337 @@
+//! A pipeline as a kanban board: stages as columns with counts and amounts, items as cards.
+//! Each column shows 50 cards and loads more on demand, so a pipeline of 100,000 deals opens at
+//! once. Dragging a card calls the item's REST update method (see `assets/kanban.js`).
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::layout::{self, Section};
+use super::pipelines::{self, Pipeline};
+use super::{PageError, Viewer};
+use crate::api::{ApiError, AppState};
+use crate::clock::Millis;
+use crate::crm::{self, ListQuery, Stage};
+use crate::directory;
+use crate::model::{EntityType, Item, with_thousands};
+use crate::store::Conn;
+
+/// Cards per column and per "load more".
+pub const CARDS_PER_PAGE: i64 = 50;
+
+/// The board's search and filter, from its query string.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct BoardFilter {
+    /// Text the title contains.
+    #[serde(default)]
+    q: String,
+    /// Only items of this responsible person.
+    #[serde(default, deserialize_with = "optional_id")]
+    responsible: Option<i64>,
+    /// Where a "load more" starts.
+    #[serde(default)]
+    offset: i64,
+}
+
+/// An empty form field means "no filter".
+fn optional_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    text.trim().parse().map(Some).map_err(serde::de::Error::custom)
+}
+
+/// `GET /`: the deals board.
+pub async fn home(_viewer: Viewer) -> Redirect {
+    Redirect::to("/board/deal/0")
+}
+
+/// `GET /board/{entity}/{category}`.
+pub async fn page(
+    viewer: Viewer,
+    State(app): State<AppState>,
+    Path((entity, category)): Path<(String, i64)>,
+    Query(filter): Query<BoardFilter>,
+) -> Result<Markup, PageError> {
+    let mut conn = app.store.pool().acquire().await.map_err(ApiError::from)?;
+    let all = pipelines::all(&mut conn).await?;
+    let pipeline = pipelines::find(&all, &entity, category)?;
+    let stages = crm::stages(&mut conn, pipeline.entity_type, category).await?;
+    let users = user_names(&mut conn).await?;
+    let now = app.clock.now();
+    let mut columns = Vec::with_capacity(stages.len());
+    let board = Board {
+        pipeline: &pipeline,
+        users: &users,
+        now,
+    };
+    for (position, stage) in stages.iter().enumerate() {
+        let color = pipelines::stage_color(stage, position);
+        columns.push(board.column(&mut conn, stage, &color, &filter).await?);
+    }
+    let (method, stage_field) = pipeline.update_call();
+    let body = html! {
+        (layout::pipeline_tabs(&viewer, &all, &pipeline, Section::Board))
+        form.board-filter method="get" role="search" {
+            label { span.visually-hidden { "Search by title" }
+                input type="search" name="q" value=(filter.q) placeholder="Search by title" aria-label="Search by title"; }
+            label { span.visually-hidden { "Responsible person" }
+                select name="responsible" aria-label="Responsible person" {
+                    option value="" { "Any responsible person" }
+                    @for (id, name) in sorted(&users) {
+                        option value=(id) selected[filter.responsible == Some(id)] { (name) }
+                    }
+                }
+            }
+            button type="submit" { "Filter" }
+            @if !filter.q.is_empty() || filter.responsible.is_some() {
+                a href=(format!("/board/{}", pipeline.path())) { "Clear" }
+            }
+        }
+        div.kanban #kanban
+            data-entity-type=(pipeline.entity_type)
+            data-type-id=(pipeline.entity_type.type_id())
+            data-update-method=(method)
+            data-stage-field=(stage_field)
+            data-stamp-url=(format!("/board/{}/stamp", pipeline.path())) {
+            @for column in &columns { (column) }
+        }
+    };
+    Ok(layout::page(
+        &viewer,
+        &pipeline.name,
+        Section::Board,
+        &all,
+        &["kanban.js"],
+        body,
+    ))
+}
+
+/// `GET /board/{entity}/{category}/stage/{stage}?offset=50`: the next cards of a column.
+pub async fn column_cards(
+    _viewer: Viewer,
+    State(app): State<AppState>,
+    Path((entity, category, stage)): Path<(String, i64, String)>,
+    Query(filter): Query<BoardFilter>,
+) -> Result<Markup, PageError> {
+    let mut conn = app.store.pool().acquire().await.map_err(ApiError::from)?;
+    let all = pipelines::all(&mut conn).await?;
+    let pipeline = pipelines::find(&all, &entity, category)?;
+    let stage = crm::stage(&mut conn, pipeline.entity_type, &stage).await?;
+    let users = user_names(&mut conn).await?;
+    let (items, total) = cards_page(&mut conn, &pipeline, &stage, &filter).await?;
+    let entered = crm::entered_stage_at(&mut conn, pipeline.entity_type, &ids(&items)).await?;
+    let board = Board {
+        pipeline: &pipeline,
+        users: &users,
+        now: app.clock.now(),
+    };
+    Ok(board.cards(&stage, &items, total, &filter, &entered))
+}
+
+/// `GET /board/{entity}/{category}/stamp`: changes whenever the pipeline's items do.
+pub async fn stamp(
+    _viewer: Viewer,
+    State(app): State<AppState>,
+    Path((entity, category)): Path<(String, i64)>,
+) -> Result<Response, PageError> {
+    let mut conn = app.store.pool().acquire().await.map_err(ApiError::from)?;
+    let entity_type = EntityType::parse(&entity)?;
+    let category = entity_type.has_categories().then_some(category);
+    let (count, changed) = crm::pipeline_stamp(&mut conn, entity_type, category).await?;
+    Ok(Json(json!({"stamp": format!("{count}:{}", changed.unwrap_or(0))})).into_response())
+}
+
+async fn user_names(conn: &mut Conn) -> Result<HashMap<i64, String>, PageError> {
+    Ok(directory::users(conn)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, format!("{} {}", u.name, u.last_name).trim().to_string()))
+        .collect())
+}
+
+fn sorted(users: &HashMap<i64, String>) -> Vec<(i64, &str)> {
+    let mut all: Vec<_> = users.iter().map(|(id, name)| (*id, name.as_str())).collect();
+    all.sort_by(|a, b| a.1.cmp(b.1));
+    all
+}
+
+fn ids(items: &[Item]) -> Vec<i64> {
+    items.iter().map(|i| i.item_ref.id).collect()
+}
+
+/// The filter of one column: its stage, the pipeline, and the board's search.
+fn column_filter(pipeline: &Pipeline, stage: &Stage, filter: &BoardFilter) -> Map<String, Value> {
+    let mut out = Map::new();
+    out.insert(pipeline.entity_type.stage_field().into(), json!(stage.status_id));
+    if pipeline.entity_type.has_categories() {
+        out.insert("CATEGORY_ID".into(), json!(pipeline.category_id));
+    }
+    if !filter.q.trim().is_empty() {
+        out.insert("%TITLE".into(), json!(filter.q.trim()));
+    }
+    if let Some(responsible) = filter.responsible {
+        out.insert("ASSIGNED_BY_ID".into(), json!(responsible));
+    }
+    out
+}
+
+async fn cards_page(
+    conn: &mut Conn,
+    pipeline: &Pipeline,
+    stage: &Stage,
+    filter: &BoardFilter,
+) -> Result<(Vec<Item>, i64), PageError> {
+    let query = ListQuery {
+        filter: column_filter(pipeline, stage, filter),
+        order: Map::from_iter([("ID".to_string(), json!("DESC"))]),
+        start: filter.offset.max(0),
+        limit: CARDS_PER_PAGE,
+    };
+    Ok(crm::list(conn, pipeline.entity_type, &query).await?)
+}
+
+/// What every card of a board render shares.
+struct Board<'a> {
+    pipeline: &'a Pipeline,
+    users: &'a HashMap<i64, String>,
+    now: Millis,
+}
+
+impl Board<'_> {
+    async fn column(
+        &self,
+        conn: &mut Conn,
+        stage: &Stage,
+        color: &str,
+        filter: &BoardFilter,
+    ) -> Result<Markup, PageError> {
+        let first = BoardFilter {
+            offset: 0,
+            ..filter.clone()
+        };
+        let entity_type = self.pipeline.entity_type;
+        let (items, total) = cards_page(conn, self.pipeline, stage, &first).await?;
+        let in_column = column_filter(self.pipeline, stage, &first);
+        let (_, amount) = crm::total(conn, entity_type, &in_column, "OPPORTUNITY").await?;
+        let entered = crm::entered_stage_at(conn, entity_type, &ids(&items)).await?;
+        Ok(html! {
+            section.column data-stage=(stage.status_id) aria-label=(stage.name) style=(format!("--stage-color: {color}")) {
+                header.column-head {
+                    h2 { (stage.name) }
+                    span.count title="Items" { (total) }
+                    span.amount title="Amount" { (money(amount, None)) }
+                }
+                div.cards data-dropzone {
+                    (self.cards(stage, &items, total, &first, &entered))
+                }
+            }
+        })
+    }
+
+    fn cards(
+        &self,
+        stage: &Stage,
+        items: &[Item],
+        total: i64,
+        filter: &BoardFilter,
+        entered: &HashMap<i64, Millis>,
+    ) -> Markup {
+        let shown_to = filter.offset.max(0) + items.len() as i64;
+        let more = format!(
+            "/board/{}/stage/{}?{}",
+            self.pipeline.path(),
+            stage.status_id,
+            serde_urlencoded::to_string([
+                ("q", filter.q.clone()),
+                (
+                    "responsible",
+                    filter.responsible.map(|r| r.to_string()).unwrap_or_default()
+                ),
+                ("offset", shown_to.to_string()),
+            ])
+            .unwrap_or_default()
+        );
+        html! {
+            @for item in items {
+                (self.card(item, entered))
+            }
+            @if shown_to < total {
+                button.more type="button" data-more=(more) { "Show " (CARDS_PER_PAGE.min(total - shown_to)) " more" }
+            }
+        }
+    }
+
+    fn card(&self, item: &Item, entered: &HashMap<i64, Millis>) -> Markup {
+        let id = item.item_ref.id;
+        let field = |name: &str| item.fields.get(name).cloned().unwrap_or(Value::Null);
+        let title = field("TITLE").as_str().filter(|t| !t.is_empty()).map(str::to_string);
+        let title = title.unwrap_or_else(|| format!("#{id}"));
+        let amount = field("OPPORTUNITY").as_f64();
+        let currency = field("CURRENCY_ID");
+        let responsible = field("ASSIGNED_BY_ID").as_i64().and_then(|u| self.users.get(&u));
+        let since = entered.get(&id).copied().unwrap_or(item.created_at);
+        html! {
+            article.card draggable="true" tabindex="0" data-id=(id) aria-label=(title)
+                title="Drag to another stage, or press Shift+Arrow keys" {
+                a.card-title href=(format!("/items/{}/{id}", self.pipeline.entity_type)) { (title) }
+                @if let Some(amount) = amount {
+                    div.card-amount { (money(amount, currency.as_str())) }
+                }
+                div.card-meta {
+                    span.responsible { (responsible.map(String::as_str).unwrap_or("Nobody")) }
+                    span.age title="In this stage" { (age(self.now - since)) }
+                }
+            }
+        }
+    }
+}
+
+/// 1234.5 as "1,234.50 USD"; whole amounts without decimals.
+pub fn money(amount: f64, currency: Option<&str>) -> String {
+    let grouped = with_thousands(amount.trunc() as i64);
+    let sign = if amount < 0.0 && amount.trunc() == 0.0 { "-" } else { "" };
+    let cents = (amount.abs().fract() * 100.0).round() as i64;
+    let number = if cents == 0 {
+        format!("{sign}{grouped}")
+    } else {
+        format!("{sign}{grouped}.{cents:02}")
+    };
+    match currency.filter(|c| !c.is_empty()) {
+        Some(currency) => format!("{number} {currency}"),
+        None => number,
+    }
+}
+
+/// How long ago, roughly: "just now", "12 min", "5 h", "3 d".
+pub fn age(ms: Millis) -> String {
+    let minutes = ms / 60_000;
+    match minutes {
+        m if m < 1 => "just now".into(),
+        m if m < 60 => format!("{m} min"),
+        m if m < 48 * 60 => format!("{} h", m / 60),
+        m => format!("{} d", m / (24 * 60)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_and_ages_read_as_people_write_them() {
+        assert_eq!(money(1234.5, Some("USD")), "1,234.50 USD");
+        assert_eq!(money(1_000_000.0, None), "1,000,000");
+        assert_eq!(money(-12.0, Some("")), "-12");
+        assert_eq!(age(30_000), "just now");
+        assert_eq!(age(12 * 60_000), "12 min");
+        assert_eq!(age(5 * 3_600_000), "5 h");
+        assert_eq!(age(3 * 86_400_000), "3 d");
+    }
+}
