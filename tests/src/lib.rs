@@ -13,6 +13,7 @@ use sqlx::{AnyConnection, Connection, Executor};
 use stagewright::store::DATABASE_FILE;
 use stagewright::{Server, Settings};
 
+pub mod browser;
 pub mod smtp;
 
 include!(concat!(env!("OUT_DIR"), "/test_plugins.rs"));

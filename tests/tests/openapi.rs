@@ -9,6 +9,7 @@ use stagewright_tests::TestHost;
 const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/api/v1/plugins"),
     ("post", "/api/v1/plugins"),
+    ("post", "/api/v1/plugins/inspect"),
     ("get", "/api/v1/robots"),
     ("post", "/api/v1/robots"),
     ("put", "/api/v1/robots/{id}"),
@@ -19,6 +20,8 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("post", "/api/v1/triggers"),
     ("delete", "/api/v1/triggers/{id}"),
     ("get", "/api/v1/runs"),
+    ("get", "/api/v1/runs/{id}"),
+    ("put", "/api/v1/users/{id}/password"),
     ("post", "/api/v1/runs/{id}/retry"),
     ("get", "/api/v1/timeline"),
     ("get", "/api/v1/outbox"),

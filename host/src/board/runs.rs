@@ -151,7 +151,7 @@ pub async fn detail(viewer: Viewer, State(app): State<AppState>, Path(id): Path<
         }
         @if run.status == RunStatus::Failed {
             div.run-error role="alert" {
-                strong { "Error: " } (run.error.as_deref().unwrap_or("unknown"))
+                div { strong { "Error: " } (run.error.as_deref().unwrap_or("unknown")) }
                 button.primary type="button" data-retry=(run.id) { "Retry" }
             }
         }

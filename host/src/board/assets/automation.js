@@ -88,7 +88,7 @@
         required ? null : h("option", { value: "", text: "—" }),
         schema.enum.map((option, i) => h("option", { value: String(i), text: (schema.enumNames || schema["x-enum-titles"] || [])[i] ?? String(option), selected: option === initial })));
       return {
-        el: wrap(h("label", { for: id, class: required ? "required" : "" }, title, help), select),
+        el: wrap(h("label", { for: id, class: required ? "required" : "" }, h("span", { class: "label-text", text: title }), help), select),
         read: () => (select.value === "" ? undefined : schema.enum[Number(select.value)]),
       };
     }
@@ -140,7 +140,7 @@
       const area = h("textarea", { id, name: path, spellcheck: "false" });
       area.value = initial === undefined ? "" : JSON.stringify(initial, null, 2);
       return {
-        el: wrap(h("label", { for: id, class: required ? "required" : "" }, `${title} (JSON)`, help), area),
+        el: wrap(h("label", { for: id, class: required ? "required" : "" }, h("span", { class: "label-text", text: `${title} (JSON)` }), help), area),
         read: () => {
           if (!area.value.trim()) return undefined;
           try { return JSON.parse(area.value); } catch { return area.value; }
@@ -154,7 +154,7 @@
     const input = long ? h("textarea", { id, name: path }) : h("input", { id, name: path, type: "text", inputmode: numeric ? "decimal" : null, placeholder: schema.examples?.[0] ?? null });
     input.value = initial === undefined || initial === null ? "" : String(initial);
     return {
-      el: wrap(h("label", { for: id, class: required ? "required" : "" }, title, help), h("div", { class: "with-picker" }, input, pickerFor(input, context))),
+      el: wrap(h("label", { for: id, class: required ? "required" : "" }, h("span", { class: "label-text", text: title }), help), h("div", { class: "with-picker" }, input, pickerFor(input, context))),
       read: () => {
         const text = input.value;
         if (text === "") return undefined;
