@@ -13,6 +13,7 @@ mod kanban;
 mod layout;
 mod pipelines;
 mod plugins;
+mod roles;
 mod runs;
 mod signin;
 mod testmode;
@@ -25,6 +26,7 @@ use axum::routing::get;
 
 use crate::api::{ApiError, AppState, session};
 use crate::directory;
+use crate::permissions::Access;
 
 /// The signed-in user a page is rendered for.
 #[derive(Debug, Clone)]
@@ -35,6 +37,8 @@ pub struct Viewer {
     pub name: String,
     /// Whether the user may change everything (and see the admin pages).
     pub is_admin: bool,
+    /// What the user's roles allow; pages show what the API would let them do.
+    pub access: Access,
     /// The session's CSRF token, which the page hands its scripts.
     pub csrf_token: String,
 }
@@ -60,7 +64,7 @@ impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         match self {
             Self::SignIn => Redirect::to("/login").into_response(),
-            Self::Forbidden => ApiError::forbidden("This page is for administrators").into_response(),
+            Self::Forbidden => ApiError::forbidden("Your role does not open this page").into_response(),
             Self::Api(e) => e.into_response(),
         }
     }
@@ -75,10 +79,12 @@ impl FromRequestParts<AppState> for Viewer {
             .ok_or(PageError::SignIn)?;
         let mut conn = app.store.pool().acquire().await.map_err(ApiError::from)?;
         let user = directory::user(&mut conn, signed_in.user_id).await?;
+        let access = Access::of(&mut conn, user.id, signed_in.is_admin).await?;
         Ok(Self {
             user_id: user.id,
             name: format!("{} {}", user.name, user.last_name).trim().to_string(),
-            is_admin: signed_in.is_admin,
+            is_admin: access.is_admin,
+            access,
             csrf_token: signed_in.csrf_token,
         })
     }
@@ -122,5 +128,6 @@ pub fn router() -> Router<AppState> {
         .route("/runs/{id}", get(runs::detail))
         .route("/items/{entity}/{id}", get(item::page))
         .route("/test", get(testmode::page))
+        .route("/roles", get(roles::page))
         .route("/assets/{file}", get(assets::serve))
 }

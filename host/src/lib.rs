@@ -21,6 +21,7 @@ pub mod kit;
 pub mod mailer;
 pub mod model;
 pub mod notifications;
+pub mod permissions;
 pub mod queue;
 pub mod rest_fields;
 pub mod rules;

@@ -513,3 +513,63 @@ async fn in_the_browser_an_admin_opens_a_failed_run_and_retries_it() {
     browser.screenshot("runs").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn in_the_browser_a_user_whose_role_reads_automation_rules_sees_no_edit_controls_and_the_api_refuses() {
+    let host = TestHost::start().await;
+    host.add_robot("NEW", "add-comment", json!({"text": "hello"})).await;
+    let viewer = host.add_user("rita").await;
+    assert_eq!(set_password(&host, viewer, "a long password").await, 204);
+    let role = json!({"name": "Deal watcher", "permissions": {"deal": {"read": "all", "automation": "read"}}});
+    let (status, role) = host.admin(Method::POST, "/api/v1/roles", Some(role)).await;
+    assert_eq!(status, 201);
+    let path = format!("/api/v1/users/{viewer}/roles");
+    host.admin(Method::PUT, &path, Some(json!({"role_ids": [role["id"]]})))
+        .await;
+
+    let admin = Browser::open(&host).await;
+    admin.sign_in_as_admin(&host).await;
+    admin.goto("/roles").await;
+    admin
+        .find(r#"form[data-role] tr[data-type="deal"] select[name=automation]"#)
+        .await;
+    admin.screenshot("roles").await;
+    admin.close().await;
+
+    let browser = Browser::open(&host).await;
+    browser.sign_in("rita@example.com", "a long password").await;
+    browser.goto("/automation/deal/0").await;
+    browser.find("li.robot").await;
+    assert!(
+        browser
+            .all("button[data-add-robot], button[data-edit-robot], button[data-delete-robot]")
+            .await
+            .is_empty()
+    );
+    assert!(browser.find("p.notice").await.text().await.unwrap().contains("read"));
+    let nav = browser.find("header.topbar nav").await.text().await.unwrap();
+    assert!(
+        !nav.contains("Plugins") && !nav.contains("Runs"),
+        "admin pages are not offered: {nav}"
+    );
+    browser.screenshot("automation-read-only").await;
+    let refused = browser
+        .client
+        .execute_async(
+            r#"const done = arguments[0];
+               Board.api("POST", "/api/v1/robots", {entity_type: "deal", stage_id: "NEW", plugin_id: "add-comment", config: {text: "x"}})
+                 .then(() => done("created"), (e) => done(`${e.status} ${e.code}`));"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused, json!("403 ACCESS_DENIED"));
+    assert_eq!(
+        host.admin(Method::GET, "/api/v1/robots", None).await.1["robots"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    browser.close().await;
+}

@@ -2,6 +2,8 @@
 //! Each handler carries its OpenAPI description (`api::openapi` gathers them), next to the code
 //! it describes, so the document cannot drift from the routes' shapes.
 
+use std::sync::Arc;
+
 use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
@@ -22,6 +24,7 @@ use crate::crm::repeat::{self, Exception, Kind, NewExceptions};
 use crate::directory::{self, Absence, AbsenceKind, NewAbsence, TokenKind};
 use crate::mailer::{self, OutboxEntry};
 use crate::model::{CrmError, EntityType, ItemRef};
+use crate::permissions::{self, Access, NewRole, Role, RuleAccess};
 use crate::queue::{self, RunFilter, RunRecord};
 use crate::rules::calendar::{self, Calendar};
 use crate::rules::triggers::{self, NewTrigger, Trigger};
@@ -31,51 +34,67 @@ use crate::sessions;
 use crate::store::Tx;
 use crate::timeline;
 
-/// Who is calling the admin API: the holder of an admin token. The route layer
-/// [`require_admin`] puts it in every admin request, so a handler that needs the caller takes
-/// `Extension<Admin>` and one that does not cannot forget the check.
+/// Who is calling the admin API, and what their roles allow. The route layer [`authenticate`]
+/// puts it in every admin API request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// What the caller may do.
+    pub access: Arc<Access>,
+}
+
+/// An administrator calling: the route layer [`require_admin`] puts it in the requests of the
+/// routes only administrators may use, so a handler that takes `Extension<Admin>` cannot run for
+/// anyone else.
 #[derive(Debug, Clone, Copy)]
 pub struct Admin {
-    /// The user the token belongs to.
+    /// The administrator's user.
     pub user_id: i64,
 }
 
-/// Checks the caller before any admin handler runs: the one place admin authentication happens.
-/// An admin token in `Authorization: Bearer`, or a board session of an administrator (with its
-/// CSRF token on changes). A request without either gets 401, a signed-in user who is not an
-/// administrator 403, and neither reaches a handler.
-pub async fn require_admin(
-    State(app): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
+/// Checks the caller before any admin API handler runs: the one place its authentication
+/// happens. An admin token in `Authorization: Bearer`, or a board session (with its CSRF token on
+/// changes). A request with neither gets 401 and reaches no handler.
+pub async fn authenticate(State(app): State<AppState>, mut request: Request, next: Next) -> Result<Response, ApiError> {
     let bearer = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let admin = match bearer {
+    let access = match bearer {
         Some(token) => {
             let mut conn = app.store.pool().acquire().await?;
             let holder = directory::token_holder(&mut conn, token.trim(), TokenKind::Admin).await?;
-            holder
-                .map(|h| Admin { user_id: h.user_id })
-                .ok_or_else(ApiError::unauthorized)?
+            let holder = holder.ok_or_else(ApiError::unauthorized)?;
+            Access::everything(holder.user_id)
         }
         None => {
             let signed_in = session::signed_in(&app, request.headers())
                 .await?
                 .ok_or_else(ApiError::unauthorized)?;
             session::check_csrf(request.method(), request.headers(), &signed_in)?;
-            if !signed_in.is_admin {
-                return Err(ApiError::forbidden("Only administrators may use the admin API"));
-            }
-            Admin {
-                user_id: signed_in.user_id,
-            }
+            let mut conn = app.store.pool().acquire().await?;
+            Access::of(&mut conn, signed_in.user_id, signed_in.is_admin).await?
         }
     };
-    request.extensions_mut().insert(admin);
+    request.extensions_mut().insert(Caller {
+        access: Arc::new(access),
+    });
+    Ok(next.run(request).await)
+}
+
+/// Lets only administrators through to the routes it covers (403 for anyone else).
+pub async fn require_admin(mut request: Request, next: Next) -> Result<Response, ApiError> {
+    let caller = request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(ApiError::unauthorized)?;
+    if !caller.access.is_admin {
+        return Err(ApiError::forbidden("Only administrators may do this"));
+    }
+    request.extensions_mut().insert(Admin {
+        user_id: caller.access.user_id,
+    });
     Ok(next.run(request).await)
 }
 
@@ -215,10 +234,20 @@ pub struct StageFilter {
 /// `GET /api/v1/robots?entity_type=deal&stage_id=WON`.
 #[utoipa::path(get, path = "/api/v1/robots", tag = "robots", security(("admin_token" = [])), params(StageFilter),
     responses((status = 200, body = RobotList), (status = 400, body = ErrorBody)))]
-pub async fn list_robots(State(app): State<AppState>, RawQuery(raw): RawQuery) -> Result<impl IntoResponse, ApiError> {
+pub async fn list_robots(
+    State(app): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(raw): RawQuery,
+) -> Result<impl IntoResponse, ApiError> {
     let filter: StageFilter = query(raw.as_deref())?;
     let mut conn = app.store.pool().acquire().await?;
-    let robots = rules::list(&mut conn, filter.entity_type.as_deref(), filter.stage_id.as_deref()).await?;
+    if let Some(entity_type) = &filter.entity_type {
+        caller
+            .access
+            .check_automation(EntityType::parse(entity_type)?, RuleAccess::Read)?;
+    }
+    let mut robots = rules::list(&mut conn, filter.entity_type.as_deref(), filter.stage_id.as_deref()).await?;
+    robots.retain(|r| readable_rules(&caller, &r.entity_type));
     Ok(Json(RobotList { robots }))
 }
 
@@ -282,14 +311,28 @@ fn check_plugin(app: &AppState, plugin_id: &str, version: Option<&str>, config: 
     plugin.manifest.check_config(config).map_err(ApiError::invalid)
 }
 
+/// Whether the caller may see the automation rules of an entity type (named as stored).
+fn readable_rules(caller: &Caller, entity_type: &str) -> bool {
+    EntityType::parse(entity_type).is_ok_and(|t| caller.access.automation(t) >= RuleAccess::Read)
+}
+
+/// Refuses a change to the automation rules of an entity type the caller may not change.
+fn check_rules_change(caller: &Caller, entity_type: &str) -> Result<(), ApiError> {
+    Ok(caller
+        .access
+        .check_automation(EntityType::parse(entity_type)?, RuleAccess::Update)?)
+}
+
 /// `POST /api/v1/robots`: attaches a robot to a stage, at the end of its list.
 #[utoipa::path(post, path = "/api/v1/robots", tag = "robots", security(("admin_token" = [])), request_body = NewRobot,
     responses((status = 201, body = Robot), (status = 400, description = "Unknown stage or plugin, a config that does not fit the plugin's schema, a bad timing or condition", body = ErrorBody)))]
 pub async fn add_robot(
     State(app): State<AppState>,
+    Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let new: NewRobot = json_body(&body?)?;
+    check_rules_change(&caller, &new.entity_type)?;
     check_plugin(&app, &new.plugin_id, new.plugin_version.as_deref(), &new.config)?;
     let mut tx = app.store.write().await?;
     let robot = rules::add(&mut tx, new, app.clock.now()).await?;
@@ -304,12 +347,14 @@ pub async fn add_robot(
     responses((status = 200, body = Robot), (status = 400, body = ErrorBody)))]
 pub async fn update_robot(
     State(app): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let changes: RobotChanges = json_body(&body?)?;
     let mut tx = app.store.write().await?;
     let current = rules::get(&mut tx, &id).await?;
+    check_rules_change(&caller, &current.entity_type)?;
     check_plugin(
         &app,
         &current.plugin_id,
@@ -339,9 +384,11 @@ pub struct Reorder {
     responses((status = 200, body = RobotList), (status = 400, body = ErrorBody)))]
 pub async fn reorder_robots(
     State(app): State<AppState>,
+    Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let order: Reorder = json_body(&body?)?;
+    check_rules_change(&caller, &order.entity_type)?;
     let mut tx = app.store.write().await?;
     let robots = rules::reorder(&mut tx, &order.entity_type, &order.stage_id, &order.robot_ids).await?;
     tx.commit().await?;
@@ -353,11 +400,18 @@ pub async fn reorder_robots(
     responses((status = 200, body = TriggerList), (status = 400, body = ErrorBody)))]
 pub async fn list_triggers(
     State(app): State<AppState>,
+    Extension(caller): Extension<Caller>,
     RawQuery(raw): RawQuery,
 ) -> Result<impl IntoResponse, ApiError> {
     let filter: StageFilter = query(raw.as_deref())?;
+    if let Some(entity_type) = &filter.entity_type {
+        caller
+            .access
+            .check_automation(EntityType::parse(entity_type)?, RuleAccess::Read)?;
+    }
     let mut conn = app.store.pool().acquire().await?;
-    let triggers = triggers::list(&mut conn, filter.entity_type.as_deref(), filter.stage_id.as_deref()).await?;
+    let mut triggers = triggers::list(&mut conn, filter.entity_type.as_deref(), filter.stage_id.as_deref()).await?;
+    triggers.retain(|t| readable_rules(&caller, &t.entity_type));
     Ok(Json(TriggerList { triggers }))
 }
 
@@ -366,9 +420,11 @@ pub async fn list_triggers(
     responses((status = 201, body = Trigger), (status = 400, body = ErrorBody)))]
 pub async fn add_trigger(
     State(app): State<AppState>,
+    Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let new: NewTrigger = json_body(&body?)?;
+    check_rules_change(&caller, &new.entity_type)?;
     let mut tx = app.store.write().await?;
     let trigger = triggers::add(&mut tx, new, app.clock.now()).await?;
     tx.commit().await?;
@@ -381,9 +437,11 @@ pub async fn add_trigger(
     responses((status = 204, description = "Deleted"), (status = 400, body = ErrorBody)))]
 pub async fn delete_trigger(
     State(app): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let mut tx = app.store.write().await?;
+    check_rules_change(&caller, &triggers::get(&mut tx, &id).await?.entity_type)?;
     triggers::delete(&mut tx, &id).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -393,8 +451,13 @@ pub async fn delete_trigger(
 #[utoipa::path(delete, path = "/api/v1/robots/{id}", tag = "robots", security(("admin_token" = [])),
     params(("id" = String, Path, description = "The robot")),
     responses((status = 204, description = "Deleted; its pending runs are cancelled when due"), (status = 400, body = ErrorBody)))]
-pub async fn delete_robot(State(app): State<AppState>, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
+pub async fn delete_robot(
+    State(app): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
     let mut tx = app.store.write().await?;
+    check_rules_change(&caller, &rules::get(&mut tx, &id).await?.entity_type)?;
     rules::delete(&mut tx, &id).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -421,6 +484,98 @@ pub async fn get_run(State(app): State<AppState>, Path(id): Path<String>) -> Res
         Err(CrmError::NotFound(what)) => Err(ApiError::not_found(format!("Not found: {what}"))),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Every role.
+#[derive(Serialize, ToSchema)]
+pub struct RoleList {
+    /// By id; role 1 is every role-less user's.
+    roles: Vec<Role>,
+}
+
+/// `GET /api/v1/roles`: the access-permission roles.
+#[utoipa::path(get, path = "/api/v1/roles", tag = "users", security(("admin_token" = [])),
+    responses((status = 200, body = RoleList), (status = 403, body = ErrorBody)))]
+pub async fn list_roles(State(app): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let mut conn = app.store.pool().acquire().await?;
+    Ok(Json(RoleList {
+        roles: permissions::roles(&mut conn).await?,
+    }))
+}
+
+/// `POST /api/v1/roles {"name", "permissions": {"deal": {"read": "all", "update": "own",
+/// "automation": "read"}, ...}}`: adds a role.
+#[utoipa::path(post, path = "/api/v1/roles", tag = "users", security(("admin_token" = [])), request_body = NewRole,
+    responses((status = 201, body = Role), (status = 400, description = "A taken name, an unknown entity type or level", body = ErrorBody)))]
+pub async fn add_role(
+    State(app): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let new: NewRole = json_body(&body?)?;
+    let mut tx = app.store.write().await?;
+    let role = permissions::add_role(&mut tx, &new, app.clock.now()).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(role)))
+}
+
+/// `PUT /api/v1/roles/{id}`: renames a role and replaces its permissions.
+#[utoipa::path(put, path = "/api/v1/roles/{id}", tag = "users", security(("admin_token" = [])),
+    params(("id" = i64, Path, description = "The role")), request_body = NewRole,
+    responses((status = 200, body = Role), (status = 400, body = ErrorBody)))]
+pub async fn update_role(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let new: NewRole = json_body(&body?)?;
+    let mut tx = app.store.write().await?;
+    let role = permissions::update_role(&mut tx, id, &new).await?;
+    tx.commit().await?;
+    Ok(Json(role))
+}
+
+/// `DELETE /api/v1/roles/{id}`: its users keep their other roles.
+#[utoipa::path(delete, path = "/api/v1/roles/{id}", tag = "users", security(("admin_token" = [])),
+    params(("id" = i64, Path, description = "The role")),
+    responses((status = 204, description = "Deleted"), (status = 400, description = "Role 1", body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete_role(State(app): State<AppState>, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
+    delete_by_id(&app, "role", &id, |tx, id| Box::pin(permissions::delete_role(tx, id))).await
+}
+
+/// A user's roles.
+#[derive(serde::Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserRoles {
+    /// Role ids; none means role 1.
+    role_ids: Vec<i64>,
+}
+
+/// `GET /api/v1/users/{id}/roles`.
+#[utoipa::path(get, path = "/api/v1/users/{id}/roles", tag = "users", security(("admin_token" = [])),
+    params(("id" = i64, Path, description = "The user")),
+    responses((status = 200, body = UserRoles), (status = 400, body = ErrorBody)))]
+pub async fn roles_of(State(app): State<AppState>, Path(id): Path<i64>) -> Result<impl IntoResponse, ApiError> {
+    let mut conn = app.store.pool().acquire().await?;
+    directory::user(&mut conn, id).await?;
+    Ok(Json(UserRoles {
+        role_ids: permissions::roles_of(&mut conn, id).await?,
+    }))
+}
+
+/// `PUT /api/v1/users/{id}/roles {"role_ids": [2, 3]}`: gives a user exactly these roles.
+#[utoipa::path(put, path = "/api/v1/users/{id}/roles", tag = "users", security(("admin_token" = [])),
+    params(("id" = i64, Path, description = "The user")), request_body = UserRoles,
+    responses((status = 200, body = UserRoles), (status = 400, body = ErrorBody)))]
+pub async fn set_roles_of(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let asked: UserRoles = json_body(&body?)?;
+    let mut tx = app.store.write().await?;
+    let role_ids = permissions::set_roles_of(&mut tx, id, &asked.role_ids).await?;
+    tx.commit().await?;
+    Ok(Json(UserRoles { role_ids }))
 }
 
 /// A new password.
@@ -542,6 +697,7 @@ pub struct Simulation {
     responses((status = 200, body = Simulation), (status = 400, body = ErrorBody)))]
 pub async fn simulate(
     State(app): State<AppState>,
+    Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let asked: SimulationRequest = json_body(&body?)?;
@@ -549,6 +705,15 @@ pub async fn simulate(
         entity_type: EntityType::parse(&asked.entity_type)?,
         id: asked.item_id,
     };
+    caller.access.check_automation(item_ref.entity_type, RuleAccess::Read)?;
+    {
+        let mut conn = app.store.pool().acquire().await?;
+        let item = crate::crm::get(&mut conn, item_ref).await?;
+        let responsible = item.fields.get("ASSIGNED_BY_ID").and_then(Value::as_i64);
+        caller
+            .access
+            .check_item(item_ref.entity_type, permissions::ItemAction::Read, responsible)?;
+    }
     let at = asked.at.unwrap_or_else(|| app.clock.now());
     let runs = rules::simulate(app.store.pool(), item_ref, &asked.stage_id, at).await?;
     let runs: Vec<Value> = runs

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::model::CrmError;
+use crate::permissions::Denied;
 use crate::runtime::PluginError;
 use crate::store::StoreError;
 
@@ -125,6 +126,12 @@ impl From<CrmError> for ApiError {
             CrmError::Invalid(why) => Self::invalid(why),
             CrmError::Store(e) => Self::internal(e),
         }
+    }
+}
+
+impl From<Denied> for ApiError {
+    fn from(e: Denied) -> Self {
+        Self::forbidden(e.0)
     }
 }
 

@@ -49,21 +49,34 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/plugins", get(admin::list_plugins).post(admin::install_plugin))
         .route("/api/v1/plugins/inspect", post(admin::inspect_plugin))
         .layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES));
-    let admin_api = Router::new()
+    // Automation rules: anyone signed in whose role allows it, per entity type (each handler
+    // asks the caller's access).
+    let automation = Router::new()
         .route("/api/v1/robots", get(admin::list_robots).post(admin::add_robot))
         .route("/api/v1/robots/reorder", post(admin::reorder_robots))
-        .route("/api/v1/runs/{id}/retry", post(admin::retry_run))
-        .route("/api/v1/timeline", get(admin::timeline))
-        .route("/api/v1/simulate", post(admin::simulate))
-        .route("/api/v1/triggers", get(admin::list_triggers).post(admin::add_trigger))
-        .route("/api/v1/triggers/{id}", delete(admin::delete_trigger))
         .route(
             "/api/v1/robots/{id}",
             delete(admin::delete_robot).put(admin::update_robot),
         )
+        .route("/api/v1/triggers", get(admin::list_triggers).post(admin::add_trigger))
+        .route("/api/v1/triggers/{id}", delete(admin::delete_trigger))
+        .route("/api/v1/simulate", post(admin::simulate));
+    // Everything else is the administrators'.
+    let administration = Router::new()
+        .route("/api/v1/runs/{id}/retry", post(admin::retry_run))
+        .route("/api/v1/timeline", get(admin::timeline))
         .route("/api/v1/runs", get(admin::list_runs))
         .route("/api/v1/runs/{id}", get(admin::get_run))
         .route("/api/v1/users/{id}/password", axum::routing::put(admin::set_password))
+        .route(
+            "/api/v1/users/{id}/roles",
+            get(admin::roles_of).put(admin::set_roles_of),
+        )
+        .route("/api/v1/roles", get(admin::list_roles).post(admin::add_role))
+        .route(
+            "/api/v1/roles/{id}",
+            axum::routing::put(admin::update_role).delete(admin::delete_role),
+        )
         .route("/api/v1/outbox", get(admin::outbox))
         .route("/api/v1/webhooks", post(admin::create_webhook))
         .route(
@@ -77,12 +90,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/calendar", get(admin::get_calendar).put(admin::put_calendar))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .merge(plugins)
-        // Every admin route, and only those, sits behind the admin token: a route added above
-        // cannot forget the check.
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            admin::require_admin,
-        ));
+        .route_layer(axum::middleware::from_fn(admin::require_admin));
+    let admin_api = automation
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .merge(administration)
+        // Every admin API route, and only those, sits behind authentication: a route added
+        // above cannot forget the check.
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), admin::authenticate));
     Router::new()
         .route("/rest/{user}/{token}/{method}", any(rest::call))
         .route("/rest/{method}", post(rest::call_in_session))

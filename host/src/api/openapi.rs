@@ -31,6 +31,12 @@ use crate::rules::condition::ConditionRule;
         admin::list_runs,
         admin::get_run,
         admin::set_password,
+        admin::list_roles,
+        admin::add_role,
+        admin::update_role,
+        admin::delete_role,
+        admin::roles_of,
+        admin::set_roles_of,
         admin::retry_run,
         admin::timeline,
         admin::outbox,
@@ -57,7 +63,7 @@ use crate::rules::condition::ConditionRule;
         (name = "webhooks", description = "Inbound-webhook tokens for the REST API"),
         (name = "exceptions", description = "Phones and emails that never make a lead a repeat lead"),
         (name = "absences", description = "The directory's absence calendar: who is away when"),
-        (name = "users", description = "Signing in to the board: users' passwords"),
+        (name = "users", description = "Signing in to the board and access permissions: passwords and roles"),
     )
 )]
 pub struct AdminApi;

@@ -27,8 +27,10 @@ use crate::crm::{self, ListQuery};
 use crate::directory::{TokenHolder, TokenKind, all_scopes};
 use crate::model::REPEAT_FIELD;
 use crate::model::userfield::UserField;
-use crate::model::{EntityType, ItemRef, Write, check_fields, rest_datetime};
+use crate::model::{EntityType, Item, ItemRef, Write, check_fields, rest_datetime};
+use crate::permissions::{Access, ItemAction};
 use crate::rules::Engine;
+use crate::store::Conn;
 use crate::store::Tx;
 
 /// Items per page of a `*.list` answer, as in Bitrix24.
@@ -112,9 +114,13 @@ async fn answer(
     let method = method.strip_suffix(".json").unwrap_or(method).to_ascii_lowercase();
     let answer = async {
         let caller = caller?;
+        let access = {
+            let mut conn = app.store.pool().acquire().await?;
+            Access::of(&mut conn, caller.user_id, false).await?
+        };
         let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
         let params = params::parse(query.as_deref(), content_type, &body?)?;
-        dispatch(app, &caller, &method, &params).await
+        dispatch(app, &caller, &access, &method, &params).await
     }
     .await;
     match answer {
@@ -170,6 +176,7 @@ fn required_scope(method: &str) -> Option<&'static str> {
 async fn dispatch(
     app: &AppState,
     caller: &TokenHolder,
+    access: &Access,
     method: &str,
     p: &Map<String, Value>,
 ) -> Result<Answer, ApiError> {
@@ -186,13 +193,13 @@ async fn dispatch(
     let item_call = method.strip_prefix("crm.").and_then(|m| m.split_once('.'));
     let standard = |name: &str| EntityType::STANDARD.into_iter().find(|t| t.to_string() == name);
     if let Some((entity_type, action)) = item_call.and_then(|(e, a)| standard(e).map(|t| (t, a))) {
-        return item_method(app, user, entity_type, action, p).await;
+        return item_method(app, access, entity_type, action, p).await;
     }
     match method {
-        "batch" => batch(app, caller, p).await,
+        "batch" => batch(app, caller, access, p).await,
         "crm.timeline.comment.add" => comment_add(app, user, p).await,
         "crm.timeline.comment.list" => comment_list(app, p).await,
-        _ if method.starts_with("crm.item.") => items::dispatch(app, user, method, p).await,
+        _ if method.starts_with("crm.item.") => items::dispatch(app, access, method, p).await,
         _ if method.starts_with("crm.automation.trigger") => automation::dispatch(app, user, method, p).await,
         _ if method.starts_with("crm.type.") => types::dispatch(app, user, method, p).await,
         _ if method.starts_with("tasks.task.") => tasks::dispatch(app, user, method, p).await,
@@ -214,14 +221,14 @@ fn unknown_method() -> ApiError {
 
 async fn item_method(
     app: &AppState,
-    user: i64,
+    access: &Access,
     entity_type: EntityType,
     action: &str,
     p: &Map<String, Value>,
 ) -> Result<Answer, ApiError> {
     match action {
         "add" => {
-            let created = add_item(app, user, entity_type, &params::object(p, "fields")?).await?;
+            let created = add_item(app, access, entity_type, &params::object(p, "fields")?).await?;
             Ok(json!(created.id).into())
         }
         "get" => {
@@ -230,7 +237,7 @@ async fn item_method(
                 id: params::id(p, "id")?,
             };
             let mut conn = app.store.pool().acquire().await?;
-            let item = crm::get(&mut conn, item_ref).await?;
+            let item = readable_item(&mut conn, access, item_ref).await?;
             Ok(Value::Object(item.to_rest()).into())
         }
         "update" => {
@@ -238,7 +245,7 @@ async fn item_method(
                 entity_type,
                 id: params::id(p, "id")?,
             };
-            update_item(app, item_ref, &params::object(p, "fields")?).await?;
+            update_item(app, access, item_ref, &params::object(p, "fields")?).await?;
             Ok(json!(true).into())
         }
         "delete" => {
@@ -246,10 +253,10 @@ async fn item_method(
                 entity_type,
                 id: params::id(p, "id")?,
             };
-            delete_item(app, item_ref).await?;
+            delete_item(app, access, item_ref).await?;
             Ok(json!(true).into())
         }
-        "list" => item_list(app, entity_type, p).await,
+        "list" => item_list(app, access, entity_type, p).await,
         "fields" => {
             let mut conn = app.store.pool().acquire().await?;
             let custom = userfields::userfields(&mut conn, entity_type).await?;
@@ -260,10 +267,15 @@ async fn item_method(
     }
 }
 
-async fn item_list(app: &AppState, entity_type: EntityType, p: &Map<String, Value>) -> Result<Answer, ApiError> {
+async fn item_list(
+    app: &AppState,
+    access: &Access,
+    entity_type: EntityType,
+    p: &Map<String, Value>,
+) -> Result<Answer, ApiError> {
     let start = params::offset(p, "start")?;
     let query = ListQuery {
-        filter: params::object(p, "filter")?,
+        filter: access.readable(entity_type, params::object(p, "filter")?)?,
         order: params::object(p, "order")?,
         start,
         limit: PAGE_SIZE,
@@ -278,25 +290,62 @@ async fn item_list(app: &AppState, entity_type: EntityType, p: &Map<String, Valu
     Ok(Answer::page(Value::Array(rows), total, start))
 }
 
+/// An item the caller may read.
+async fn readable_item(conn: &mut Conn, access: &Access, item_ref: ItemRef) -> Result<Item, ApiError> {
+    let item = crm::get(conn, item_ref).await?;
+    access.check_item(item_ref.entity_type, ItemAction::Read, responsible(&item.fields))?;
+    Ok(item)
+}
+
+/// The responsible person a set of fields names, in either of the REST API's spellings.
+fn responsible(fields: &Map<String, Value>) -> Option<i64> {
+    match fields.get("ASSIGNED_BY_ID")? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
 /// Creates an item from REST `fields` (standard names), checked against the type's standard
 /// and custom fields inside the write transaction so the custom fields cannot change underneath.
+/// The caller's role must allow adding an item with that responsible person (the caller, when
+/// none is named).
 async fn add_item(
     app: &AppState,
-    user: i64,
+    access: &Access,
     entity_type: EntityType,
     fields: &Map<String, Value>,
 ) -> Result<ItemRef, ApiError> {
+    let named = responsible(fields).unwrap_or(access.user_id);
+    access.check_item(entity_type, ItemAction::Add, Some(named))?;
     let mut tx = app.store.write().await?;
     let custom = userfields::userfields(&mut tx, entity_type).await?;
     let changes = check_fields(entity_type, &custom, fields, Write::Create)?;
-    let created = crm::create(&mut tx, &Engine, entity_type, None, changes, user, app.clock.now()).await?;
+    let created = crm::create(
+        &mut tx,
+        &Engine,
+        entity_type,
+        None,
+        changes,
+        access.user_id,
+        app.clock.now(),
+    )
+    .await?;
     commit_and_wake(app, tx, created.robots_scheduled > 0).await?;
     Ok(created.item)
 }
 
-/// Changes an item's fields (and stage) from REST `fields`, checked as [`add_item`] does.
-async fn update_item(app: &AppState, item_ref: ItemRef, fields: &Map<String, Value>) -> Result<(), ApiError> {
+/// Changes an item's fields (and stage) from REST `fields`, checked as [`add_item`] does, if the
+/// caller's role allows changing it.
+async fn update_item(
+    app: &AppState,
+    access: &Access,
+    item_ref: ItemRef,
+    fields: &Map<String, Value>,
+) -> Result<(), ApiError> {
     let mut tx = app.store.write().await?;
+    let current = crm::get(&mut tx, item_ref).await?;
+    access.check_item(item_ref.entity_type, ItemAction::Update, responsible(&current.fields))?;
     let custom = userfields::userfields(&mut tx, item_ref.entity_type).await?;
     let changes = check_fields(item_ref.entity_type, &custom, fields, Write::Update)?;
     crm::update(&mut tx, &Engine, item_ref, changes, app.clock.now()).await?;
@@ -318,9 +367,11 @@ async fn commit_and_wake(app: &AppState, tx: Tx, wake: bool) -> Result<(), ApiEr
     Ok(())
 }
 
-/// Deletes an item; its pending robots are cancelled.
-async fn delete_item(app: &AppState, item_ref: ItemRef) -> Result<(), ApiError> {
+/// Deletes an item, if the caller's role allows; its pending robots are cancelled.
+async fn delete_item(app: &AppState, access: &Access, item_ref: ItemRef) -> Result<(), ApiError> {
     let mut tx = app.store.write().await?;
+    let current = crm::get(&mut tx, item_ref).await?;
+    access.check_item(item_ref.entity_type, ItemAction::Delete, responsible(&current.fields))?;
     crm::delete(&mut tx, &Engine, item_ref, app.clock.now()).await?;
     tx.commit().await?;
     Ok(())
@@ -408,7 +459,12 @@ const MAX_BATCH: usize = 50;
 /// `batch`: runs up to 50 calls given as `cmd: {name: "method?query"}` in order. A later command
 /// may use an earlier one's result as `$result[name]` or `$result[name][KEY]`; with `halt` set,
 /// the first error stops the batch.
-async fn batch(app: &AppState, caller: &TokenHolder, p: &Map<String, Value>) -> Result<Answer, ApiError> {
+async fn batch(
+    app: &AppState,
+    caller: &TokenHolder,
+    access: &Access,
+    p: &Map<String, Value>,
+) -> Result<Answer, ApiError> {
     let commands = params::object(p, "cmd")?;
     if commands.len() > MAX_BATCH {
         return Err(ApiError::invalid(format!("Max batch length exceeded ({MAX_BATCH})")));
@@ -426,7 +482,14 @@ async fn batch(app: &AppState, caller: &TokenHolder, p: &Map<String, Value>) -> 
         let outcome = if method == "batch" {
             Err(ApiError::invalid("batch calls cannot be nested"))
         } else {
-            Box::pin(dispatch(app, caller, &method, &params::parse_form(query.as_bytes()))).await
+            Box::pin(dispatch(
+                app,
+                caller,
+                access,
+                &method,
+                &params::parse_form(query.as_bytes()),
+            ))
+            .await
         };
         match outcome {
             Ok(answer) => {

@@ -13,6 +13,7 @@ use crate::api::{ApiError, AppState};
 use crate::crm;
 use crate::model::EntityType;
 use crate::model::userfield::UserField;
+use crate::permissions::RuleAccess;
 use crate::rules::triggers::{self, Trigger};
 use crate::rules::{self, Robot};
 use crate::runtime::Plugin;
@@ -23,11 +24,14 @@ pub async fn page(
     State(app): State<AppState>,
     Path((entity, category)): Path<(String, i64)>,
 ) -> Result<Markup, PageError> {
-    viewer.require_admin()?;
-    let can_edit = viewer.is_admin;
     let mut conn = app.store.pool().acquire().await.map_err(ApiError::from)?;
-    let all = pipelines::all(&mut conn).await?;
+    let all = pipelines::visible(&mut conn, &viewer.access).await?;
     let pipeline = pipelines::find(&all, &entity, category)?;
+    let rules_access = viewer.access.automation(pipeline.entity_type);
+    if rules_access == RuleAccess::None {
+        return Err(PageError::Forbidden);
+    }
+    let can_edit = rules_access == RuleAccess::Update;
     let entity_name = pipeline.entity_type.to_string();
     let stages = crm::stages(&mut conn, pipeline.entity_type, category).await?;
     let robots = rules::list(&mut conn, Some(&entity_name), None).await?;

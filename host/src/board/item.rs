@@ -11,6 +11,7 @@ use super::{PageError, Viewer, pipelines};
 use crate::api::{ApiError, AppState};
 use crate::crm;
 use crate::model::{EntityType, ItemRef, rest_datetime};
+use crate::permissions::ItemAction;
 use crate::timeline::{self, Entry};
 
 /// `GET /items/{entity}/{id}`.
@@ -24,8 +25,13 @@ pub async fn page(
         id,
     };
     let mut conn = app.store.pool().acquire().await.map_err(ApiError::from)?;
-    let all = pipelines::all(&mut conn).await?;
+    let all = pipelines::visible(&mut conn, &viewer.access).await?;
     let item = crm::get(&mut conn, item_ref).await?;
+    let responsible = item.fields.get("ASSIGNED_BY_ID").and_then(Value::as_i64);
+    viewer
+        .access
+        .check_item(item_ref.entity_type, ItemAction::Read, responsible)
+        .map_err(ApiError::from)?;
     let pipeline = item
         .category_id
         .and_then(|c| pipelines::find(&all, &entity, c).ok())

@@ -19,6 +19,7 @@ use crate::clock::Millis;
 use crate::crm::{self, ListQuery, Stage};
 use crate::directory;
 use crate::model::{EntityType, Item, with_thousands};
+use crate::permissions::Access;
 use crate::store::Conn;
 
 /// Cards per column and per "load more".
@@ -47,9 +48,16 @@ fn optional_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D:
     text.trim().parse().map(Some).map_err(serde::de::Error::custom)
 }
 
-/// `GET /`: the deals board.
-pub async fn home(_viewer: Viewer) -> Redirect {
-    Redirect::to("/board/deal/0")
+/// `GET /`: the deals board, or the first board the viewer may read.
+pub async fn home(viewer: Viewer, State(app): State<AppState>) -> Result<Redirect, PageError> {
+    let mut conn = app.store.pool().acquire().await.map_err(ApiError::from)?;
+    let visible = pipelines::visible(&mut conn, &viewer.access).await?;
+    let first = visible
+        .iter()
+        .find(|p| p.entity_type == EntityType::Deal)
+        .or(visible.first())
+        .ok_or(PageError::Forbidden)?;
+    Ok(Redirect::to(&format!("/board/{}", first.path())))
 }
 
 /// `GET /board/{entity}/{category}`.
@@ -60,7 +68,7 @@ pub async fn page(
     Query(filter): Query<BoardFilter>,
 ) -> Result<Markup, PageError> {
     let mut conn = app.store.pool().acquire().await.map_err(ApiError::from)?;
-    let all = pipelines::all(&mut conn).await?;
+    let all = pipelines::visible(&mut conn, &viewer.access).await?;
     let pipeline = pipelines::find(&all, &entity, category)?;
     let stages = crm::stages(&mut conn, pipeline.entity_type, category).await?;
     let users = user_names(&mut conn).await?;
@@ -68,6 +76,7 @@ pub async fn page(
     let mut columns = Vec::with_capacity(stages.len());
     let board = Board {
         pipeline: &pipeline,
+        access: &viewer.access,
         users: &users,
         now,
     };
@@ -115,23 +124,24 @@ pub async fn page(
 
 /// `GET /board/{entity}/{category}/stage/{stage}?offset=50`: the next cards of a column.
 pub async fn column_cards(
-    _viewer: Viewer,
+    viewer: Viewer,
     State(app): State<AppState>,
     Path((entity, category, stage)): Path<(String, i64, String)>,
     Query(filter): Query<BoardFilter>,
 ) -> Result<Markup, PageError> {
     let mut conn = app.store.pool().acquire().await.map_err(ApiError::from)?;
-    let all = pipelines::all(&mut conn).await?;
+    let all = pipelines::visible(&mut conn, &viewer.access).await?;
     let pipeline = pipelines::find(&all, &entity, category)?;
     let stage = crm::stage(&mut conn, pipeline.entity_type, &stage).await?;
     let users = user_names(&mut conn).await?;
-    let (items, total) = cards_page(&mut conn, &pipeline, &stage, &filter).await?;
-    let entered = crm::entered_stage_at(&mut conn, pipeline.entity_type, &ids(&items)).await?;
     let board = Board {
         pipeline: &pipeline,
+        access: &viewer.access,
         users: &users,
         now: app.clock.now(),
     };
+    let (items, total) = board.cards_page(&mut conn, &stage, &filter).await?;
+    let entered = crm::entered_stage_at(&mut conn, pipeline.entity_type, &ids(&items)).await?;
     Ok(board.cards(&stage, &items, total, &filter, &entered))
 }
 
@@ -182,29 +192,40 @@ fn column_filter(pipeline: &Pipeline, stage: &Stage, filter: &BoardFilter) -> Ma
     out
 }
 
-async fn cards_page(
-    conn: &mut Conn,
-    pipeline: &Pipeline,
-    stage: &Stage,
-    filter: &BoardFilter,
-) -> Result<(Vec<Item>, i64), PageError> {
-    let query = ListQuery {
-        filter: column_filter(pipeline, stage, filter),
-        order: Map::from_iter([("ID".to_string(), json!("DESC"))]),
-        start: filter.offset.max(0),
-        limit: CARDS_PER_PAGE,
-    };
-    Ok(crm::list(conn, pipeline.entity_type, &query).await?)
-}
-
 /// What every card of a board render shares.
 struct Board<'a> {
     pipeline: &'a Pipeline,
+    /// Cards and counts show only what the viewer may read, as `crm.*.list` would answer them.
+    access: &'a Access,
     users: &'a HashMap<i64, String>,
     now: Millis,
 }
 
 impl Board<'_> {
+    /// The column's filter, narrowed to what the viewer may read.
+    fn readable_filter(&self, stage: &Stage, filter: &BoardFilter) -> Result<Map<String, Value>, PageError> {
+        let asked = column_filter(self.pipeline, stage, filter);
+        Ok(self
+            .access
+            .readable(self.pipeline.entity_type, asked)
+            .map_err(ApiError::from)?)
+    }
+
+    async fn cards_page(
+        &self,
+        conn: &mut Conn,
+        stage: &Stage,
+        filter: &BoardFilter,
+    ) -> Result<(Vec<Item>, i64), PageError> {
+        let query = ListQuery {
+            filter: self.readable_filter(stage, filter)?,
+            order: Map::from_iter([("ID".to_string(), json!("DESC"))]),
+            start: filter.offset.max(0),
+            limit: CARDS_PER_PAGE,
+        };
+        Ok(crm::list(conn, self.pipeline.entity_type, &query).await?)
+    }
+
     async fn column(
         &self,
         conn: &mut Conn,
@@ -217,8 +238,8 @@ impl Board<'_> {
             ..filter.clone()
         };
         let entity_type = self.pipeline.entity_type;
-        let (items, total) = cards_page(conn, self.pipeline, stage, &first).await?;
-        let in_column = column_filter(self.pipeline, stage, &first);
+        let (items, total) = self.cards_page(conn, stage, &first).await?;
+        let in_column = self.readable_filter(stage, &first)?;
         let (_, amount) = crm::total(conn, entity_type, &in_column, "OPPORTUNITY").await?;
         let entered = crm::entered_stage_at(conn, entity_type, &ids(&items)).await?;
         Ok(html! {

@@ -4,6 +4,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::Viewer;
 use super::pipelines::Pipeline;
+use crate::permissions::RuleAccess;
 
 /// Which part of the navigation a page belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +19,8 @@ pub enum Section {
     Runs,
     /// Test mode.
     Test,
+    /// Access permissions: roles and users.
+    Roles,
 }
 
 /// A full page for a signed-in user. `scripts` are asset names to load after the page.
@@ -35,6 +38,10 @@ pub fn page(
         }
     };
     let first = pipelines.first().map(Pipeline::path).unwrap_or_else(|| "deal/0".into());
+    let first_with_rules = pipelines
+        .iter()
+        .find(|p| viewer.access.automation(p.entity_type) >= RuleAccess::Read)
+        .map(Pipeline::path);
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -50,11 +57,14 @@ pub fn page(
                     a.brand href="/" { "Stagewright" }
                     nav aria-label="Main" {
                         (nav(Section::Board, format!("/board/{first}"), "Pipelines"))
+                        @if let Some(rules) = &first_with_rules {
+                            (nav(Section::Automation, format!("/automation/{rules}"), "Automation rules"))
+                        }
                         @if viewer.is_admin {
-                            (nav(Section::Automation, format!("/automation/{first}"), "Automation rules"))
                             (nav(Section::Plugins, "/plugins".into(), "Plugins"))
                             (nav(Section::Runs, "/runs".into(), "Runs"))
                             (nav(Section::Test, "/test".into(), "Test mode"))
+                            (nav(Section::Roles, "/roles".into(), "Access permissions"))
                         }
                     }
                     div.who {
@@ -92,7 +102,7 @@ pub fn pipeline_tabs(viewer: &Viewer, pipelines: &[Pipeline], current: &Pipeline
                     }
                 }
             }
-            @if viewer.is_admin {
+            @if viewer.access.automation(current.entity_type) >= RuleAccess::Read {
                 nav.tabs aria-label="Pipeline views" {
                     a href=(format!("/board/{}", current.path())) aria-current=[(section == Section::Board).then_some("page")] { "Kanban" }
                     a href=(format!("/automation/{}", current.path())) aria-current=[(section == Section::Automation).then_some("page")] { "Automation rules" }

@@ -2,6 +2,7 @@
 
 use crate::crm::{self, Stage, types};
 use crate::model::{CrmError, EntityType};
+use crate::permissions::{Access, ItemAction, Scope};
 use crate::store::Conn;
 
 /// One pipeline of an entity type with stages.
@@ -44,7 +45,7 @@ pub fn stage_color(stage: &Stage, position: usize) -> String {
 }
 
 /// Every pipeline, leads first, then deals, then smart processes.
-pub async fn all(conn: &mut Conn) -> Result<Vec<Pipeline>, CrmError> {
+async fn all(conn: &mut Conn) -> Result<Vec<Pipeline>, CrmError> {
     let mut out = vec![Pipeline {
         entity_type: EntityType::Lead,
         category_id: 0,
@@ -81,6 +82,15 @@ pub async fn all(conn: &mut Conn) -> Result<Vec<Pipeline>, CrmError> {
         }
     }
     Ok(out)
+}
+
+/// The pipelines whose items the viewer may read: [`all`] as the navigation offers them.
+pub async fn visible(conn: &mut Conn, access: &Access) -> Result<Vec<Pipeline>, CrmError> {
+    Ok(all(conn)
+        .await?
+        .into_iter()
+        .filter(|p| access.scope(p.entity_type, ItemAction::Read) != Scope::None)
+        .collect())
 }
 
 /// The pipeline a URL names, among `all`.

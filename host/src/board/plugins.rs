@@ -19,7 +19,7 @@ use crate::runtime::Plugin;
 pub async fn page(viewer: Viewer, State(app): State<AppState>) -> Result<Markup, PageError> {
     viewer.require_admin()?;
     let mut conn = app.store.pool().acquire().await.map_err(ApiError::from)?;
-    let all = pipelines::all(&mut conn).await?;
+    let all = pipelines::visible(&mut conn, &viewer.access).await?;
     let robots = rules::list(&mut conn, None, None).await?;
     let mut by_id: BTreeMap<String, Vec<Arc<Plugin>>> = BTreeMap::new();
     for plugin in app.runtime.plugins() {

@@ -72,7 +72,7 @@ pub async fn list(
     viewer.require_admin()?;
     let filter = asked.filter()?;
     let mut conn = app.store.pool().acquire().await.map_err(ApiError::from)?;
-    let all = pipelines::all(&mut conn).await?;
+    let all = pipelines::visible(&mut conn, &viewer.access).await?;
     let runs = queue::list(&mut conn, &filter).await?;
     let robots = rules::list(&mut conn, None, None).await?;
     let plugins = app.runtime.plugins();
@@ -140,7 +140,7 @@ pub async fn list(
 pub async fn detail(viewer: Viewer, State(app): State<AppState>, Path(id): Path<String>) -> Result<Markup, PageError> {
     viewer.require_admin()?;
     let mut conn = app.store.pool().acquire().await.map_err(ApiError::from)?;
-    let all = pipelines::all(&mut conn).await?;
+    let all = pipelines::visible(&mut conn, &viewer.access).await?;
     let run = queue::get(&mut conn, &id).await?;
     let robot = rules::get(&mut conn, &run.robot_id).await.ok();
     let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();

@@ -15,7 +15,7 @@ use crate::model::rest_datetime;
 pub async fn page(viewer: Viewer, State(app): State<AppState>) -> Result<Markup, PageError> {
     viewer.require_admin()?;
     let mut conn = app.store.pool().acquire().await.map_err(ApiError::from)?;
-    let all = pipelines::all(&mut conn).await?;
+    let all = pipelines::visible(&mut conn, &viewer.access).await?;
     let mut stage_options = Vec::new();
     for p in &all {
         for s in crm::stages(&mut conn, p.entity_type, p.category_id).await? {

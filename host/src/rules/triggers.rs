@@ -332,6 +332,18 @@ pub async fn list(
 }
 
 /// Deletes a trigger.
+/// One trigger.
+pub async fn get(conn: &mut Conn, id: &str) -> Result<Trigger, CrmError> {
+    let row = store::query("SELECT * FROM triggers WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref()
+        .map(trigger_from_row)
+        .unwrap_or_else(|| Err(CrmError::NotFound(format!("trigger {id}"))))
+}
+
+/// Deletes a trigger.
 pub async fn delete(tx: &mut Tx, id: &str) -> Result<(), CrmError> {
     let deleted = store::query("DELETE FROM triggers WHERE id = $1")
         .bind(id)

@@ -5,18 +5,21 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Answer, AppState, PAGE_SIZE, add_item, delete_item, fields_description, unknown_method, update_item};
+use super::{
+    Answer, AppState, PAGE_SIZE, add_item, delete_item, fields_description, readable_item, unknown_method, update_item,
+};
 use crate::api::{ApiError, params};
 use crate::crm::userfields;
 use crate::crm::{self, ListQuery, split_filter_key, types};
 use crate::model::userfield::{self, UserField};
 use crate::model::{EntityType, Item, ItemRef, rest_datetime};
+use crate::permissions::Access;
 use crate::store::Conn;
 
 /// Answers one `crm.item.*` call.
 pub(super) async fn dispatch(
     app: &AppState,
-    user: i64,
+    access: &Access,
     method: &str,
     p: &Map<String, Value>,
 ) -> Result<Answer, ApiError> {
@@ -28,21 +31,25 @@ pub(super) async fn dispatch(
     match method {
         "crm.item.add" => {
             let fields = names.to_standard_keys(&params::object(p, "fields")?)?;
-            let created = add_item(app, user, entity_type, &fields).await?;
-            item_answer(app, &names, created).await
+            let created = add_item(app, access, entity_type, &fields).await?;
+            written_answer(app, &names, created).await
         }
-        "crm.item.get" => item_answer(app, &names, item_ref(entity_type, p)?).await,
+        "crm.item.get" => {
+            let mut conn = app.store.pool().acquire().await?;
+            let item = readable_item(&mut conn, access, item_ref(entity_type, p)?).await?;
+            Ok(json!({"item": names.item_json(&item, &[])?}).into())
+        }
         "crm.item.update" => {
             let item_ref = item_ref(entity_type, p)?;
             let fields = names.to_standard_keys(&params::object(p, "fields")?)?;
-            update_item(app, item_ref, &fields).await?;
-            item_answer(app, &names, item_ref).await
+            update_item(app, access, item_ref, &fields).await?;
+            written_answer(app, &names, item_ref).await
         }
         "crm.item.delete" => {
-            delete_item(app, item_ref(entity_type, p)?).await?;
+            delete_item(app, access, item_ref(entity_type, p)?).await?;
             Ok(json!([]).into())
         }
-        "crm.item.list" => list(app, &names, p).await,
+        "crm.item.list" => list(app, access, &names, p).await,
         "crm.item.fields" => {
             let described = fields_description(entity_type, &names.custom);
             let fields: Map<String, Value> = described
@@ -68,16 +75,19 @@ fn item_ref(entity_type: EntityType, p: &Map<String, Value>) -> Result<ItemRef, 
     })
 }
 
-async fn item_answer(app: &AppState, names: &Names, item_ref: ItemRef) -> Result<Answer, ApiError> {
+/// The item a caller just added or changed, as Bitrix24 answers those calls (whether or not the
+/// caller's role lets them read it later).
+async fn written_answer(app: &AppState, names: &Names, item_ref: ItemRef) -> Result<Answer, ApiError> {
     let mut conn = app.store.pool().acquire().await?;
     let item = crm::get(&mut conn, item_ref).await?;
     Ok(json!({"item": names.item_json(&item, &[])?}).into())
 }
 
-async fn list(app: &AppState, names: &Names, p: &Map<String, Value>) -> Result<Answer, ApiError> {
+async fn list(app: &AppState, access: &Access, names: &Names, p: &Map<String, Value>) -> Result<Answer, ApiError> {
     let start = params::offset(p, "start")?;
+    let asked = names.filter_to_standard(&params::object(p, "filter")?)?;
     let query = ListQuery {
-        filter: names.filter_to_standard(&params::object(p, "filter")?)?,
+        filter: access.readable(names.entity_type, asked)?,
         order: names.to_standard_keys(&params::object(p, "order")?)?,
         start,
         limit: PAGE_SIZE,
