@@ -4,7 +4,9 @@
 //! `cargo bench -p stagewright-tests --bench rest` prints:
 //! - `crm.deal.add` requests per second with 16 concurrent keep-alive clients, then the same for
 //!   `crm.item.add` of a smart process (whose ids come from a counter of its own);
-//! - the median and 99th percentile of one filtered, ordered `crm.deal.list` page over 100,000 deals.
+//! - the median and 99th percentile of one filtered, ordered `crm.deal.list` page over 100,000 deals;
+//! - the same for the board's first page of that pipeline (every column's first 50 cards, its
+//!   count and amount), signed in, and for one card drag (the REST update the board sends).
 //!
 //! A bench binary rather than criterion: the figures are a rate under concurrency and a latency
 //! distribution over a large table, which criterion's one-closure model does not express. The
@@ -20,6 +22,7 @@ const CLIENTS: usize = 16;
 const ADD_SECONDS: u64 = 10;
 const DEALS: usize = 100_000;
 const LIST_SAMPLES: usize = 300;
+const BOARD_SAMPLES: usize = 100;
 const STAGES: [&str; 5] = ["NEW", "PREPARATION", "PREPAYMENT_INVOICE", "EXECUTING", "FINAL_INVOICE"];
 
 /// A deterministic spread of deal fields, so runs compare.
@@ -46,6 +49,7 @@ async fn main() {
     .await;
     seed(&host, DEALS.saturating_sub(added)).await;
     list_latency(&host).await;
+    board_latency(&host).await;
 }
 
 fn method_url(host: &TestHost, method: &str) -> String {
@@ -152,5 +156,72 @@ async fn list_latency(host: &TestHost) {
         "crm.deal.list over {DEALS} deals (one stage, OPPORTUNITY >= 5000, by OPPORTUNITY DESC, {total} match): median {:?}, p99 {:?}",
         latencies[LIST_SAMPLES / 2],
         latencies[LIST_SAMPLES * 99 / 100],
+    );
+}
+
+/// The board's first page and a card drag, through a session signed in with the admin token.
+async fn board_latency(host: &TestHost) {
+    let base = host.server.base_url();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let signed_in = http
+        .post(format!("{base}/login"))
+        .form(&[("token", host.server.admin_token.as_str())])
+        .send()
+        .await
+        .expect("sign in");
+    let cookie = signed_in.headers()["set-cookie"].to_str().expect("cookie");
+    let cookie = cookie.split(';').next().expect("cookie").to_string();
+    let mut pages = Vec::with_capacity(BOARD_SAMPLES);
+    let mut page = String::new();
+    for _ in 0..BOARD_SAMPLES {
+        let started = Instant::now();
+        let answer = http
+            .get(format!("{base}/board/deal/0"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("page");
+        assert!(answer.status().is_success(), "{}", answer.status());
+        page = answer.text().await.expect("page");
+        pages.push(started.elapsed());
+    }
+    let cards = page.matches(r#"<article class="card""#).count();
+    let csrf = page
+        .split(r#"name="csrf-token" content=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page's CSRF token")
+        .to_string();
+    let mut drags = Vec::with_capacity(BOARD_SAMPLES);
+    for sample in 0..BOARD_SAMPLES {
+        let body = json!({"id": sample + 1, "fields": {"STAGE_ID": STAGES[sample % STAGES.len()]}});
+        let started = Instant::now();
+        let answer = http
+            .post(format!("{base}/rest/crm.deal.update.json"))
+            .header("cookie", &cookie)
+            .header("x-csrf-token", &csrf)
+            .json(&body)
+            .send()
+            .await
+            .expect("drag");
+        assert!(answer.status().is_success(), "{}", answer.status());
+        answer.bytes().await.expect("answer");
+        drags.push(started.elapsed());
+    }
+    pages.sort();
+    drags.sort();
+    println!(
+        "board first page over {DEALS} deals ({cards} cards, {} bytes): median {:?}, p99 {:?}",
+        page.len(),
+        pages[BOARD_SAMPLES / 2],
+        pages[BOARD_SAMPLES * 99 / 100],
+    );
+    println!(
+        "card drag (one crm.deal.update request): median {:?}, p99 {:?}",
+        drags[BOARD_SAMPLES / 2],
+        drags[BOARD_SAMPLES * 99 / 100],
     );
 }

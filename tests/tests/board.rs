@@ -145,13 +145,18 @@ async fn a_user_signs_in_with_the_password_an_admin_set_and_the_session_needs_it
     assert_eq!((status, &body["result"]), (200, &json!(true)));
     assert_eq!(host.deal(deal).await["STAGE_ID"], "PREPARATION");
 
-    let (status, body) = anna_session
-        .call(&host, Method::GET, "/api/v1/robots", None, true)
-        .await;
+    let (status, body) = anna_session.call(&host, Method::GET, "/api/v1/runs", None, true).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (403, Some("ACCESS_DENIED")),
         "anna is no administrator"
+    );
+    let robots = "/api/v1/robots?entity_type=deal";
+    let (status, body) = anna_session.call(&host, Method::GET, robots, None, true).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("ACCESS_DENIED")),
+        "the Employee role sees no rules"
     );
     let plugins = http()
         .get(format!("{}/plugins", host.server.base_url()))
@@ -273,6 +278,13 @@ async fn in_the_browser_an_admin_drags_a_deal_and_its_robot_comments_and_a_refus
     let card = format!(r#".card[data-id="{deal}"]"#);
     browser.find(&card).await;
     browser.screenshot("board").await;
+    browser.resize(390, 844).await;
+    browser.goto("/board/deal/0").await;
+    browser.find(&card).await;
+    browser.screenshot("board-phone").await;
+    browser.resize(1280, 800).await;
+    browser.goto("/board/deal/0").await;
+    browser.find(&card).await;
     browser.drag(&card, r#".column[data-stage="PREPARATION"] .cards"#).await;
     browser
         .until(&format!(
@@ -422,6 +434,32 @@ async fn in_the_browser_an_admin_adds_a_robot_through_its_generated_form_and_it_
     host.advance_clock(2 * 3_600_000).await;
     host.finished_run(deal, robot["id"].as_str().unwrap()).await;
     assert_eq!(host.comments(deal).await, ["Welcome, Cloud migration"]);
+
+    browser.goto("/test").await;
+    browser
+        .find("#simulate select[name=stage]")
+        .await
+        .select_by_value("deal/NEW")
+        .await
+        .unwrap();
+    browser
+        .find("#simulate input[name=item_id]")
+        .await
+        .send_keys(&deal.to_string())
+        .await
+        .unwrap();
+    browser
+        .find("#simulate button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let simulated = browser.find("#simulation table").await.text().await.unwrap();
+    assert!(
+        simulated.contains("Welcome, Cloud migration"),
+        "the settings resolved for the item: {simulated}"
+    );
+    browser.screenshot("test-mode").await;
     browser.close().await;
 }
 

@@ -69,8 +69,10 @@ pub async fn page(
                     header.column-head { h2 { (stage.name) } }
                     div.rules-block {
                         h3 { "Triggers" }
+                        @let stage_triggers: Vec<_> = triggers.iter().filter(|t| t.stage_id == stage.status_id).collect();
+                        @if stage_triggers.is_empty() && !can_edit { p.muted.none { "No triggers" } }
                         ul.triggers {
-                            @for trigger in triggers.iter().filter(|t| t.stage_id == stage.status_id) {
+                            @for trigger in stage_triggers {
                                 (trigger_card(trigger, &title, can_edit))
                             }
                         }
@@ -80,8 +82,10 @@ pub async fn page(
                     }
                     div.rules-block {
                         h3 { "Robots" }
+                        @let stage_robots: Vec<_> = robots.iter().filter(|r| r.stage_id == stage.status_id).collect();
+                        @if stage_robots.is_empty() && !can_edit { p.muted.none { "No robots" } }
                         ol.robots data-stage=(stage.status_id) {
-                            @for robot in robots.iter().filter(|r| r.stage_id == stage.status_id) {
+                            @for robot in stage_robots {
                                 (robot_card(robot, &plugin_name(&robot.plugin_id), &title, can_edit))
                             }
                         }

@@ -40,6 +40,10 @@ pub async fn page(
         Some(p) => crm::stages(&mut conn, p.entity_type, p.category_id).await?,
         None => Vec::new(),
     };
+    let can_move = viewer
+        .access
+        .check_item(item_ref.entity_type, ItemAction::Update, responsible)
+        .is_ok();
     let comments = crm::comments(&mut conn, item_ref).await?;
     let entries = timeline::of(&mut conn, item_ref).await?;
     let title = item
@@ -61,7 +65,7 @@ pub async fn page(
             dt { "Created" } dd { (rest_datetime(item.created_at)) }
             dt { "Modified" } dd { (rest_datetime(item.updated_at)) }
         }
-        @if let Some(p) = &pipeline {
+        @if let Some(p) = pipeline.as_ref().filter(|_| can_move) {
             @let (method, stage_field) = p.update_call();
             form.move-item data-method=(method) data-stage-field=(stage_field) data-type-id=(p.entity_type.type_id()) data-id=(id) {
                 label { "Stage"

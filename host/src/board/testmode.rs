@@ -34,7 +34,7 @@ pub async fn page(viewer: Viewer, State(app): State<AppState>) -> Result<Markup,
         }
         form #simulate.filters {
             label { "Stage" select name="stage" required {
-                @for (entity, label, stage) in &stage_options { option value=(stage) data-entity-type=(entity) { (label) } }
+                @for (entity, label, stage) in &stage_options { option value=(format!("{entity}/{stage}")) { (label) } }
             } }
             label { "Item id" input name="item_id" inputmode="numeric" required; }
             label { "Moment (empty: now)" input type="datetime-local" name="at"; }

@@ -12,11 +12,11 @@
 
   form?.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const stage = form.elements.stage;
-    const chosen = stage.options[stage.selectedIndex];
+    const chosen = form.elements.stage.value;
+    const slash = chosen.indexOf("/");
     const at = form.elements.at.value ? new Date(form.elements.at.value).getTime() : undefined;
     try {
-      const answer = await api("POST", "/api/v1/simulate", { entity_type: chosen.dataset.entityType, item_id: Number(form.elements.item_id.value), stage_id: stage.value, at });
+      const answer = await api("POST", "/api/v1/simulate", { entity_type: chosen.slice(0, slash), item_id: Number(form.elements.item_id.value), stage_id: chosen.slice(slash + 1), at });
       if (!answer.runs.length) {
         out.replaceChildren(h("p", { class: "muted", text: "No robots on this stage." }));
         return;
