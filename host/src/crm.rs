@@ -27,7 +27,7 @@ pub use pipelines::{
     status_entity_id, update_category, update_stage,
 };
 pub(crate) use query::{ColumnType, TableQuery, split_filter_key};
-pub use query::{ListQuery, list, total};
+pub use query::{ListQuery, list, page, total};
 
 /// A timeline comment.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -418,22 +418,16 @@ pub async fn entered_stage_at(
         .collect()
 }
 
-/// How many items a pipeline holds and when the last of them changed: a board polls this to
-/// see, cheaply, that it should redraw (a robot moved a deal, someone added one).
-pub async fn pipeline_stamp(
-    conn: &mut Conn,
-    entity_type: EntityType,
-    category_id: Option<i64>,
-) -> Result<(i64, Option<Millis>), CrmError> {
-    let row = match category_id {
-        Some(category) => store::query(
-            "SELECT COUNT(*) AS items, MAX(updated_at) AS changed FROM items WHERE entity_type = $1 AND category_id = $2",
-        )
-        .bind(entity_type)
-        .bind(category),
-        None => store::query("SELECT COUNT(*) AS items, MAX(updated_at) AS changed FROM items WHERE entity_type = $1")
-            .bind(entity_type),
-    }
+/// How many items of a type there are and when the last of them changed: a board polls this
+/// to see, cheaply, that it should redraw (a robot moved a deal, someone added or deleted one).
+/// Both come from indexes: the count from the primary key's, the newest change from
+/// `items_modified`'s last entry.
+pub async fn type_stamp(conn: &mut Conn, entity_type: EntityType) -> Result<(i64, Option<Millis>), CrmError> {
+    let row = store::query(
+        "SELECT (SELECT COUNT(*) FROM items WHERE entity_type = $1) AS items,
+                (SELECT MAX(updated_at) FROM items WHERE entity_type = $1) AS changed",
+    )
+    .bind(entity_type)
     .fetch_one(&mut *conn)
     .await?;
     Ok((row.try_get("items")?, row.try_get("changed")?))

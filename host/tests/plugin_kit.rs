@@ -143,3 +143,38 @@ async fn a_new_plugin_builds_passes_its_test_cases_and_installs() {
         .collect();
     assert!(ids.contains(&name.as_str()), "{ids:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_python_plugin_builds_with_componentize_py_and_passes_its_test_cases() {
+    let home = tempfile::tempdir().unwrap();
+    let made = stagewright(home.path(), &["plugin", "new", "hello-py", "--lang", "python"]);
+    assert!(made.status.success(), "{}", text(&made));
+    let plugin = home.path().join("hello-py");
+    for file in ["app.py", "plugin-tests.json", "README.md"] {
+        assert!(plugin.join(file).is_file(), "{file} was not created");
+    }
+
+    let built = stagewright(&plugin, &["plugin", "build"]);
+    assert!(
+        built.status.success(),
+        "the build needs componentize-py on PATH (pip install componentize-py==0.25.1): {}",
+        text(&built)
+    );
+    let wasm = String::from_utf8_lossy(&built.stdout).trim().to_string();
+    assert!(
+        wasm.ends_with("build/hello-py.wasm") && Path::new(&wasm).is_file(),
+        "{wasm}"
+    );
+
+    let tested = stagewright(&plugin, &["plugin", "test"]);
+    let report = text(&tested);
+    assert!(tested.status.success(), "{report}");
+    assert!(report.contains("hello-py 0.1.0 (Hello py)"), "{report}");
+    assert!(report.contains("2 passed, 0 failed"), "{report}");
+    assert!(report.contains("returns: {\"comment_id\":1}"), "{report}");
+    assert!(
+        report.contains("\"text\":\"Following up on Office chairs\""),
+        "{report}"
+    );
+    assert!(report.contains("text must not be empty"), "{report}");
+}

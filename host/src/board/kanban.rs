@@ -140,21 +140,20 @@ pub async fn column_cards(
         users: &users,
         now: app.clock.now(),
     };
-    let (items, total) = board.cards_page(&mut conn, &stage, &filter).await?;
+    let (items, total, _) = board.cards_page(&mut conn, &stage, &filter).await?;
     let entered = crm::entered_stage_at(&mut conn, pipeline.entity_type, &ids(&items)).await?;
     Ok(board.cards(&stage, &items, total, &filter, &entered))
 }
 
-/// `GET /board/{entity}/{category}/stamp`: changes whenever the pipeline's items do.
+/// `GET /board/{entity}/{category}/stamp`: changes whenever items of the pipeline's type do.
 pub async fn stamp(
     _viewer: Viewer,
     State(app): State<AppState>,
-    Path((entity, category)): Path<(String, i64)>,
+    Path((entity, _category)): Path<(String, i64)>,
 ) -> Result<Response, PageError> {
     let mut conn = app.store.pool().acquire().await.map_err(ApiError::from)?;
     let entity_type = EntityType::parse(&entity)?;
-    let category = entity_type.has_categories().then_some(category);
-    let (count, changed) = crm::pipeline_stamp(&mut conn, entity_type, category).await?;
+    let (count, changed) = crm::type_stamp(&mut conn, entity_type).await?;
     Ok(Json(json!({"stamp": format!("{count}:{}", changed.unwrap_or(0))})).into_response())
 }
 
@@ -179,10 +178,9 @@ fn ids(items: &[Item]) -> Vec<i64> {
 /// The filter of one column: its stage, the pipeline, and the board's search.
 fn column_filter(pipeline: &Pipeline, stage: &Stage, filter: &BoardFilter) -> Map<String, Value> {
     let mut out = Map::new();
+    // A stage id belongs to one pipeline, so the stage alone picks the column's items (and
+    // lets the database sum amounts from the stage's index without reading the rows).
     out.insert(pipeline.entity_type.stage_field().into(), json!(stage.status_id));
-    if pipeline.entity_type.has_categories() {
-        out.insert("CATEGORY_ID".into(), json!(pipeline.category_id));
-    }
     if !filter.q.trim().is_empty() {
         out.insert("%TITLE".into(), json!(filter.q.trim()));
     }
@@ -211,19 +209,24 @@ impl Board<'_> {
             .map_err(ApiError::from)?)
     }
 
+    /// A column's cards from `filter.offset` on, and how many cards and how much amount the
+    /// whole column holds.
     async fn cards_page(
         &self,
         conn: &mut Conn,
         stage: &Stage,
         filter: &BoardFilter,
-    ) -> Result<(Vec<Item>, i64), PageError> {
+    ) -> Result<(Vec<Item>, i64, f64), PageError> {
+        let readable = self.readable_filter(stage, filter)?;
+        let entity_type = self.pipeline.entity_type;
+        let (total, amount) = crm::total(conn, entity_type, &readable, "OPPORTUNITY").await?;
         let query = ListQuery {
-            filter: self.readable_filter(stage, filter)?,
+            filter: readable,
             order: Map::from_iter([("ID".to_string(), json!("DESC"))]),
             start: filter.offset.max(0),
             limit: CARDS_PER_PAGE,
         };
-        Ok(crm::list(conn, self.pipeline.entity_type, &query).await?)
+        Ok((crm::page(conn, entity_type, &query).await?, total, amount))
     }
 
     async fn column(
@@ -238,9 +241,7 @@ impl Board<'_> {
             ..filter.clone()
         };
         let entity_type = self.pipeline.entity_type;
-        let (items, total) = self.cards_page(conn, stage, &first).await?;
-        let in_column = self.readable_filter(stage, &first)?;
-        let (_, amount) = crm::total(conn, entity_type, &in_column, "OPPORTUNITY").await?;
+        let (items, total, amount) = self.cards_page(conn, stage, &first).await?;
         let entered = crm::entered_stage_at(conn, entity_type, &ids(&items)).await?;
         Ok(html! {
             section.column data-stage=(stage.status_id) aria-label=(stage.name) style=(format!("--stage-color: {color}")) {

@@ -26,13 +26,32 @@ pub struct ListQuery {
 
 /// One item of the result page and the number of items matching in all.
 pub async fn list(conn: &mut Conn, entity_type: EntityType, query: &ListQuery) -> Result<(Vec<Item>, i64), CrmError> {
-    let custom = userfields(conn, entity_type).await?;
-    let schema = Schema {
-        backend: conn.backend(),
-        entity_type,
-        custom: &custom,
-    };
+    let fields = TypeFields::load(conn, entity_type).await?;
+    let schema = fields.schema();
     let conditions = Group::parse(&schema, &query.filter, 0)?;
+    let mut count = Sql::new("SELECT COUNT(*) FROM items WHERE ");
+    push_where(&mut count, entity_type, &conditions);
+    let total: i64 = count.query().fetch_one(&mut *conn).await?.try_get(0usize)?;
+    let items = select_page(conn, &schema, &conditions, query).await?;
+    Ok((items, total))
+}
+
+/// One page of the items matching a filter, without counting them all: what a board column
+/// shows (its count comes with its sum from [`total`]).
+pub async fn page(conn: &mut Conn, entity_type: EntityType, query: &ListQuery) -> Result<Vec<Item>, CrmError> {
+    let fields = TypeFields::load(conn, entity_type).await?;
+    let schema = fields.schema();
+    let conditions = Group::parse(&schema, &query.filter, 0)?;
+    select_page(conn, &schema, &conditions, query).await
+}
+
+async fn select_page(
+    conn: &mut Conn,
+    schema: &Schema<'_>,
+    conditions: &Group,
+    query: &ListQuery,
+) -> Result<Vec<Item>, CrmError> {
+    let entity_type = schema.entity_type;
     let mut order = Vec::new();
     for (field, direction) in &query.order {
         let column = schema.column(field)?;
@@ -49,23 +68,18 @@ pub async fn list(conn: &mut Conn, entity_type: EntityType, query: &ListQuery) -
         };
         order.push(format!("{column} {direction}"));
     }
-    order.push("id ASC".into());
-
-    let mut count = Sql::new("SELECT COUNT(*) FROM items WHERE ");
-    push_where(&mut count, entity_type, &conditions);
-    let total: i64 = count.query().fetch_one(&mut *conn).await?.try_get(0usize)?;
-
+    // Ties are broken by id, unless the order already is by id: a second, contrary `id` term
+    // keeps SQLite from walking an index in order (a stage's newest items by `ID DESC`).
+    if !query.order.keys().any(|field| field == "ID") {
+        order.push("id ASC".into());
+    }
     let mut select = Sql::new(&format!("SELECT {ITEM_COLUMNS} FROM items WHERE "));
-    push_where(&mut select, entity_type, &conditions);
+    push_where(&mut select, entity_type, conditions);
     select.push(" ORDER BY ").push(&order.join(", "));
     select.push(" LIMIT ").bind(Bound::Int(query.limit));
     select.push(" OFFSET ").bind(Bound::Int(query.start));
     let rows = select.query().fetch_all(&mut *conn).await?;
-    let items = rows
-        .iter()
-        .map(|row| item_from_row(row, entity_type))
-        .collect::<Result<_, _>>()?;
-    Ok((items, total))
+    rows.iter().map(|row| item_from_row(row, entity_type)).collect()
 }
 
 /// How many items match a filter, and the sum of a number field over them: a board column's
@@ -76,12 +90,8 @@ pub async fn total(
     filter: &Map<String, Value>,
     sum_of: &str,
 ) -> Result<(i64, f64), CrmError> {
-    let custom = userfields(conn, entity_type).await?;
-    let schema = Schema {
-        backend: conn.backend(),
-        entity_type,
-        custom: &custom,
-    };
+    let fields = TypeFields::load(conn, entity_type).await?;
+    let schema = fields.schema();
     let conditions = Group::parse(&schema, filter, 0)?;
     let summed = schema.column(sum_of)?.sql;
     let mut sql = Sql::new(&format!(
@@ -227,6 +237,31 @@ enum ColumnKind {
     Custom(UserField),
     /// A multi-field (PHONE, EMAIL): only "has an entry equal to" (`=`, `@`) can be asked.
     Multi,
+}
+
+/// An entity type's custom fields, loaded once per list, count or sum.
+struct TypeFields {
+    backend: Backend,
+    entity_type: EntityType,
+    custom: Vec<UserField>,
+}
+
+impl TypeFields {
+    async fn load(conn: &mut Conn, entity_type: EntityType) -> Result<Self, CrmError> {
+        Ok(Self {
+            backend: conn.backend(),
+            entity_type,
+            custom: userfields(conn, entity_type).await?,
+        })
+    }
+
+    fn schema(&self) -> Schema<'_> {
+        Schema {
+            backend: self.backend,
+            entity_type: self.entity_type,
+            custom: &self.custom,
+        }
+    }
 }
 
 /// What a list's filter and order may name: the type's standard fields and its custom fields.

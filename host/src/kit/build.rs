@@ -1,22 +1,75 @@
 //! `stagewright plugin build`: builds the plugin in a folder into a WebAssembly component and
-//! says where it is.
+//! says where it is: cargo for the wasm32-wasip2 target for Rust, componentize-py with the
+//! contract's WIT and the Python SDK for Python.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::KitError;
+use super::new::Language;
 
 /// The target every plugin is built for.
 pub const TARGET: &str = "wasm32-wasip2";
 
+/// The componentize-py release the Python SDK is built and tested with.
+pub const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
+
+/// The contract the host serves, which Python plugins are built against.
+const CONTRACT_WIT: &str = include_str!("../../../wit/action.wit");
+
+/// The Python SDK, written beside a Python plugin when it is built.
+const PYTHON_SDK: &str = include_str!("../../../sdk/python/stagewright.py");
+
 /// Builds the plugin in `dir` and returns the component's path.
 pub fn build(dir: &Path) -> Result<PathBuf, KitError> {
-    if !dir.join("Cargo.toml").is_file() {
-        return Err(KitError::Invalid(format!(
-            "{} holds no Cargo.toml: run this in a plugin's folder (stagewright plugin new NAME makes one)",
+    match Language::of(dir) {
+        Some(Language::Rust) => build_rust(dir),
+        Some(Language::Python) => build_python(dir),
+        None => Err(KitError::Invalid(format!(
+            "{} holds no Cargo.toml or app.py: run this in a plugin's folder (stagewright plugin new NAME makes one)",
             dir.display()
-        )));
+        ))),
     }
+}
+
+/// componentize-py over `app.py`, with the contract's WIT and the SDK written under `build/`.
+fn build_python(dir: &Path) -> Result<PathBuf, KitError> {
+    let build = dir.join("build");
+    let (wit, sdk) = (build.join("wit"), build.join("python"));
+    for (folder, file, text) in [(&wit, "action.wit", CONTRACT_WIT), (&sdk, "stagewright.py", PYTHON_SDK)] {
+        std::fs::create_dir_all(folder).map_err(|e| KitError::io(folder, e))?;
+        let path = folder.join(file);
+        std::fs::write(&path, text).map_err(|e| KitError::io(&path, e))?;
+    }
+    let name = dir
+        .canonicalize()
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "plugin".into());
+    let component = build.join(format!("{name}.wasm"));
+    let status = Command::new("componentize-py")
+        .current_dir(dir)
+        .arg("-d")
+        .arg(wit.join("action.wit"))
+        .args(["-w", "action", "componentize", "-p", "."])
+        .arg("-p")
+        .arg(&sdk)
+        .args(["app", "-o"])
+        .arg(&component)
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|_| KitError::MissingTool {
+            tool: "componentize-py".into(),
+            install: format!("pip install {COMPONENTIZE_PY} (and put it on PATH)"),
+        })?;
+    if !status.success() {
+        return Err(KitError::BuildFailed);
+    }
+    component.canonicalize().map_err(|e| KitError::io(&component, e))
+}
+
+/// cargo for the wasm32-wasip2 target.
+fn build_rust(dir: &Path) -> Result<PathBuf, KitError> {
     check_target()?;
     let mut build = Command::new(cargo())
         .current_dir(dir)

@@ -9,8 +9,23 @@ use super::KitError;
 /// The languages a plugin can be written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Language {
-    /// Rust, with the `stagewright-sdk` crate.
+    /// Rust, with the `stagewright-sdk` crate, built by cargo.
     Rust,
+    /// Python, with the `stagewright` module (sdk/python), built by componentize-py.
+    Python,
+}
+
+impl Language {
+    /// The language of the plugin in `dir`, by the file its template starts from.
+    pub fn of(dir: &Path) -> Option<Self> {
+        if dir.join("Cargo.toml").is_file() {
+            Some(Self::Rust)
+        } else if dir.join("app.py").is_file() {
+            Some(Self::Python)
+        } else {
+            None
+        }
+    }
 }
 
 /// Where the SDK sources are when the `stagewright` binary runs from the clone it was built in.
@@ -28,33 +43,11 @@ pub fn create(name: &str, language: Language, dir: Option<&Path>, sdk: Option<&P
     if folder.exists() {
         return Err(KitError::Invalid(format!("{} already exists", folder.display())));
     }
-    let sdk = match sdk.map(Path::to_path_buf).or_else(default_sdk_dir) {
-        Some(sdk) if sdk.join("Cargo.toml").is_file() => sdk,
-        _ => {
-            return Err(KitError::Invalid(
-                "where is the Stagewright SDK? pass --sdk PATH (the sdk/ folder of a Stagewright clone)".into(),
-            ));
-        }
-    };
-    let Language::Rust = language;
     let title = title_of(name);
-    let fill = |template: &str| {
-        template
-            .replace("{{name}}", name)
-            .replace("{{crate}}", &name.replace('-', "_"))
-            .replace("{{title}}", &title)
-            .replace("{{sdk}}", &sdk.display().to_string())
+    let files = match language {
+        Language::Rust => rust_files(name, &title, &rust_sdk(sdk)?),
+        Language::Python => python_files(name, &title),
     };
-    let files = [
-        ("Cargo.toml", fill(include_str!("templates/rust/Cargo.toml.tmpl"))),
-        ("src/lib.rs", fill(include_str!("templates/rust/lib.rs.tmpl"))),
-        (
-            "plugin-tests.json",
-            fill(include_str!("templates/rust/plugin-tests.json.tmpl")),
-        ),
-        ("README.md", fill(include_str!("templates/rust/README.md.tmpl"))),
-        (".gitignore", "/target\n".to_string()),
-    ];
     for (file, text) in files {
         let path = folder.join(file);
         if let Some(parent) = path.parent() {
@@ -63,6 +56,53 @@ pub fn create(name: &str, language: Language, dir: Option<&Path>, sdk: Option<&P
         std::fs::write(&path, text).map_err(|e| KitError::io(&path, e))?;
     }
     Ok(folder)
+}
+
+/// The Rust SDK's folder, which the new crate depends on by path.
+fn rust_sdk(sdk: Option<&Path>) -> Result<PathBuf, KitError> {
+    match sdk.map(Path::to_path_buf).or_else(default_sdk_dir) {
+        Some(sdk) if sdk.join("Cargo.toml").is_file() => Ok(sdk),
+        _ => Err(KitError::Invalid(
+            "where is the Stagewright SDK? pass --sdk PATH (the sdk/ folder of a Stagewright clone)".into(),
+        )),
+    }
+}
+
+/// Fills a template's `{{name}}`, `{{crate}}`, `{{title}}` and `{{sdk}}`.
+fn fill(template: &str, name: &str, title: &str, sdk: &str) -> String {
+    template
+        .replace("{{name}}", name)
+        .replace("{{crate}}", &name.replace('-', "_"))
+        .replace("{{title}}", title)
+        .replace("{{sdk}}", sdk)
+}
+
+fn rust_files(name: &str, title: &str, sdk: &Path) -> Vec<(&'static str, String)> {
+    let sdk = sdk.display().to_string();
+    let fill = |template: &str| fill(template, name, title, &sdk);
+    vec![
+        ("Cargo.toml", fill(include_str!("templates/rust/Cargo.toml.tmpl"))),
+        ("src/lib.rs", fill(include_str!("templates/rust/lib.rs.tmpl"))),
+        (
+            "plugin-tests.json",
+            fill(include_str!("templates/rust/plugin-tests.json.tmpl")),
+        ),
+        ("README.md", fill(include_str!("templates/rust/README.md.tmpl"))),
+        (".gitignore", "/target\n".to_string()),
+    ]
+}
+
+fn python_files(name: &str, title: &str) -> Vec<(&'static str, String)> {
+    let fill = |template: &str| fill(template, name, title, "");
+    vec![
+        ("app.py", fill(include_str!("templates/python/app.py.tmpl"))),
+        (
+            "plugin-tests.json",
+            fill(include_str!("templates/python/plugin-tests.json.tmpl")),
+        ),
+        ("README.md", fill(include_str!("templates/python/README.md.tmpl"))),
+        (".gitignore", "/build\n__pycache__/\n".to_string()),
+    ]
 }
 
 /// A plugin id: lowercase letters, digits and dashes, as manifests require.
