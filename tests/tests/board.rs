@@ -288,7 +288,7 @@ async fn in_the_browser_an_admin_drags_a_deal_and_its_robot_comments_and_a_refus
     browser.drag(&card, r#".column[data-stage="PREPARATION"] .cards"#).await;
     browser
         .until(&format!(
-            r#"document.querySelector('.column[data-stage="PREPARATION"] .card[data-id="{deal}"]')"#
+            r#"document.querySelector('.column[data-stage="PREPARATION"] .card[data-id="{deal}"]:not(.saving)')"#
         ))
         .await;
     assert_eq!(host.deal(deal).await["STAGE_ID"], "PREPARATION");
@@ -331,7 +331,7 @@ async fn in_the_browser_an_admin_drags_a_deal_and_its_robot_comments_and_a_refus
     );
     browser
         .until(&format!(
-            r#"document.querySelector('.column[data-stage="PREPARATION"] .card[data-id="{deal}"]')"#
+            r#"document.querySelector('.column[data-stage="PREPARATION"] .card[data-id="{deal}"]:not(.saving)')"#
         ))
         .await;
     assert_eq!(

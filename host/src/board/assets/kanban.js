@@ -38,6 +38,8 @@
     const target = column.querySelector(".cards");
     if (target === from) return;
     target.prepend(card);
+    card.classList.add("saving");
+    card.setAttribute("aria-busy", "true");
     busy = true;
     try {
       await moveCall(board.dataset.updateMethod, board.dataset.stageField, board.dataset.typeId, card.dataset.id, column.dataset.stage);
@@ -46,6 +48,8 @@
       from.insertBefore(card, next);
       Board.toast(e.message, true);
     } finally {
+      card.classList.remove("saving");
+      card.removeAttribute("aria-busy");
       busy = false;
     }
   }
