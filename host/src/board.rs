@@ -79,7 +79,7 @@ impl FromRequestParts<AppState> for Viewer {
             .ok_or(PageError::SignIn)?;
         let mut conn = app.store.pool().acquire().await.map_err(ApiError::from)?;
         let user = directory::user(&mut conn, signed_in.user_id).await?;
-        let access = Access::of(&mut conn, user.id, signed_in.is_admin).await?;
+        let access = Access::of_user(&mut conn, &user, signed_in.is_admin).await?;
         Ok(Self {
             user_id: user.id,
             name: format!("{} {}", user.name, user.last_name).trim().to_string(),

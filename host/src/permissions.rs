@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::clock::Millis;
-use crate::directory;
-use crate::model::{CrmError, EntityType, checked_name};
+use crate::directory::{self, User};
+use crate::model::{CrmError, EntityType, Item, checked_name};
 use crate::store::{self, Conn, Store, Tx};
 
 /// The role every user without a role of their own has; it cannot be deleted.
@@ -301,6 +301,12 @@ impl Access {
     /// marked admin), else the union of their roles.
     pub async fn of(conn: &mut Conn, user_id: i64, is_admin: bool) -> Result<Self, CrmError> {
         let user = directory::user(conn, user_id).await?;
+        Self::of_user(conn, &user, is_admin).await
+    }
+
+    /// [`Access::of`] for a user already read.
+    pub async fn of_user(conn: &mut Conn, user: &User, is_admin: bool) -> Result<Self, CrmError> {
+        let user_id = user.id;
         if is_admin || user.is_admin {
             return Ok(Self::everything(user_id));
         }
@@ -390,6 +396,12 @@ impl Access {
                 action.verb()
             )))
         }
+    }
+
+    /// Refuses an action on a stored item, by its responsible person.
+    pub fn check_stored(&self, item: &Item, action: ItemAction) -> Result<(), Denied> {
+        let responsible = item.fields.get("ASSIGNED_BY_ID").and_then(Value::as_i64);
+        self.check_item(item.item_ref.entity_type, action, responsible)
     }
 
     /// `filter` narrowed to the items the caller may read: Bitrix24's filter with the caller's

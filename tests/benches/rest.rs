@@ -162,18 +162,9 @@ async fn list_latency(host: &TestHost) {
 /// The board's first page and a card drag, through a session signed in with the admin token.
 async fn board_latency(host: &TestHost) {
     let base = host.server.base_url();
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let signed_in = http
-        .post(format!("{base}/login"))
-        .form(&[("token", host.server.admin_token.as_str())])
-        .send()
-        .await
-        .expect("sign in");
-    let cookie = signed_in.headers()["set-cookie"].to_str().expect("cookie");
-    let cookie = cookie.split(';').next().expect("cookie").to_string();
+    let http = reqwest::Client::new();
+    let session = host.board_session(&[("token", host.server.admin_token.as_str())]).await;
+    let (cookie, csrf) = (session.cookie, session.csrf);
     let mut pages = Vec::with_capacity(BOARD_SAMPLES);
     let mut page = String::new();
     for _ in 0..BOARD_SAMPLES {
@@ -189,12 +180,6 @@ async fn board_latency(host: &TestHost) {
         pages.push(started.elapsed());
     }
     let cards = page.matches(r#"<article class="card""#).count();
-    let csrf = page
-        .split(r#"name="csrf-token" content=""#)
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the page's CSRF token")
-        .to_string();
     let mut drags = Vec::with_capacity(BOARD_SAMPLES);
     for sample in 0..BOARD_SAMPLES {
         let body = json!({"id": sample + 1, "fields": {"STAGE_ID": STAGES[sample % STAGES.len()]}});

@@ -27,6 +27,14 @@ pub fn test_plugin(name: &str) -> &'static [u8] {
         .unwrap_or_else(|| panic!("no test plugin {name}"))
 }
 
+/// A board session as a signed-in browser holds it.
+pub struct BoardSession {
+    /// The `Cookie` header value that names the session.
+    pub cookie: String,
+    /// The CSRF token the board's pages carry, which every change must send back.
+    pub csrf: String,
+}
+
 /// A host under test.
 pub struct TestHost {
     /// The running server.
@@ -197,6 +205,38 @@ impl TestHost {
                 serde_json::from_str(&text).expect("JSON answer")
             },
         )
+    }
+
+    /// Signs in to the board as its sign-in page posts (`form`: email and password, or `token`);
+    /// answers the session's cookie and the CSRF token its pages carry.
+    pub async fn board_session(&self, form: &[(&str, &str)]) -> BoardSession {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let base = self.server.base_url();
+        let answer = http
+            .post(format!("{base}/login"))
+            .form(form)
+            .send()
+            .await
+            .expect("sign in");
+        assert_eq!(answer.status(), 303, "signed in and sent to the board");
+        let set_cookie = answer.headers()[reqwest::header::SET_COOKIE]
+            .to_str()
+            .expect("a cookie");
+        let cookie = set_cookie.split(';').next().expect("a cookie").to_string();
+        let page = http
+            .get(format!("{base}/board/deal/0"))
+            .header(reqwest::header::COOKIE, &cookie);
+        let page = page.send().await.expect("board").text().await.expect("page");
+        let csrf = page
+            .split(r#"name="csrf-token" content=""#)
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("the page carries its CSRF token")
+            .to_string();
+        BoardSession { cookie, csrf }
     }
 
     /// Uploads a component as an admin would.

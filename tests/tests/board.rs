@@ -33,26 +33,11 @@ async fn sign_in(host: &TestHost, form: &[(&str, &str)]) -> reqwest::Response {
 }
 
 async fn session(host: &TestHost, form: &[(&str, &str)]) -> Session {
-    let answer = sign_in(host, form).await;
-    assert_eq!(answer.status(), 303, "signed in and sent to the board");
-    let set_cookie = answer.headers()[SET_COOKIE].to_str().unwrap().to_string();
-    let cookie = set_cookie.split(';').next().unwrap().to_string();
-    let page = http()
-        .get(format!("{}/board/deal/0", host.server.base_url()))
-        .header(COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = page
-        .split(r#"name="csrf-token" content=""#)
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the page carries its CSRF token")
-        .to_string();
-    Session { cookie, csrf }
+    let signed_in = host.board_session(form).await;
+    Session {
+        cookie: signed_in.cookie,
+        csrf: signed_in.csrf,
+    }
 }
 
 impl Session {

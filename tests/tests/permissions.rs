@@ -6,7 +6,7 @@
 //! in the same department and someone in another department.
 
 use reqwest::Method;
-use reqwest::header::{COOKIE, SET_COOKIE};
+use reqwest::header::COOKIE;
 use serde_json::{Value, json};
 use stagewright_tests::TestHost;
 
@@ -241,47 +241,10 @@ async fn board_session(host: &TestHost, user: i64, email: &str) -> (String, Stri
     let path = format!("/api/v1/users/{user}/password");
     host.admin(Method::PUT, &path, Some(json!({"password": "a long password"})))
         .await;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let base = host.server.base_url();
-    let answer = http
-        .post(format!("{base}/login"))
-        .form(&[("email", email), ("password", "a long password")])
-        .send()
-        .await
-        .unwrap();
-    let cookie = answer.headers()[SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let page = http
-        .get(format!("{base}/login"))
-        .header(COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), 303, "signed in");
-    let roles_page = http
-        .get(format!("{base}/board/deal/0"))
-        .header(COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap();
-    let text = roles_page.text().await.unwrap();
-    let csrf = text
-        .split(r#"name="csrf-token" content=""#)
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
-    (cookie, csrf)
+    let session = host
+        .board_session(&[("email", email), ("password", "a long password")])
+        .await;
+    (session.cookie, session.csrf)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

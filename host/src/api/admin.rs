@@ -709,10 +709,7 @@ pub async fn simulate(
     {
         let mut conn = app.store.pool().acquire().await?;
         let item = crate::crm::get(&mut conn, item_ref).await?;
-        let responsible = item.fields.get("ASSIGNED_BY_ID").and_then(Value::as_i64);
-        caller
-            .access
-            .check_item(item_ref.entity_type, permissions::ItemAction::Read, responsible)?;
+        caller.access.check_stored(&item, permissions::ItemAction::Read)?;
     }
     let at = asked.at.unwrap_or_else(|| app.clock.now());
     let runs = rules::simulate(app.store.pool(), item_ref, &asked.stage_id, at).await?;

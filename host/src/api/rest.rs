@@ -293,11 +293,11 @@ async fn item_list(
 /// An item the caller may read.
 async fn readable_item(conn: &mut Conn, access: &Access, item_ref: ItemRef) -> Result<Item, ApiError> {
     let item = crm::get(conn, item_ref).await?;
-    access.check_item(item_ref.entity_type, ItemAction::Read, responsible(&item.fields))?;
+    access.check_stored(&item, ItemAction::Read)?;
     Ok(item)
 }
 
-/// The responsible person a set of fields names, in either of the REST API's spellings.
+/// The responsible person REST `fields` name, as a number or as text.
 fn responsible(fields: &Map<String, Value>) -> Option<i64> {
     match fields.get("ASSIGNED_BY_ID")? {
         Value::Number(n) => n.as_i64(),
@@ -344,8 +344,7 @@ async fn update_item(
     fields: &Map<String, Value>,
 ) -> Result<(), ApiError> {
     let mut tx = app.store.write().await?;
-    let current = crm::get(&mut tx, item_ref).await?;
-    access.check_item(item_ref.entity_type, ItemAction::Update, responsible(&current.fields))?;
+    access.check_stored(&crm::get(&mut tx, item_ref).await?, ItemAction::Update)?;
     let custom = userfields::userfields(&mut tx, item_ref.entity_type).await?;
     let changes = check_fields(item_ref.entity_type, &custom, fields, Write::Update)?;
     crm::update(&mut tx, &Engine, item_ref, changes, app.clock.now()).await?;
@@ -370,8 +369,7 @@ async fn commit_and_wake(app: &AppState, tx: Tx, wake: bool) -> Result<(), ApiEr
 /// Deletes an item, if the caller's role allows; its pending robots are cancelled.
 async fn delete_item(app: &AppState, access: &Access, item_ref: ItemRef) -> Result<(), ApiError> {
     let mut tx = app.store.write().await?;
-    let current = crm::get(&mut tx, item_ref).await?;
-    access.check_item(item_ref.entity_type, ItemAction::Delete, responsible(&current.fields))?;
+    access.check_stored(&crm::get(&mut tx, item_ref).await?, ItemAction::Delete)?;
     crm::delete(&mut tx, &Engine, item_ref, app.clock.now()).await?;
     tx.commit().await?;
     Ok(())

@@ -27,10 +27,9 @@ pub async fn page(
     let mut conn = app.store.pool().acquire().await.map_err(ApiError::from)?;
     let all = pipelines::visible(&mut conn, &viewer.access).await?;
     let item = crm::get(&mut conn, item_ref).await?;
-    let responsible = item.fields.get("ASSIGNED_BY_ID").and_then(Value::as_i64);
     viewer
         .access
-        .check_item(item_ref.entity_type, ItemAction::Read, responsible)
+        .check_stored(&item, ItemAction::Read)
         .map_err(ApiError::from)?;
     let pipeline = item
         .category_id
@@ -40,10 +39,7 @@ pub async fn page(
         Some(p) => crm::stages(&mut conn, p.entity_type, p.category_id).await?,
         None => Vec::new(),
     };
-    let can_move = viewer
-        .access
-        .check_item(item_ref.entity_type, ItemAction::Update, responsible)
-        .is_ok();
+    let can_move = viewer.access.check_stored(&item, ItemAction::Update).is_ok();
     let comments = crm::comments(&mut conn, item_ref).await?;
     let entries = timeline::of(&mut conn, item_ref).await?;
     let title = item

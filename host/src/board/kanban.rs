@@ -158,11 +158,7 @@ pub async fn stamp(
 }
 
 async fn user_names(conn: &mut Conn) -> Result<HashMap<i64, String>, PageError> {
-    Ok(directory::users(conn)
-        .await?
-        .into_iter()
-        .map(|u| (u.id, format!("{} {}", u.name, u.last_name).trim().to_string()))
-        .collect())
+    Ok(directory::full_names(conn).await?.into_iter().collect())
 }
 
 fn sorted(users: &HashMap<i64, String>) -> Vec<(i64, &str)> {

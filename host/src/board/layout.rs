@@ -45,13 +45,7 @@ pub fn page(
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="csrf-token" content=(viewer.csrf_token);
-                title { (title) " · Stagewright" }
-                link rel="stylesheet" href="/assets/board.css";
-            }
+            (head(title, Some(&viewer.csrf_token)))
             body {
                 header.topbar {
                     a.brand href="/" { "Stagewright" }
@@ -82,6 +76,20 @@ pub fn page(
                     script src=(format!("/assets/{script}")) {}
                 }
             }
+        }
+    }
+}
+
+/// Every page's `<head>`: the title, the stylesheet, and for a signed-in page the CSRF token its
+/// scripts send back.
+pub fn head(title: &str, csrf_token: Option<&str>) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            @if let Some(token) = csrf_token { meta name="csrf-token" content=(token); }
+            title { (title) " · Stagewright" }
+            link rel="stylesheet" href="/assets/board.css";
         }
     }
 }

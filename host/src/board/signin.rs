@@ -104,12 +104,7 @@ fn sign_in_page(error: Option<&str>) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "Sign in · Stagewright" }
-                link rel="stylesheet" href="/assets/board.css";
-            }
+            (super::layout::head("Sign in", None))
             body.signin {
                 main.signin-card {
                     h1 { "Stagewright" }
