@@ -105,11 +105,11 @@ enum PluginCommand {
     New {
         /// The plugin's id: lowercase letters, digits and dashes.
         name: String,
-        /// The language to write it in: rust (cargo) or python (componentize-py).
+        /// The language to write it in: rust (cargo), python (componentize-py) or js (jco).
         #[arg(long, value_enum, default_value = "rust")]
         lang: Language,
         /// The Rust SDK's folder (sdk/ of a Stagewright clone); found by itself when this binary
-        /// runs from the clone it was built in. Python plugins get the SDK from the binary.
+        /// runs from the clone it was built in. Python and JavaScript plugins get theirs from the binary.
         #[arg(long)]
         sdk: Option<PathBuf>,
     },

@@ -389,3 +389,28 @@ impl TestHost {
             .collect()
     }
 }
+
+/// Builds a copy of the plugin in `folder` (relative to the workspace; its `files` and
+/// plugin-tests.json are copied, because a build writes under the plugin's folder) with the
+/// plugin kit, as its author would, and fails unless its test cases pass in the kit's scratch
+/// host; answers the component.
+pub async fn kit_built(folder: &str, files: &[&str]) -> Vec<u8> {
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(folder);
+    let dir = tempfile::tempdir().unwrap();
+    for file in files.iter().chain(&[stagewright::kit::cases::CASES_FILE]) {
+        std::fs::copy(source.join(file), dir.path().join(file)).unwrap();
+    }
+    let plugin = dir.path().to_path_buf();
+    let built = tokio::task::spawn_blocking(move || stagewright::kit::build::build(&plugin))
+        .await
+        .unwrap();
+    let wasm = built.unwrap_or_else(|e| panic!("the kit builds {folder} ({e})"));
+    let cases = stagewright::kit::cases::Cases::read(&dir.path().join(stagewright::kit::cases::CASES_FILE)).unwrap();
+    let bytes = std::fs::read(wasm).unwrap();
+    let mut report = Vec::new();
+    let failed = stagewright::kit::test::run_cases(&bytes, &cases, &mut report)
+        .await
+        .unwrap();
+    assert_eq!(failed, 0, "{}", String::from_utf8_lossy(&report));
+    bytes
+}

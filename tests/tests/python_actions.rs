@@ -3,36 +3,12 @@
 //! installed over the admin API and run by the real host as a robot. Needs componentize-py on
 //! PATH (`pip install componentize-py==0.25.1`; CI installs it).
 
-use std::path::Path;
-
 use serde_json::json;
-use stagewright::kit;
-use stagewright_tests::TestHost;
-
-/// Builds a copy of the example (the build writes under the plugin's folder); answers the
-/// component.
-async fn built_example() -> Vec<u8> {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk/python/examples/change-stage");
-    let dir = tempfile::tempdir().unwrap();
-    for file in ["app.py", "plugin-tests.json"] {
-        std::fs::copy(example.join(file), dir.path().join(file)).unwrap();
-    }
-    let folder = dir.path().to_path_buf();
-    let built = tokio::task::spawn_blocking(move || kit::build::build(&folder))
-        .await
-        .unwrap();
-    let wasm = built.unwrap_or_else(|e| panic!("componentize-py builds the example ({e})"));
-    let cases = kit::cases::Cases::read(&dir.path().join("plugin-tests.json")).unwrap();
-    let bytes = std::fs::read(wasm).unwrap();
-    let mut report = Vec::new();
-    let failed = kit::test::run_cases(&bytes, &cases, &mut report).await.unwrap();
-    assert_eq!(failed, 0, "{}", String::from_utf8_lossy(&report));
-    bytes
-}
+use stagewright_tests::{TestHost, kit_built};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_port_of_change_stage_moves_a_deal_as_a_robot_of_the_real_host() {
-    let wasm = built_example().await;
+    let wasm = kit_built("sdk/python/examples/change-stage", &["app.py"]).await;
     let host = TestHost::start().await;
     let (status, installed) = host.install(&wasm).await;
     assert_eq!(status, 201, "{installed}");

@@ -1,6 +1,7 @@
 //! `stagewright plugin build`: builds the plugin in a folder into a WebAssembly component and
 //! says where it is: cargo for the wasm32-wasip2 target for Rust, componentize-py with the
-//! contract's WIT and the Python SDK for Python.
+//! contract's WIT and the Python SDK for Python, jco's QuickJS backend with the contract's WIT
+//! and the JavaScript SDK for JavaScript.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -14,19 +15,31 @@ pub const TARGET: &str = "wasm32-wasip2";
 /// The componentize-py release the Python SDK is built and tested with.
 pub const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
 
+/// The jco release, and the QuickJS backend it loads, the JavaScript SDK is built and tested with.
+pub const JCO: &str = "@bytecodealliance/jco@1.35.0 componentize-qjs@0.4.5";
+
 /// The contract the host serves, which Python plugins are built against.
 const CONTRACT_WIT: &str = include_str!("../../../wit/action.wit");
 
 /// The Python SDK, written beside a Python plugin when it is built.
 const PYTHON_SDK: &str = include_str!("../../../sdk/python/stagewright.py");
 
+/// The JavaScript SDK and its types, written as `node_modules/stagewright` when a JavaScript
+/// plugin is built, so that `import … from "stagewright"` resolves as an npm package does.
+const JS_SDK: [(&str, &str); 3] = [
+    ("stagewright.js", include_str!("../../../sdk/js/stagewright.js")),
+    ("stagewright.d.ts", include_str!("../../../sdk/js/stagewright.d.ts")),
+    ("package.json", include_str!("../../../sdk/js/package.json")),
+];
+
 /// Builds the plugin in `dir` and returns the component's path.
 pub fn build(dir: &Path) -> Result<PathBuf, KitError> {
     match Language::of(dir) {
         Some(Language::Rust) => build_rust(dir),
         Some(Language::Python) => build_python(dir),
+        Some(Language::Js) => build_js(dir),
         None => Err(KitError::Invalid(format!(
-            "{} holds no Cargo.toml or app.py: run this in a plugin's folder (stagewright plugin new NAME makes one)",
+            "{} holds no Cargo.toml, app.py or app.js: run this in a plugin's folder (stagewright plugin new NAME makes one)",
             dir.display()
         ))),
     }
@@ -36,18 +49,11 @@ pub fn build(dir: &Path) -> Result<PathBuf, KitError> {
 fn build_python(dir: &Path) -> Result<PathBuf, KitError> {
     let build = dir.join("build");
     let (wit, sdk) = (build.join("wit"), build.join("python"));
-    for (folder, file, text) in [(&wit, "action.wit", CONTRACT_WIT), (&sdk, "stagewright.py", PYTHON_SDK)] {
-        std::fs::create_dir_all(folder).map_err(|e| KitError::io(folder, e))?;
-        let path = folder.join(file);
-        std::fs::write(&path, text).map_err(|e| KitError::io(&path, e))?;
-    }
-    let name = dir
-        .canonicalize()
-        .ok()
-        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "plugin".into());
-    let component = build.join(format!("{name}.wasm"));
-    let status = Command::new("componentize-py")
+    write_files(&wit, &[("action.wit", CONTRACT_WIT)])?;
+    write_files(&sdk, &[("stagewright.py", PYTHON_SDK)])?;
+    let component = build.join(format!("{}.wasm", plugin_name(dir)));
+    let mut componentize = Command::new("componentize-py");
+    componentize
         .current_dir(dir)
         .arg("-d")
         .arg(wit.join("action.wit"))
@@ -55,17 +61,74 @@ fn build_python(dir: &Path) -> Result<PathBuf, KitError> {
         .arg("-p")
         .arg(&sdk)
         .args(["app", "-o"])
-        .arg(&component)
+        .arg(&component);
+    run_tool(
+        componentize,
+        "componentize-py",
+        &format!("pip install {COMPONENTIZE_PY} (and put it on PATH)"),
+    )?;
+    component.canonicalize().map_err(|e| KitError::io(&component, e))
+}
+
+/// jco's QuickJS backend over `app.js`, synchronous: jco's default QuickJS build uses
+/// component-model async (`task.cancel`), which the host's engine does not enable, and its
+/// StarlingMonkey backend makes components about eight times larger and slower to start.
+fn build_js(dir: &Path) -> Result<PathBuf, KitError> {
+    let build = dir.join("build");
+    let wit = build.join("wit");
+    write_files(&wit, &[("action.wit", CONTRACT_WIT)])?;
+    write_files(&dir.join("node_modules").join("stagewright"), &JS_SDK)?;
+    let component = build.join(format!("{}.wasm", plugin_name(dir)));
+    let mut componentize = Command::new("jco");
+    componentize
+        .current_dir(dir)
+        .args(["componentize", "app.js", "--wit"])
+        .arg(wit.join("action.wit"))
+        .args([
+            "--world-name",
+            "action",
+            "--backend",
+            "quickjs",
+            "--backend-qjs-disable-async",
+            "-o",
+        ])
+        .arg(&component);
+    run_tool(componentize, "jco", &format!("npm install -g {JCO}"))?;
+    component.canonicalize().map_err(|e| KitError::io(&component, e))
+}
+
+/// Writes `files` (name, text) into `folder`, making it first.
+fn write_files(folder: &Path, files: &[(&str, &str)]) -> Result<(), KitError> {
+    std::fs::create_dir_all(folder).map_err(|e| KitError::io(folder, e))?;
+    for (file, text) in files {
+        let path = folder.join(file);
+        std::fs::write(&path, text).map_err(|e| KitError::io(&path, e))?;
+    }
+    Ok(())
+}
+
+/// The plugin's folder name, which names its component.
+fn plugin_name(dir: &Path) -> String {
+    dir.canonicalize()
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "plugin".into())
+}
+
+/// Runs a build tool, its output quiet; says what to install when it is missing.
+fn run_tool(mut command: Command, tool: &str, install: &str) -> Result<(), KitError> {
+    let status = command
         .stdout(Stdio::null())
         .status()
         .map_err(|_| KitError::MissingTool {
-            tool: "componentize-py".into(),
-            install: format!("pip install {COMPONENTIZE_PY} (and put it on PATH)"),
+            tool: tool.into(),
+            install: install.into(),
         })?;
-    if !status.success() {
-        return Err(KitError::BuildFailed);
+    if status.success() {
+        Ok(())
+    } else {
+        Err(KitError::BuildFailed)
     }
-    component.canonicalize().map_err(|e| KitError::io(&component, e))
 }
 
 /// cargo for the wasm32-wasip2 target.

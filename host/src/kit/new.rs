@@ -13,6 +13,8 @@ pub enum Language {
     Rust,
     /// Python, with the `stagewright` module (sdk/python), built by componentize-py.
     Python,
+    /// JavaScript, with the `stagewright` module (sdk/js), built by jco's QuickJS backend.
+    Js,
 }
 
 impl Language {
@@ -22,6 +24,8 @@ impl Language {
             Some(Self::Rust)
         } else if dir.join("app.py").is_file() {
             Some(Self::Python)
+        } else if dir.join("app.js").is_file() {
+            Some(Self::Js)
         } else {
             None
         }
@@ -47,6 +51,7 @@ pub fn create(name: &str, language: Language, dir: Option<&Path>, sdk: Option<&P
     let files = match language {
         Language::Rust => rust_files(name, &title, &rust_sdk(sdk)?),
         Language::Python => python_files(name, &title),
+        Language::Js => js_files(name, &title),
     };
     for (file, text) in files {
         let path = folder.join(file);
@@ -102,6 +107,19 @@ fn python_files(name: &str, title: &str) -> Vec<(&'static str, String)> {
         ),
         ("README.md", fill(include_str!("templates/python/README.md.tmpl"))),
         (".gitignore", "/build\n__pycache__/\n".to_string()),
+    ]
+}
+
+fn js_files(name: &str, title: &str) -> Vec<(&'static str, String)> {
+    let fill = |template: &str| fill(template, name, title, "");
+    vec![
+        ("app.js", fill(include_str!("templates/js/app.js.tmpl"))),
+        (
+            "plugin-tests.json",
+            fill(include_str!("templates/js/plugin-tests.json.tmpl")),
+        ),
+        ("README.md", fill(include_str!("templates/js/README.md.tmpl"))),
+        (".gitignore", "/build\n/node_modules\n".to_string()),
     ]
 }
 

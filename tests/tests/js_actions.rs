@@ -1,0 +1,74 @@
+//! JavaScript actions: the built-in notify ported to JavaScript (`sdk/js/examples/notify`), built
+//! by the plugin kit with jco's QuickJS backend, checked against its test cases in the kit's
+//! scratch host, then installed over the admin API and run by the real host as a robot; and a
+//! hostile JavaScript plugin held by the same limits as a Rust one. Needs jco and
+//! componentize-qjs on PATH (`npm install -g @bytecodealliance/jco@1.35.0 componentize-qjs@0.4.5`;
+//! CI installs them).
+
+use serde_json::json;
+use stagewright_tests::{TestHost, kit_built};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_javascript_port_of_notify_tells_the_responsible_as_a_robot_of_the_real_host() {
+    let wasm = kit_built("sdk/js/examples/notify", &["app.js"]).await;
+    let host = TestHost::start().await;
+    let (status, installed) = host.install(&wasm).await;
+    assert_eq!(status, 201, "{installed}");
+    assert_eq!(installed["manifest"]["id"], "notify-js");
+    assert_eq!(
+        installed["contract"], "0.1.4",
+        "built against the contract the host serves"
+    );
+    assert_eq!(installed["capabilities_in_words"], json!(["notifies users"]));
+
+    let robot = host
+        .add_robot(
+            "PREPARATION",
+            "notify-js",
+            json!({"message": "{=Document:TITLE} is being prepared"}),
+        )
+        .await;
+    let deal = host.add_deal("Laptops x40").await;
+    host.move_deal(deal, "PREPARATION").await;
+    let run = host.finished_run(deal, &robot).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["return_values"]["user_id"], 1, "{run}");
+    assert_eq!(run["logs"][0]["message"], "notified user 1");
+    let inbox = host.ok("im.notify.get", json!({})).await;
+    assert_eq!(inbox["notifications"][0]["text"], "Laptops x40 is being prepared");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_javascript_plugin_that_spins_hoards_or_throws_fails_alone_in_the_real_host() {
+    let wasm = kit_built("tests/js/misbehave", &["app.js"]).await;
+    let host = TestHost::start_with(|s| {
+        s.limits.fuel = 100_000_000;
+        s.limits.memory_bytes = 24 << 20;
+    })
+    .await;
+    let (status, installed) = host.install(&wasm).await;
+    assert_eq!(status, 201, "{installed}");
+    for (stage, mode, error) in [
+        ("PREPARATION", "loop", "ran out of its CPU budget"),
+        ("PREPAYMENT_INVOICE", "memory", "exceeded its memory limit of 24 MiB"),
+        (
+            "EXECUTING",
+            "bug",
+            "TypeError: cannot read property 'field' of undefined",
+        ),
+    ] {
+        let robot = host.add_robot(stage, "misbehave-js", json!({"mode": mode})).await;
+        let deal = host.add_deal("Untouchable").await;
+        host.move_deal(deal, stage).await;
+        let run = host.finished_run(deal, &robot).await;
+        assert_eq!(run["status"], "failed", "{mode}: {run}");
+        let reason = run["error"].as_str().unwrap();
+        assert!(reason.contains(error), "{mode}: {reason}");
+        assert!(
+            host.comments(deal).await.is_empty(),
+            "{mode}: its comment was thrown away"
+        );
+    }
+    let next = host.add_deal("Still serving").await;
+    assert_eq!(host.deal(next).await["TITLE"], "Still serving");
+}
