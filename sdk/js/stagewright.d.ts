@@ -88,7 +88,7 @@ export class Context {
   addToExceptions(comment?: string, ref?: ItemRef): number;
   absent(users: number[]): number[];
   nextInTurn(users: number[], skipping?: number[]): number | null;
-  notify(userId: number, message: string): [number, number];
+  notifyUser(userId: number, message: string): [number, number];
   notifySupervisorOf(userId: number, message: string): [number, number];
   sendEmail(message: { to: (string | number)[]; subject: string; text: string; html?: string | null }): string;
   wait(untilMs: number, wakeOn?: WakeOn[]): void;

@@ -227,7 +227,7 @@ export class Context {
   }
 
   /** Notifies a user; answers `[notificationId, userId]`. */
-  notify(userId, message) {
+  notifyUser(userId, message) {
     return call("notify", notify.send, { tag: "user", val: userId }, message);
   }
 

@@ -36,7 +36,7 @@ from typing import Any, Dict, List, Optional
 
 import wit_world
 from componentize_py_types import Err
-from wit_world.imports import crm, directory, flow, log, notify, types
+from wit_world.imports import crm, directory, email, flow, log, notify, types
 
 __version__ = "0.1.4"
 CONTRACT = "stagewright:action@0.1.4"
@@ -146,7 +146,36 @@ def _refused(error: Err) -> Failed:
         return Failed(f"denied: {value.value}")
     if isinstance(value, crm.CrmError_Invalid):
         return Failed(f"invalid CRM call: {value.value}")
+    if isinstance(value, notify.NotifyError_Denied):
+        return Failed("denied: notify")
+    if isinstance(value, notify.NotifyError_Invalid):
+        return Failed(f"notification refused: {value.value}")
+    if isinstance(value, email.EmailError_Denied):
+        return Failed("denied: email")
+    if isinstance(value, email.EmailError_Invalid):
+        return Failed(f"email refused: {value.value}")
     return Failed(f"refused: {getattr(value, 'value', value)}")
+
+
+def id_from(value: Any, what: str) -> int:
+    """A positive id from a config value that is a number or, after templates resolved, its text
+    ("7"); `what` names the setting in the error an admin reads."""
+    text = value.strip() if isinstance(value, str) else None
+    number = int(text) if text is not None and text.isdigit() else value
+    if isinstance(number, int) and not isinstance(number, bool) and number > 0:
+        return number
+    raise InvalidConfig(f"{what} must be a positive id, not {json.dumps(value)}")
+
+
+def crm_binding(ref: ItemRef) -> str:
+    """The item's short CRM reference as task bindings (UF_CRM_TASK) take it: L_1, D_12, C_3,
+    CO_4, and T80_5 for item 5 of smart process 128 (its entityTypeId in hex)."""
+    prefixes = {"lead": "L", "deal": "D", "contact": "C", "company": "CO"}
+    prefix = prefixes.get(ref.entity_type)
+    if prefix is None:
+        type_id = ref.entity_type.removeprefix("dynamic_")
+        prefix = f"T{int(type_id):x}" if type_id.isdigit() else ref.entity_type
+    return f"{prefix}_{ref.id}"
 
 
 def _call(function, *args):
@@ -173,6 +202,11 @@ class Context:
         return self._inv.run_id
 
     @property
+    def rule_id(self) -> str:
+        """The robot (automation rule) being run."""
+        return self._inv.rule_id
+
+    @property
     def attempt(self) -> int:
         """1 for the first attempt, counting up on retries."""
         return self._inv.attempt
@@ -196,6 +230,11 @@ class Context:
         found = _call(crm.list, entity_type, json.dumps(filter or {}), json.dumps(order or {}),
                       json.dumps(select or []), limit)
         return [Item.from_wit(item) for item in found]
+
+    def first(self, entity_type: str, filter: Optional[dict] = None) -> Optional[Item]:
+        """The first item (lowest id) matching a filter, or None."""
+        found = self.list(entity_type, filter, {"ID": "ASC"}, limit=1)
+        return found[0] if found else None
 
     def create(self, entity_type: str, fields: dict) -> ItemRef:
         """Creates an item; answers its reference."""
@@ -226,21 +265,39 @@ class Context:
         """Creates an employee's task (Bitrix24's tasks.task.add fields); answers its id."""
         return _call(crm.create_task, json.dumps(task))
 
+    def add_to_exceptions(self, comment: str = "", ref: Optional[ItemRef] = None) -> int:
+        """Puts the item's phones and emails on the repeat-lead exception list; answers how many."""
+        return _call(crm.add_to_exceptions, (ref or self.item.ref).to_wit(), comment)
+
     def absent(self, users: List[int]) -> List[int]:
         """Which of the users are away now, by the absence calendar."""
         return list(_call(directory.absent, users))
 
+    def next_in_turn(self, users: List[int], skipping: Optional[List[int]] = None) -> Optional[int]:
+        """The next of `users` in this robot's turn, passing over `skipping`; None when none is left."""
+        return _call(directory.next_in_turn, users, skipping or [])
+
     def notify_user(self, user_id: int, message: str):
-        """Notifies a user."""
+        """Notifies a user; answers (notification id, user id)."""
         return _call(notify.send, notify.Recipient_User(user_id), message)
+
+    def notify_supervisor_of(self, user_id: int, message: str):
+        """Notifies a user's supervisor; answers (notification id, supervisor's id)."""
+        return _call(notify.send, notify.Recipient_SupervisorOf(user_id), message)
+
+    def send_email(self, to: List[Any], subject: str, text: str, html: Optional[str] = None) -> str:
+        """Queues an email; each of `to` is an address or a user id. Answers its outbox id."""
+        recipients = [email.Recipient_User(r) if isinstance(r, int) else email.Recipient_Address(r) for r in to]
+        return _call(email.queue, email.Message(to=recipients, subject=subject, text=text, html=html))
 
     def log(self, level: str, message: str) -> None:
         """Writes a line to the run's log: "debug", "info", "warn" or "error"."""
         log.write(_LEVELS.get(level, log.Level.INFO), message)
 
-    def wait(self, until_ms: int) -> None:
-        """Holds the robots after this one until `until_ms` (ms since the epoch)."""
-        flow.wait(until_ms, [])
+    def wait(self, until_ms: int, wake_on: Optional[List[str]] = None) -> None:
+        """Holds the robots after this one until `until_ms` (ms since the epoch) or until one of
+        `wake_on` ("activity", "comment", "task", "change") happens to the item."""
+        flow.wait(until_ms, [flow.WakeOn[w.upper()] for w in wake_on or []])
 
 
 class Action:

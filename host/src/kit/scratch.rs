@@ -58,6 +58,8 @@ pub struct RunReport {
     pub logs: Vec<LogLine>,
     /// Fuel burned.
     pub fuel: u64,
+    /// The most linear memory the instance held, in bytes.
+    pub memory_bytes: usize,
     /// Time in the sandbox, host calls included.
     pub duration: Duration,
     /// The config as the plugin got it, templates resolved.
@@ -131,6 +133,7 @@ impl ScratchHost {
             writes,
             logs: outcome.effects.logs.clone(),
             fuel: outcome.fuel_used,
+            memory_bytes: outcome.memory_bytes,
             duration: outcome.duration,
             config: resolved,
         };
@@ -182,6 +185,7 @@ impl RunReport {
             writes: Vec::new(),
             logs: Vec::new(),
             fuel: 0,
+            memory_bytes: 0,
             duration: Duration::ZERO,
             config,
         }

@@ -41,11 +41,12 @@ fn print_case(
     line(
         out,
         format!(
-            "  status: {} in {}.{:03} ms, {} fuel",
+            "  status: {} in {}.{:03} ms, {} fuel, {:.1} MiB of memory",
             report.status,
             micros / 1000,
             micros % 1000,
-            report.fuel
+            report.fuel,
+            report.memory_bytes as f64 / f64::from(1 << 20)
         ),
     )?;
     if let Some(error) = &report.error {

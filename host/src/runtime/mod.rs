@@ -414,10 +414,12 @@ impl Runtime {
         };
         let duration = started.elapsed();
         let fuel_used = self.limits.fuel.saturating_sub(sandbox.get_fuel().unwrap_or(0));
+        let memory_bytes = sandbox.data().memory.peak();
         let effects = sandbox.into_data().into_effects();
         Ok(RunOutcome {
             result,
             fuel_used,
+            memory_bytes,
             duration,
             effects,
         })

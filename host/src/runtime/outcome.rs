@@ -28,6 +28,8 @@ pub struct RunOutcome {
     pub result: RunResult,
     /// Fuel burned.
     pub fuel_used: u64,
+    /// The most linear memory the instance held, in bytes.
+    pub memory_bytes: usize,
     /// Time taken.
     pub duration: Duration,
     /// Staged writes and log lines.

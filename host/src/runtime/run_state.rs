@@ -161,10 +161,13 @@ impl WasiView for RunState {
 }
 
 /// A run's memory cap. Growing past it traps, and the limiter remembers that it did, so the run
-/// record can say "memory limit" without reading the trap's text.
+/// record can say "memory limit" without reading the trap's text. It also keeps the most linear
+/// memory the run's instance held, all its memories together, for `plugin test` to report.
 pub struct MemoryLimit {
     max_bytes: usize,
     exceeded: bool,
+    in_use: usize,
+    peak: usize,
 }
 
 /// The trap a run gets when it grows its memory past the cap.
@@ -177,7 +180,14 @@ impl MemoryLimit {
         Self {
             max_bytes,
             exceeded: false,
+            in_use: 0,
+            peak: 0,
         }
+    }
+
+    /// The most linear memory the run held at once, in bytes.
+    pub fn peak(&self) -> usize {
+        self.peak
     }
 
     /// Whether the run tried to grow its memory past the cap.
@@ -192,10 +202,12 @@ impl MemoryLimit {
 }
 
 impl ResourceLimiter for MemoryLimit {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired > self.max_bytes {
             return self.refuse();
         }
+        self.in_use += desired.saturating_sub(current);
+        self.peak = self.peak.max(self.in_use);
         Ok(true)
     }
 

@@ -49,12 +49,12 @@ export const { describe, run } = action({
     const to = config.to ?? "responsible";
     let sent;
     if (to === "responsible") {
-      sent = ctx.notify(responsible(), config.message);
+      sent = ctx.notifyUser(responsible(), config.message);
     } else if (to === "supervisor") {
       sent = ctx.notifySupervisorOf(responsible(), config.message);
     } else if (to === "user") {
       if (config.user_id === undefined) throw new InvalidConfig("user_id is required when to is user");
-      sent = ctx.notify(idFrom(config.user_id, "user_id"), config.message);
+      sent = ctx.notifyUser(idFrom(config.user_id, "user_id"), config.message);
     } else {
       throw new InvalidConfig(`to ${to} is not responsible, user or supervisor`);
     }
