@@ -27,7 +27,7 @@ pub use pipelines::{
     status_entity_id, update_category, update_stage,
 };
 pub(crate) use query::{ColumnType, TableQuery, split_filter_key};
-pub use query::{ListQuery, list, page, total};
+pub use query::{ListQuery, Page, list, total};
 
 /// A timeline comment.
 #[derive(Debug, Clone, serde::Serialize)]

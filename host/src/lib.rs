@@ -32,5 +32,6 @@ pub mod sessions;
 pub mod store;
 pub mod tasks;
 pub mod timeline;
+pub mod tls;
 
 pub use server::{Server, Settings};

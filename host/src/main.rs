@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use stagewright::kit::cases::{CASES_FILE, Case, Cases, Expect};
 use stagewright::kit::new::Language;
 use stagewright::kit::{self, KitError};
+use stagewright::tls::Tls;
 use stagewright::{Server, Settings};
 
 /// Stagewright: CRM automation with sandboxed WebAssembly actions.
@@ -71,6 +72,21 @@ enum Command {
         /// lease expires.
         #[arg(long, env = "STAGEWRIGHT_SHUTDOWN_TIMEOUT", default_value_t = 15)]
         shutdown_timeout: u64,
+        /// Serve HTTPS with this certificate chain (PEM, the server's certificate first).
+        #[arg(
+            long,
+            env = "STAGEWRIGHT_TLS_CERT",
+            requires = "tls_key",
+            conflicts_with = "tls_self_signed"
+        )]
+        tls_cert: Option<PathBuf>,
+        /// The private key of --tls-cert (PEM).
+        #[arg(long, env = "STAGEWRIGHT_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Serve HTTPS with a self-signed certificate for the listen address and localhost, made
+        /// in the data directory (tls/cert.pem) and printed, for clients to trust.
+        #[arg(long, env = "STAGEWRIGHT_TLS_SELF_SIGNED")]
+        tls_self_signed: bool,
     },
     /// Writes a consistent copy of the SQLite database, while the host serves or not (for
     /// PostgreSQL use pg_dump).
@@ -174,6 +190,9 @@ async fn main() -> anyhow::Result<()> {
             mail_from,
             allow_http_to,
             shutdown_timeout,
+            tls_cert,
+            tls_key,
+            tls_self_signed,
         } => {
             let mut settings = Settings::new(data_dir);
             settings.listen = listen;
@@ -186,6 +205,10 @@ async fn main() -> anyhow::Result<()> {
             settings.mail.smtp_url = smtp_url;
             settings.mail.from = mail_from;
             settings.http.allow_internal = allow_http_to;
+            settings.tls = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => Some(Tls::Files { cert, key }),
+                _ => tls_self_signed.then_some(Tls::SelfSigned),
+            };
             let server = Server::start(settings).await?;
             println!("Stagewright is listening on {}", server.base_url());
             println!(
@@ -194,6 +217,12 @@ async fn main() -> anyhow::Result<()> {
             );
             println!("Webhook URL:  {}", server.webhook_url());
             println!("Board:        {}/  (sign in with the admin token)", server.base_url());
+            if let Some(cert) = &server.self_signed_cert {
+                println!(
+                    "Certificate:  {}  (self-signed: trust it with REQUESTS_CA_BUNDLE=<path> or NODE_EXTRA_CA_CERTS=<path>)",
+                    cert.display()
+                );
+            }
             server
                 .run_until_stopped(std::time::Duration::from_secs(shutdown_timeout))
                 .await

@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::crm::Page;
 use crate::model::{CrmError, parse_datetime};
 
 /// A parameter by name, ignoring case (`id`, `ID` and `Id` are one parameter to Bitrix24).
@@ -118,17 +119,28 @@ pub fn only(params: &Map<String, Value>, allowed: &[&str]) -> Result<(), CrmErro
     }
 }
 
-/// An optional non-negative integer parameter (`start`); absent is 0.
-pub fn offset(params: &Map<String, Value>, name: &str) -> Result<i64, CrmError> {
-    let offset = match get(params, name) {
+/// The page a list call asks for with `start`: from that offset (absent is 0), counted; or, for
+/// `start=-1`, Bitrix24's fast paging: the first `limit` rows, not counted.
+pub fn page(params: &Map<String, Value>, limit: i64) -> Result<Page, CrmError> {
+    let start = match get(params, "start") {
         None | Some(Value::Null) => Some(0),
         Some(Value::Number(n)) => n.as_i64(),
         Some(Value::String(s)) => s.trim().parse().ok(),
         Some(_) => None,
     };
-    offset
-        .filter(|n| *n >= 0)
-        .ok_or_else(|| CrmError::Invalid(format!("{} is not defined or invalid.", name.to_ascii_uppercase())))
+    match start {
+        Some(-1) => Ok(Page {
+            start: 0,
+            limit,
+            count: false,
+        }),
+        Some(start) if start >= 0 => Ok(Page {
+            start,
+            limit,
+            count: true,
+        }),
+        _ => Err(CrmError::Invalid("START is not defined or invalid.".into())),
+    }
 }
 
 /// An optional object parameter (`fields`, `filter`, `order`); absent is empty.

@@ -17,6 +17,8 @@ use crate::mailer::{MailSettings, Mailer};
 use crate::runtime::{HttpPolicy, Limits, Runtime};
 use crate::scheduler::{Scheduler, SchedulerSettings};
 use crate::store::Store;
+use crate::tls::{Certificate, Tls};
+use axum_server::tls_rustls::RustlsConfig;
 
 include!(concat!(env!("OUT_DIR"), "/builtin_plugins.rs"));
 
@@ -41,6 +43,8 @@ pub struct Settings {
     pub mail: MailSettings,
     /// Plugins' outbound HTTP.
     pub http: HttpPolicy,
+    /// HTTPS instead of plain HTTP.
+    pub tls: Option<Tls>,
 }
 
 impl Settings {
@@ -56,6 +60,7 @@ impl Settings {
             scheduler: SchedulerSettings::default(),
             mail: MailSettings::default(),
             http: HttpPolicy::default(),
+            tls: None,
         }
     }
 }
@@ -70,18 +75,23 @@ pub struct Server {
     pub webhook_token: String,
     /// The shared state, for embedding and benchmarks.
     pub state: AppState,
+    /// The self-signed certificate's PEM file, when the host made one, for clients to trust.
+    pub self_signed_cert: Option<PathBuf>,
+    /// Whether it serves HTTPS.
+    tls: bool,
     /// The scheduler's workers, which end by themselves when the host stops.
     workers: Vec<JoinHandle<()>>,
     /// The HTTP server, the mailer: stopped, not waited for.
     tasks: Vec<JoinHandle<()>>,
-    /// Tells the HTTP server to stop accepting connections.
-    stop_http: Arc<tokio::sync::Notify>,
+    /// Tells the HTTP server to stop accepting connections and finish the requests in hand.
+    http: axum_server::Handle<SocketAddr>,
 }
 
 impl Server {
-    /// `http://addr`.
+    /// `http://addr`, or `https://addr` when it serves TLS.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// The ready-to-use inbound webhook URL, ending in `/`.
@@ -133,25 +143,33 @@ impl Server {
             scheduler,
             clock,
         };
-        let listener = tokio::net::TcpListener::bind(settings.listen).await?;
+        let listener = std::net::TcpListener::bind(settings.listen)?;
+        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let app = api::router(state.clone());
-        let stop_http = Arc::new(tokio::sync::Notify::new());
-        let stopped = stop_http.clone();
-        tasks.push(tokio::spawn(async move {
-            let serving = axum::serve(listener, app).with_graceful_shutdown(async move { stopped.notified().await });
-            if let Err(e) = serving.await {
-                tracing::error!(error = %e, "HTTP server stopped");
-            }
-        }));
+        let certificate = match &settings.tls {
+            Some(tls) => Some(tls.certificate(&settings.data_dir, addr)?),
+            None => None,
+        };
+        let http = axum_server::Handle::new();
+        tasks.push(serve_http(
+            listener,
+            certificate.as_ref(),
+            http.clone(),
+            api::router(state.clone()),
+        )?);
         Ok(Self {
             addr,
             admin_token,
             webhook_token,
             state,
+            self_signed_cert: certificate
+                .as_ref()
+                .filter(|c| c.self_signed)
+                .map(|c| c.cert_path.clone()),
+            tls: certificate.is_some(),
             workers,
             tasks,
-            stop_http,
+            http,
         })
     }
 
@@ -181,7 +199,7 @@ impl Server {
     /// time. A run cut off after that keeps its lease until it expires and then runs again
     /// (fenced by its attempt number), so nothing is lost or done twice either way.
     pub async fn stop(mut self, timeout: Duration) -> bool {
-        self.stop_http.notify_one();
+        self.http.graceful_shutdown(None);
         self.state.scheduler.stop_claiming();
         let workers = std::mem::take(&mut self.workers);
         let all_ended = async {
@@ -190,6 +208,34 @@ impl Server {
             }
         };
         tokio::time::timeout(timeout, all_ended).await.is_ok()
+    }
+}
+
+/// Serves `app` on `listener`, over TLS with `certificate` if given, with HTTP/1.1 and HTTP/2.
+fn serve_http(
+    listener: std::net::TcpListener,
+    certificate: Option<&Certificate>,
+    handle: axum_server::Handle<SocketAddr>,
+    app: axum::Router,
+) -> std::io::Result<JoinHandle<()>> {
+    let service = app.into_make_service();
+    let serving = match certificate {
+        Some(certificate) => {
+            let config = RustlsConfig::from_config(certificate.config.clone());
+            let server = axum_server::from_tcp_rustls(listener, config)?.handle(handle);
+            tokio::spawn(async move { report(server.serve(service).await) })
+        }
+        None => {
+            let server = axum_server::from_tcp(listener)?.handle(handle);
+            tokio::spawn(async move { report(server.serve(service).await) })
+        }
+    };
+    Ok(serving)
+}
+
+fn report(served: std::io::Result<()>) {
+    if let Err(e) = served {
+        tracing::error!(error = %e, "HTTP server stopped");
     }
 }
 

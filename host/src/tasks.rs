@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::clock::Millis;
 use crate::crm::automation::{Automation, Change, Happening};
-use crate::crm::{self, ColumnType, TableQuery};
+use crate::crm::{self, ColumnType, Page, TableQuery};
 use crate::directory;
 use crate::model::{CrmError, ItemRef, checked_name};
 use crate::rest_fields;
@@ -171,22 +171,20 @@ const LIST_COLUMNS: &[(&str, &str, ColumnType)] = &[
     ("CLOSED_DATE", "closed_at", ColumnType::Time),
 ];
 
-/// A page of tasks matching `filter` (Bitrix24's operators over [`LIST_COLUMNS`]) and the total.
+/// A page of tasks matching `filter` (Bitrix24's operators over [`LIST_COLUMNS`]) and, when the page asks, the total.
 pub async fn list(
     conn: &mut Conn,
     filter: &serde_json::Map<String, serde_json::Value>,
     order: &serde_json::Map<String, serde_json::Value>,
-    start: i64,
-    limit: i64,
-) -> Result<(Vec<Task>, i64), CrmError> {
+    page: Page,
+) -> Result<(Vec<Task>, Option<i64>), CrmError> {
     let query = TableQuery {
         table: "tasks",
         columns: LIST_COLUMNS,
         scope: "1 = 1",
         filter,
         order,
-        start,
-        limit,
+        page,
     };
     let (rows, total) = query.run(conn).await?;
     Ok((rows.iter().map(task_from_row).collect::<Result<_, _>>()?, total))

@@ -185,3 +185,134 @@ async fn a_backup_taken_while_serving_restores_into_a_new_data_directory() {
         "the backup's deals, not the later one"
     );
 }
+
+/// `stagewright serve ARGS` on a fresh data directory; answers the child and what it printed
+/// up to the webhook URL, by label ("Webhook URL", "Certificate", ...).
+fn serve_printing(data_dir: &std::path::Path, args: &[&str]) -> (Child, std::collections::HashMap<String, String>) {
+    let mut child = Child(
+        Command::new(env!("CARGO_BIN_EXE_stagewright"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = BufReader::new(child.0.stdout.take().unwrap());
+    let mut printed = std::collections::HashMap::new();
+    for line in stdout.lines().map_while(Result::ok) {
+        if let Some(url) = line.strip_prefix("Stagewright is listening on ") {
+            printed.insert("Listening".to_string(), url.trim().to_string());
+        }
+        if let Some((label, value)) = line.split_once(':') {
+            let value = value.split_whitespace().next().unwrap_or_default().to_string();
+            printed.insert(label.trim().to_string(), value);
+        }
+        if printed.contains_key("Certificate") || (line.starts_with("Board:") && !args.contains(&"--tls-self-signed")) {
+            break;
+        }
+    }
+    (child, printed)
+}
+
+/// One GET over TLS, trusting only `cert`, in HTTP/1.1 or (ALPN `h2`) HTTP/2; answers the
+/// protocol the server spoke, the status and the body.
+async fn https_get(url: &str, cert: &std::path::Path, http2: bool) -> (hyper::Version, u16, String) {
+    use http_body_util::{BodyExt, Empty};
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+
+    let uri: hyper::Uri = url.parse().unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for der in CertificateDer::pem_file_iter(cert).unwrap() {
+        roots.add(der.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![if http2 { b"h2".to_vec() } else { b"http/1.1".to_vec() }];
+    let host = uri.host().unwrap().to_string();
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), uri.port_u16().unwrap()))
+        .await
+        .unwrap();
+    let name = ServerName::try_from(host.clone()).unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .expect("the certificate is trusted for the address it was made for");
+    let io = hyper_util::rt::TokioIo::new(tls);
+    let request = hyper::Request::get(uri.path())
+        .header(hyper::header::HOST, host)
+        .body(Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = if http2 {
+        let (mut sender, connection) = hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        sender.send_request(request).await.unwrap()
+    } else {
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await.unwrap();
+        tokio::spawn(connection);
+        sender.send_request(request).await.unwrap()
+    };
+    let (version, status) = (response.version(), response.status().as_u16());
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (version, status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn serve_with_a_self_signed_certificate_speaks_https_in_http1_and_http2() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let (_child, printed) = serve_printing(data_dir.path(), &["--tls-self-signed"]);
+    let base = &printed["Listening"];
+    assert!(base.starts_with("https://127.0.0.1:"), "{printed:?}");
+    assert!(printed["Webhook URL"].starts_with("https://"), "{printed:?}");
+    assert!(printed["Board"].starts_with("https://"), "{printed:?}");
+    let cert = std::path::PathBuf::from(&printed["Certificate"]);
+    assert_eq!(cert, data_dir.path().join("tls/cert.pem"));
+
+    for (http2, version) in [(false, hyper::Version::HTTP_11), (true, hyper::Version::HTTP_2)] {
+        let (spoken, status, body) = https_get(&format!("{base}/healthz"), &cert, http2).await;
+        assert_eq!((spoken, status), (version, 200), "{body}");
+        assert!(body.contains("\"ok\""), "{body}");
+    }
+    let webhook = &printed["Webhook URL"];
+    let (_, status, body) = https_get(&format!("{webhook}crm.deal.fields.json"), &cert, true).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"TITLE\""), "{body}");
+
+    let plain = reqwest::get(base.replace("https://", "http://") + "/healthz").await;
+    assert!(
+        plain.is_err() || !plain.unwrap().status().is_success(),
+        "no plain HTTP on the TLS port"
+    );
+}
+
+#[tokio::test]
+async fn serve_refuses_a_certificate_file_that_is_not_there() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let missing = data_dir.path().join("missing.pem");
+    let missing = missing.to_str().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_stagewright"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            missing,
+            "--tls-key",
+            missing,
+            "--data-dir",
+        ])
+        .arg(data_dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(error.contains("missing.pem"), "{error}");
+}

@@ -23,7 +23,7 @@ mod userfield_methods;
 
 use super::{ApiError, AppState, params, session};
 use crate::crm::userfields;
-use crate::crm::{self, ListQuery};
+use crate::crm::{self, ListQuery, Page};
 use crate::directory::{TokenHolder, TokenKind, all_scopes};
 use crate::model::REPEAT_FIELD;
 use crate::model::userfield::UserField;
@@ -44,12 +44,14 @@ struct Answer {
 }
 
 impl Answer {
-    /// One page of a list that started at `start` and matched `total` in all.
-    fn page(result: Value, total: i64, start: i64) -> Self {
+    /// One page of a list, with `total` and `next` when the page was counted (Bitrix24's
+    /// `start=-1` answers neither).
+    fn page(result: Value, total: Option<i64>, page: Page) -> Self {
+        let next = page.start + page.limit;
         Self {
             result,
-            total: Some(total),
-            next: (start + PAGE_SIZE < total).then_some(start + PAGE_SIZE),
+            total,
+            next: total.filter(|total| next < *total).map(|_| next),
         }
     }
 }
@@ -273,12 +275,11 @@ async fn item_list(
     entity_type: EntityType,
     p: &Map<String, Value>,
 ) -> Result<Answer, ApiError> {
-    let start = params::offset(p, "start")?;
+    let page = params::page(p, PAGE_SIZE)?;
     let query = ListQuery {
         filter: access.readable(entity_type, params::object(p, "filter")?)?,
         order: params::object(p, "order")?,
-        start,
-        limit: PAGE_SIZE,
+        page,
     };
     let select = params::strings(p, "select")?;
     let mut conn = app.store.pool().acquire().await?;
@@ -287,7 +288,7 @@ async fn item_list(
         .iter()
         .map(|item| Value::Object(item.to_rest_selected(&select)))
         .collect();
-    Ok(Answer::page(Value::Array(rows), total, start))
+    Ok(Answer::page(Value::Array(rows), total, page))
 }
 
 /// An item the caller may read.

@@ -16,7 +16,7 @@ use super::pipelines::{self, Pipeline};
 use super::{PageError, Viewer};
 use crate::api::{ApiError, AppState};
 use crate::clock::Millis;
-use crate::crm::{self, ListQuery, Stage};
+use crate::crm::{self, ListQuery, Page, Stage};
 use crate::directory;
 use crate::model::{EntityType, Item, with_thousands};
 use crate::permissions::Access;
@@ -219,10 +219,13 @@ impl Board<'_> {
         let query = ListQuery {
             filter: readable,
             order: Map::from_iter([("ID".to_string(), json!("DESC"))]),
-            start: filter.offset.max(0),
-            limit: CARDS_PER_PAGE,
+            page: Page {
+                start: filter.offset.max(0),
+                limit: CARDS_PER_PAGE,
+                count: false,
+            },
         };
-        Ok((crm::page(conn, entity_type, &query).await?, total, amount))
+        Ok((crm::list(conn, entity_type, &query).await?.0, total, amount))
     }
 
     async fn column(

@@ -5,7 +5,7 @@ use crate::store;
 use serde_json::{Map, Value};
 
 use super::automation::{Automation, Change, Happening};
-use super::query::{ColumnType, TableQuery};
+use super::query::{ColumnType, Page, TableQuery};
 use crate::clock::Millis;
 use crate::directory;
 use crate::model::{CrmError, EntityType, ItemRef, checked_name};
@@ -186,15 +186,14 @@ const LIST_COLUMNS: &[(&str, &str, ColumnType)] = &[
     ("LAST_UPDATED", "updated_at", ColumnType::Time),
 ];
 
-/// A page of activities matching `filter` and the total. `OWNER_TYPE_ID` (1 to 4) limits the
+/// A page of activities matching `filter` and, when the page asks, the total. `OWNER_TYPE_ID` (1 to 4) limits the
 /// owner's entity type.
 pub async fn list(
     conn: &mut Conn,
     filter: &Map<String, Value>,
     order: &Map<String, Value>,
-    start: i64,
-    limit: i64,
-) -> Result<(Vec<Activity>, i64), CrmError> {
+    page: Page,
+) -> Result<(Vec<Activity>, Option<i64>), CrmError> {
     let mut filter = filter.clone();
     let owner_type = match filter.remove("OWNER_TYPE_ID") {
         None => None,
@@ -216,8 +215,7 @@ pub async fn list(
         scope: &scope,
         filter: &filter,
         order,
-        start,
-        limit,
+        page,
     };
     let (rows, total) = query.run(conn).await?;
     Ok((rows.iter().map(activity_from_row).collect::<Result<_, _>>()?, total))

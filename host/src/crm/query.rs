@@ -11,38 +11,58 @@ use crate::model::userfield::UserField;
 
 use super::{ITEM_COLUMNS, item_from_row, stage_semantic_sql};
 
+/// Which rows of a listing to answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// How many matching rows to skip.
+    pub start: i64,
+    /// How many to return at most.
+    pub limit: i64,
+    /// Whether to count every match too. Bitrix24's `start=-1` does not: clients walking a
+    /// large list by `>ID` need no total, and counting would cost a scan per page.
+    pub count: bool,
+}
+
+impl Page {
+    /// The first `limit` rows, counted.
+    pub fn first(limit: i64) -> Self {
+        Self {
+            start: 0,
+            limit,
+            count: true,
+        }
+    }
+}
+
 /// What a `*.list` call asks for.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct ListQuery {
     /// Bitrix24 filter: `{"FIELD": v, ">=FIELD": v, "@FIELD": [..], "%FIELD": "text"}`.
     pub filter: Map<String, Value>,
     /// Bitrix24 order: `{"FIELD": "ASC" | "DESC"}`; ties are broken by id.
     pub order: Map<String, Value>,
-    /// How many matching items to skip.
-    pub start: i64,
-    /// How many to return at most.
-    pub limit: i64,
+    /// Which of the matching items.
+    pub page: Page,
 }
 
-/// One item of the result page and the number of items matching in all.
-pub async fn list(conn: &mut Conn, entity_type: EntityType, query: &ListQuery) -> Result<(Vec<Item>, i64), CrmError> {
+/// One page of the items matching a filter, and how many match in all when the page asks.
+pub async fn list(
+    conn: &mut Conn,
+    entity_type: EntityType,
+    query: &ListQuery,
+) -> Result<(Vec<Item>, Option<i64>), CrmError> {
     let fields = TypeFields::load(conn, entity_type).await?;
     let schema = fields.schema();
     let conditions = Group::parse(&schema, &query.filter, 0)?;
-    let mut count = Sql::new("SELECT COUNT(*) FROM items WHERE ");
-    push_where(&mut count, entity_type, &conditions);
-    let total: i64 = count.query().fetch_one(&mut *conn).await?.try_get(0usize)?;
+    let total = if query.page.count {
+        let mut count = Sql::new("SELECT COUNT(*) FROM items WHERE ");
+        push_where(&mut count, entity_type, &conditions);
+        Some(count.query().fetch_one(&mut *conn).await?.try_get(0usize)?)
+    } else {
+        None
+    };
     let items = select_page(conn, &schema, &conditions, query).await?;
     Ok((items, total))
-}
-
-/// One page of the items matching a filter, without counting them all: what a board column
-/// shows (its count comes with its sum from [`total`]).
-pub async fn page(conn: &mut Conn, entity_type: EntityType, query: &ListQuery) -> Result<Vec<Item>, CrmError> {
-    let fields = TypeFields::load(conn, entity_type).await?;
-    let schema = fields.schema();
-    let conditions = Group::parse(&schema, &query.filter, 0)?;
-    select_page(conn, &schema, &conditions, query).await
 }
 
 async fn select_page(
@@ -76,8 +96,8 @@ async fn select_page(
     let mut select = Sql::new(&format!("SELECT {ITEM_COLUMNS} FROM items WHERE "));
     push_where(&mut select, entity_type, conditions);
     select.push(" ORDER BY ").push(&order.join(", "));
-    select.push(" LIMIT ").bind(Bound::Int(query.limit));
-    select.push(" OFFSET ").bind(Bound::Int(query.start));
+    select.push(" LIMIT ").bind(Bound::Int(query.page.limit));
+    select.push(" OFFSET ").bind(Bound::Int(query.page.start));
     let rows = select.query().fetch_all(&mut *conn).await?;
     rows.iter().map(|row| item_from_row(row, entity_type)).collect()
 }
@@ -633,10 +653,8 @@ pub(crate) struct TableQuery<'a> {
     pub filter: &'a Map<String, Value>,
     /// The order, as the REST call gave it; ties go by `id`.
     pub order: &'a Map<String, Value>,
-    /// Rows to skip.
-    pub start: i64,
-    /// Rows to return at most.
-    pub limit: i64,
+    /// Which of the matching rows.
+    pub page: Page,
 }
 
 impl TableQuery<'_> {
@@ -717,11 +735,15 @@ impl TableQuery<'_> {
         Ok(())
     }
 
-    /// The page of rows and the number of rows matching in all.
-    pub(crate) async fn run(&self, conn: &mut Conn) -> Result<(Vec<store::Row>, i64), CrmError> {
-        let mut count = Sql::new(&format!("SELECT COUNT(*) FROM {}", self.table));
-        self.push_where(&mut count)?;
-        let total: i64 = count.query().fetch_one(&mut *conn).await?.try_get(0usize)?;
+    /// The page of rows, and the number of rows matching in all when the page asks.
+    pub(crate) async fn run(&self, conn: &mut Conn) -> Result<(Vec<store::Row>, Option<i64>), CrmError> {
+        let total = if self.page.count {
+            let mut count = Sql::new(&format!("SELECT COUNT(*) FROM {}", self.table));
+            self.push_where(&mut count)?;
+            Some(count.query().fetch_one(&mut *conn).await?.try_get(0usize)?)
+        } else {
+            None
+        };
         let mut select = Sql::new(&format!("SELECT * FROM {}", self.table));
         self.push_where(&mut select)?;
         let mut order = Vec::new();
@@ -734,10 +756,12 @@ impl TableQuery<'_> {
             };
             order.push(format!("{column} {direction}"));
         }
-        order.push("id ASC".into());
+        if !self.order.keys().any(|name| name.eq_ignore_ascii_case("ID")) {
+            order.push("id ASC".into());
+        }
         select.push(" ORDER BY ").push(&order.join(", "));
-        select.push(" LIMIT ").bind(Bound::Int(self.limit));
-        select.push(" OFFSET ").bind(Bound::Int(self.start));
+        select.push(" LIMIT ").bind(Bound::Int(self.page.limit));
+        select.push(" OFFSET ").bind(Bound::Int(self.page.start));
         let rows = select.query().fetch_all(&mut *conn).await?;
         Ok((rows, total))
     }

@@ -158,6 +158,7 @@ mod tests {
                 message: "commented 1".into(),
             }],
             fuel: 10,
+            memory_bytes: 1 << 20,
             duration: Duration::from_micros(5),
             config: json!({}),
         }

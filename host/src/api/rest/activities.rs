@@ -65,15 +65,15 @@ async fn get(app: &AppState, p: &Map<String, Value>) -> Result<Answer, ApiError>
 }
 
 async fn list(app: &AppState, p: &Map<String, Value>) -> Result<Answer, ApiError> {
-    let start = params::offset(p, "start")?;
+    let page = params::page(p, PAGE_SIZE)?;
     let filter = params::object(p, "filter")?;
     let order = params::object(p, "order")?;
     let mut conn = app.store.pool().acquire().await?;
-    let (rows, total) = activities::list(&mut conn, &filter, &order, start, PAGE_SIZE).await?;
+    let (rows, total) = activities::list(&mut conn, &filter, &order, page).await?;
     Ok(Answer::page(
         Value::Array(rows.iter().map(activity_json).collect()),
         total,
-        start,
+        page,
     ))
 }
 

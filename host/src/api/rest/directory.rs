@@ -101,14 +101,14 @@ fn matches(record: &Value, filter: &Map<String, Value>, known: &[&str]) -> Resul
 
 /// Pages a filtered directory listing 50 at a time, as Bitrix24 does.
 fn page(records: Vec<Value>, p: &Map<String, Value>) -> Result<Answer, ApiError> {
-    let start = params::offset(p, "start")?;
-    let total = records.len() as i64;
+    let page = params::page(p, PAGE_SIZE)?;
+    let total = page.count.then_some(records.len() as i64);
     let rows: Vec<Value> = records
         .into_iter()
-        .skip(usize::try_from(start).unwrap_or(usize::MAX))
+        .skip(usize::try_from(page.start).unwrap_or(usize::MAX))
         .take(PAGE_SIZE as usize)
         .collect();
-    Ok(Answer::page(Value::Array(rows), total, start))
+    Ok(Answer::page(Value::Array(rows), total, page))
 }
 
 async fn user_get(app: &AppState, p: &Map<String, Value>) -> Result<Answer, ApiError> {

@@ -84,13 +84,12 @@ async fn written_answer(app: &AppState, names: &Names, item_ref: ItemRef) -> Res
 }
 
 async fn list(app: &AppState, access: &Access, names: &Names, p: &Map<String, Value>) -> Result<Answer, ApiError> {
-    let start = params::offset(p, "start")?;
+    let page = params::page(p, PAGE_SIZE)?;
     let asked = names.filter_to_standard(&params::object(p, "filter")?)?;
     let query = ListQuery {
         filter: access.readable(names.entity_type, asked)?,
         order: names.to_standard_keys(&params::object(p, "order")?)?,
-        start,
-        limit: PAGE_SIZE,
+        page,
     };
     let select = params::strings(p, "select")?;
     let mut conn = app.store.pool().acquire().await?;
@@ -99,7 +98,7 @@ async fn list(app: &AppState, access: &Access, names: &Names, p: &Map<String, Va
         .iter()
         .map(|item| names.item_json(item, &select).map(Value::Object))
         .collect::<Result<_, _>>()?;
-    Ok(Answer::page(json!({"items": Value::Array(rows)}), total, start))
+    Ok(Answer::page(json!({"items": Value::Array(rows)}), total, page))
 }
 
 /// The field names of one entity type in both spellings: the standard upper-case names the

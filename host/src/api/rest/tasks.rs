@@ -76,14 +76,14 @@ async fn update(app: &AppState, p: &Map<String, Value>) -> Result<Answer, ApiErr
 }
 
 async fn list(app: &AppState, p: &Map<String, Value>) -> Result<Answer, ApiError> {
-    let start = params::offset(p, "start")?;
+    let page = params::page(p, PAGE_SIZE)?;
     let filter = params::object(p, "filter")?;
     let order = params::object(p, "order")?;
     let mut conn = app.store.pool().acquire().await?;
-    let (tasks, total) = tasks::list(&mut conn, &filter, &order, start, PAGE_SIZE).await?;
+    let (tasks, total) = tasks::list(&mut conn, &filter, &order, page).await?;
     Ok(Answer::page(
         json!({"tasks": tasks.iter().map(task_json).collect::<Vec<_>>()}),
         total,
-        start,
+        page,
     ))
 }

@@ -152,8 +152,11 @@ impl wit_crm::Host for RunState {
         let query = ops::ListQuery {
             filter: parse_object("filter", &filter)?,
             order: parse_object("order", &order)?,
-            start: 0,
-            limit: i64::from(limit.min(self.limits.list_items)),
+            page: ops::Page {
+                start: 0,
+                limit: i64::from(limit.min(self.limits.list_items)),
+                count: false,
+            },
         };
         let mut conn = self.store.pool().acquire_quick().await?;
         let (items, _) = ops::list(&mut conn, et, &query).await?;
