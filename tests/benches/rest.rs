@@ -128,7 +128,7 @@ async fn seed(host: &TestHost, count: usize) {
             })
             .collect();
         let answer = post_json(&http, &url, &json!({"halt": 1, "cmd": commands})).await;
-        assert_eq!(answer["result"]["result_error"], json!({}), "seeding failed: {answer}");
+        assert_eq!(answer["result"]["result_error"], json!([]), "seeding failed: {answer}");
     }
 }
 

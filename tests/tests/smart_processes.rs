@@ -241,7 +241,7 @@ async fn crm_item_list_filters_with_or_groups_orders_and_pages() {
         commands.insert(format!("c{i}"), json!(format!("crm.item.add?{query}")));
         if commands.len() == 50 || i == 59 {
             let answer = host.ok("batch", json!({"halt": 1, "cmd": commands})).await;
-            assert_eq!(answer["result_error"], json!({}), "{answer}");
+            assert_eq!(answer["result_error"], json!([]), "{answer}");
             commands = serde_json::Map::new();
         }
     }

@@ -99,6 +99,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), admin::authenticate));
     Router::new()
         .route("/rest/{user}/{token}/{method}", any(rest::call))
+        .route("/rest/api/{user}/{token}/{method}", any(rest::call_v3))
         .route("/rest/{method}", post(rest::call_in_session))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/healthz", get(health::healthz))

@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 
 mod activities;
 mod automation;
+mod batch;
 mod directory;
 mod items;
 mod notify;
@@ -78,6 +79,33 @@ pub async fn call(
     answer(&app, caller, &method, query, &headers, body).await
 }
 
+/// Handles a REST 3.0 call (`/rest/api/{user}/{token}/{method}`), which Bitrix24's SDKs make only
+/// when asked to (b24pysdk's `prefer_version=3`, b24jssdk's `actions.v3`). Stagewright serves its
+/// methods as REST 2, and neither SDK falls back by itself, so every method is refused the way
+/// REST 3.0 refuses an unknown one: 404 with `BITRIX_REST_V3_EXCEPTION_METHODNOTFOUNDEXCEPTION`,
+/// which b24pysdk raises as its v3 `BitrixAPIError` and b24jssdk answers as a soft error, with a
+/// message naming the REST 2 path that serves it. Wrong credentials are refused first.
+pub async fn call_v3(
+    State(app): State<AppState>,
+    Path((user, token, method)): Path<(i64, String, String)>,
+) -> Response {
+    let (status, code, message) = match authenticate(&app, user, &token).await {
+        Err(_) => (
+            StatusCode::UNAUTHORIZED,
+            "BITRIX_REST_V3_EXCEPTION_ACCESSDENIEDEXCEPTION",
+            "Invalid request credentials".to_string(),
+        ),
+        Ok(_) => (
+            StatusCode::NOT_FOUND,
+            "BITRIX_REST_V3_EXCEPTION_METHODNOTFOUNDEXCEPTION",
+            format!(
+                "Method {method} is not served over REST 3.0: call /rest/{user}/{{token}}/{method} (REST 2) instead"
+            ),
+        ),
+    };
+    (status, Json(json!({"error": {"code": code, "message": message}}))).into_response()
+}
+
 /// Handles `/rest/{method}` from a signed-in board page, as Bitrix24's own pages call REST with
 /// their session: the session's user is the caller, with every scope, and the CSRF token must
 /// come with every call (REST methods change things through GET as well as POST).
@@ -100,6 +128,20 @@ pub async fn call_in_session(
     }
     .await;
     answer(&app, caller, &method, query, &headers, body).await
+}
+
+/// Bitrix24's `time` of an answer (or of one batch command): when it started and finished by
+/// the host's clock, and how long it took.
+fn time_taken(started: Instant, started_at: i64, finished_at: i64) -> Value {
+    let duration = started.elapsed().as_secs_f64();
+    json!({
+        "start": started_at as f64 / 1000.0,
+        "finish": finished_at as f64 / 1000.0,
+        "duration": duration,
+        "processing": duration,
+        "date_start": rest_datetime(started_at),
+        "date_finish": rest_datetime(finished_at),
+    })
 }
 
 /// Parses the parameters, dispatches the method as `caller` and writes Bitrix24's answer.
@@ -127,18 +169,9 @@ async fn answer(
     .await;
     match answer {
         Ok(answer) => {
-            let finished_at = app.clock.now();
-            let duration = started.elapsed().as_secs_f64();
             let mut body = json!({
                 "result": answer.result,
-                "time": {
-                    "start": started_at as f64 / 1000.0,
-                    "finish": finished_at as f64 / 1000.0,
-                    "duration": duration,
-                    "processing": duration,
-                    "date_start": rest_datetime(started_at),
-                    "date_finish": rest_datetime(finished_at),
-                }
+                "time": time_taken(started, started_at, app.clock.now()),
             });
             if let Some(total) = answer.total {
                 body["total"] = json!(total);
@@ -198,7 +231,7 @@ async fn dispatch(
         return item_method(app, access, entity_type, action, p).await;
     }
     match method {
-        "batch" => batch(app, caller, access, p).await,
+        "batch" => Box::pin(batch::run(app, caller, access, p)).await,
         "crm.timeline.comment.add" => comment_add(app, user, p).await,
         "crm.timeline.comment.list" => comment_list(app, p).await,
         _ if method.starts_with("crm.item.") => items::dispatch(app, access, method, p).await,
@@ -450,104 +483,4 @@ async fn comment_list(app: &AppState, p: &Map<String, Value>) -> Result<Answer, 
         total: Some(total),
         next: None,
     })
-}
-
-/// Most commands one `batch` call may hold, as in Bitrix24.
-const MAX_BATCH: usize = 50;
-
-/// `batch`: runs up to 50 calls given as `cmd: {name: "method?query"}` in order. A later command
-/// may use an earlier one's result as `$result[name]` or `$result[name][KEY]`; with `halt` set,
-/// the first error stops the batch.
-async fn batch(
-    app: &AppState,
-    caller: &TokenHolder,
-    access: &Access,
-    p: &Map<String, Value>,
-) -> Result<Answer, ApiError> {
-    let commands = params::object(p, "cmd")?;
-    if commands.len() > MAX_BATCH {
-        return Err(ApiError::invalid(format!("Max batch length exceeded ({MAX_BATCH})")));
-    }
-    let halt =
-        params::get(p, "halt").is_some_and(|v| matches!(v.as_str().unwrap_or(&v.to_string()), "1" | "true" | "Y"));
-    let (mut results, mut errors, mut totals, mut nexts) = (Map::new(), Map::new(), Map::new(), Map::new());
-    for (name, command) in commands {
-        let command = command
-            .as_str()
-            .ok_or_else(|| ApiError::invalid(format!("command {name} must be a string")))?;
-        let command = substitute_results(command, &results);
-        let (method, query) = command.split_once('?').unwrap_or((&command, ""));
-        let method = method.trim_matches('/').to_ascii_lowercase();
-        let outcome = if method == "batch" {
-            Err(ApiError::invalid("batch calls cannot be nested"))
-        } else {
-            Box::pin(dispatch(
-                app,
-                caller,
-                access,
-                &method,
-                &params::parse_form(query.as_bytes()),
-            ))
-            .await
-        };
-        match outcome {
-            Ok(answer) => {
-                results.insert(name.clone(), answer.result);
-                if let Some(total) = answer.total {
-                    totals.insert(name.clone(), json!(total));
-                }
-                if let Some(next) = answer.next {
-                    nexts.insert(name, json!(next));
-                }
-            }
-            Err(e) => {
-                errors.insert(name, e.body());
-                if halt {
-                    break;
-                }
-            }
-        }
-    }
-    Ok(json!({
-        "result": results,
-        "result_error": errors,
-        "result_total": totals,
-        "result_next": nexts,
-        "result_time": {},
-    })
-    .into())
-}
-
-/// Replaces `$result[name]` and `$result[name][KEY]...` with the earlier result's value,
-/// URL-encoded for the command's query string.
-fn substitute_results(command: &str, results: &Map<String, Value>) -> String {
-    const MARK: &str = "$result[";
-    let mut out = String::with_capacity(command.len());
-    let mut rest = command;
-    while let Some(at) = rest.find(MARK) {
-        out.push_str(&rest[..at]);
-        let mut cursor = &rest[at + MARK.len() - 1..];
-        let mut value: Option<&Value> = None;
-        let mut first = true;
-        while let Some(inner) = cursor.strip_prefix('[') {
-            let Some(close) = inner.find(']') else { break };
-            let key = &inner[..close];
-            value = if first {
-                results.get(key)
-            } else {
-                value.and_then(|v| v.get(key).or_else(|| key.parse::<usize>().ok().and_then(|i| v.get(i))))
-            };
-            first = false;
-            cursor = &inner[close + 1..];
-        }
-        let text = match value {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Null) | None => String::new(),
-            Some(other) => other.to_string(),
-        };
-        out.extend(form_urlencoded::byte_serialize(text.as_bytes()));
-        rest = cursor;
-    }
-    out.push_str(rest);
-    out
 }
