@@ -414,3 +414,41 @@ pub async fn kit_built(folder: &str, files: &[&str]) -> Vec<u8> {
     assert_eq!(failed, 0, "{}", String::from_utf8_lossy(&report));
     bytes
 }
+
+/// Runs a program that must succeed.
+pub fn run(program: &std::path::Path, args: &[&str]) {
+    let status = std::process::Command::new(program)
+        .args(args)
+        .status()
+        .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
+    assert!(status.success(), "{} {args:?} failed", program.display());
+}
+
+/// A virtual environment under `dir` (a test's `CARGO_TARGET_TMPDIR`) with
+/// tests/python/requirements.txt installed, the Bitrix24 client libraries the tests drive; one
+/// per database the suite runs on, since CI runs both suites at once. Answers its python.
+pub fn python_with_test_tools(dir: &std::path::Path) -> PathBuf {
+    let suite = match std::env::var_os(POSTGRES_VARIABLE) {
+        Some(_) => "python-venv-postgres",
+        None => "python-venv",
+    };
+    let venv = dir.join(suite);
+    let python = venv.join("bin").join("python");
+    if !python.exists() {
+        run(std::path::Path::new("python3"), &["-m", "venv", venv.to_str().unwrap()]);
+    }
+    let requirements = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/requirements.txt");
+    run(
+        &python,
+        &[
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+            requirements.to_str().unwrap(),
+        ],
+    );
+    python
+}

@@ -8,47 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{Value, json};
-use stagewright_tests::TestHost;
-
-fn run(program: &Path, args: &[&str]) {
-    let status = Command::new(program)
-        .args(args)
-        .status()
-        .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
-    assert!(status.success(), "{} {args:?} failed", program.display());
-}
-
-/// A virtual environment with tests/python/requirements.txt installed; one per database the
-/// suite runs on, since CI runs both suites at once.
-fn python_with_client() -> PathBuf {
-    let suite = match std::env::var_os(stagewright_tests::POSTGRES_VARIABLE) {
-        Some(_) => "python-venv-postgres",
-        None => "python-venv",
-    };
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(suite);
-    let python = venv.join("bin").join("python");
-    if !python.exists() {
-        run(Path::new("python3"), &["-m", "venv", venv.to_str().unwrap()]);
-    }
-    let requirements = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/requirements.txt");
-    run(
-        &python,
-        &[
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-r",
-            requirements.to_str().unwrap(),
-        ],
-    );
-    python
-}
+use stagewright_tests::{TestHost, python_with_test_tools};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fast_bitrix24_works_against_the_webhook_url_unchanged() {
-    let python = tokio::task::spawn_blocking(python_with_client).await.unwrap();
+    let python = tokio::task::spawn_blocking(|| python_with_test_tools(Path::new(env!("CARGO_TARGET_TMPDIR"))))
+        .await
+        .unwrap();
     let host = TestHost::start().await;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/bitrix24_client_check.py");
 
