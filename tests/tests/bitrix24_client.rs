@@ -4,8 +4,7 @@
 //! The test makes its own Python virtual environment under the target directory, so it needs
 //! python3 and access to PyPI, nothing installed beforehand.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use serde_json::{Value, json};
 use stagewright_tests::{TestHost, python_with_test_tools};
