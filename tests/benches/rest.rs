@@ -5,6 +5,9 @@
 //! - `crm.deal.add` requests per second with 16 concurrent keep-alive clients, then the same for
 //!   `crm.item.add` of a smart process (whose ids come from a counter of its own);
 //! - the median and 99th percentile of one filtered, ordered `crm.deal.list` page over 100,000 deals;
+//! - walking every deal of one stage (about 20,000) 50 at a time, as Bitrix24's SDKs fetch
+//!   "everything": by `>ID` with `start=-1` (no count), then by `start` offsets (counted): the
+//!   median page time of the first and the last ten pages of each walk, and the walk's total;
 //! - the same for the board's first page of that pipeline (every column's first 50 cards, its
 //!   count and amount), signed in, and for one card drag (the REST update the board sends).
 //!
@@ -49,6 +52,7 @@ async fn main() {
     .await;
     seed(&host, DEALS.saturating_sub(added)).await;
     list_latency(&host).await;
+    walk_latency(&host).await;
     board_latency(&host).await;
 }
 
@@ -157,6 +161,48 @@ async fn list_latency(host: &TestHost) {
         latencies[LIST_SAMPLES / 2],
         latencies[LIST_SAMPLES * 99 / 100],
     );
+}
+
+/// One stage's deals walked to the end, by `>ID` with `start=-1` and by `start` offsets.
+async fn walk_latency(host: &TestHost) {
+    let url = method_url(host, "crm.deal.list");
+    let http = reqwest::Client::new();
+    for by_id in [true, false] {
+        let (mut pages, mut seen, mut last_id) = (Vec::new(), 0, 0);
+        let walk_started = Instant::now();
+        loop {
+            let query = if by_id {
+                json!({"filter": {"STAGE_ID": "PREPARATION", ">ID": last_id}, "order": {"ID": "ASC"},
+                       "select": ["ID", "TITLE"], "start": -1})
+            } else {
+                json!({"filter": {"STAGE_ID": "PREPARATION"}, "order": {"ID": "ASC"},
+                       "select": ["ID", "TITLE"], "start": seen})
+            };
+            let started = Instant::now();
+            let answer = post_json(&http, &url, &query).await;
+            pages.push(started.elapsed());
+            let rows = answer["result"].as_array().expect("a page").clone();
+            seen += rows.len();
+            match rows.last() {
+                Some(row) if rows.len() == 50 => last_id = row["ID"].as_str().unwrap().parse().unwrap(),
+                _ => break,
+            }
+        }
+        let median = |slice: &[Duration]| {
+            let mut sorted = slice.to_vec();
+            sorted.sort();
+            sorted[sorted.len() / 2]
+        };
+        let ends = 10.min(pages.len());
+        println!(
+            "walk of one stage's {seen} deals by {}: {} pages, median page {:?} over the first {ends}, {:?} over the last {ends}, {:?} in all",
+            if by_id { ">ID with start=-1" } else { "start offsets (counted)" },
+            pages.len(),
+            median(&pages[..ends]),
+            median(&pages[pages.len() - ends..]),
+            walk_started.elapsed(),
+        );
+    }
 }
 
 /// The board's first page and a card drag, through a session signed in with the admin token.
