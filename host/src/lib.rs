@@ -19,6 +19,7 @@ pub mod crm;
 pub mod directory;
 pub mod kit;
 pub mod mailer;
+pub mod metrics;
 pub mod model;
 pub mod notifications;
 pub mod permissions;

@@ -149,6 +149,15 @@ fn entry_from_row(row: &store::Row) -> Result<OutboxEntry, CrmError> {
     })
 }
 
+/// How many messages the outbox holds not yet sent (queued or being sent).
+pub async fn depth(conn: &mut Conn) -> Result<i64, CrmError> {
+    Ok(
+        store::query_scalar("SELECT COUNT(*) FROM outbox WHERE status IN ('queued', 'sending')")
+            .fetch_one(&mut *conn)
+            .await?,
+    )
+}
+
 /// The outbox, newest first, optionally only messages of one status or one run.
 pub async fn outbox(
     conn: &mut Conn,

@@ -407,6 +407,50 @@ pub async fn list(conn: &mut Conn, filter: &RunFilter) -> Result<Vec<RunRecord>,
     rows.iter().map(run_from_row).collect()
 }
 
+/// How many runs are in each unfinished state, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunCounts {
+    /// Pending and due now: what the workers should be running.
+    pub due: i64,
+    /// Pending and due later (delayed robots, retries).
+    pub scheduled: i64,
+    /// Waiting for the robot before them in their chain.
+    pub waiting: i64,
+    /// Claimed by a worker.
+    pub running: i64,
+    /// Parked by a `flow.wait`.
+    pub parked: i64,
+    /// When the oldest due run came due.
+    pub oldest_due_at: Option<Millis>,
+}
+
+/// The unfinished runs by state, from the `runs_due` index.
+pub async fn counts(conn: &mut Conn, now: Millis) -> Result<RunCounts, CrmError> {
+    let rows = store::query(
+        "SELECT CASE WHEN status = 'pending' AND due_at > $1 THEN 'scheduled' ELSE status END, COUNT(*), MIN(due_at)
+         FROM runs WHERE status IN ('pending', 'waiting', 'running', 'parked') GROUP BY 1",
+    )
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut counts = RunCounts::default();
+    for row in rows {
+        let (state, count): (String, i64) = (row.try_get(0usize)?, row.try_get(1usize)?);
+        match state.as_str() {
+            "pending" => {
+                counts.due = count;
+                counts.oldest_due_at = row.try_get(2usize)?;
+            }
+            "scheduled" => counts.scheduled = count,
+            "waiting" => counts.waiting = count,
+            "running" => counts.running = count,
+            "parked" => counts.parked = count,
+            _ => {}
+        }
+    }
+    Ok(counts)
+}
+
 /// One run record.
 pub async fn get(conn: &mut Conn, id: &str) -> Result<RunRecord, CrmError> {
     let row = store::query("SELECT * FROM runs WHERE id = $1")

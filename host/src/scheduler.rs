@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use crate::changeset::{self, StagedChange};
 use crate::clock::{Clock, Millis};
 use crate::crm;
+use crate::metrics::Metrics;
 use crate::model::{CrmError, Item, ItemRef};
 use crate::queue::{self, RunEnd, RunRecord, RunStatus};
 use crate::rules::{self, Engine, Robot, template, triggers};
@@ -145,6 +146,8 @@ pub struct Scheduler {
     runtime: Arc<Runtime>,
     clock: Clock,
     settings: SchedulerSettings,
+    /// Counts the runs it ends.
+    metrics: Arc<Metrics>,
     wake: Notify,
     /// When quiet items were last swept for `no_activity` triggers.
     last_sweep: AtomicI64,
@@ -157,12 +160,19 @@ const QUIET_SWEEP_EVERY_MS: Millis = 60_000;
 
 impl Scheduler {
     /// A scheduler over the given store and runtime.
-    pub fn new(store: Store, runtime: Arc<Runtime>, clock: Clock, settings: SchedulerSettings) -> Self {
+    pub fn new(
+        store: Store,
+        runtime: Arc<Runtime>,
+        clock: Clock,
+        settings: SchedulerSettings,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             store,
             runtime,
             clock,
             settings,
+            metrics,
             wake: Notify::new(),
             last_sweep: AtomicI64::new(i64::MIN / 2),
             stopping: AtomicBool::new(false),
@@ -494,6 +504,7 @@ impl Scheduler {
         }
         let (batch, reads) = self.claim_in(&mut tx, now).await?;
         let syncing = tx.commit_visible().await.map_err(CrmError::from)?;
+        self.metrics.runs_ended(&ends);
         Ok((batch, reads, syncing))
     }
 
@@ -512,8 +523,10 @@ impl Scheduler {
                 (self.store.write().await?, failure)
             }
         };
-        if write_ends(&mut tx, &[finish.end(claimed)], now).await? {
+        let end = [finish.end(claimed)];
+        if write_ends(&mut tx, &end, now).await? {
             tx.commit().await?;
+            self.metrics.runs_ended(&end);
         }
         Ok(())
     }

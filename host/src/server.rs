@@ -14,9 +14,10 @@ use crate::api::{self, AppState};
 use crate::clock::Clock;
 use crate::directory::{self, TokenKind};
 use crate::mailer::{MailSettings, Mailer};
+use crate::metrics::Metrics;
 use crate::runtime::{HttpPolicy, Limits, Runtime};
 use crate::scheduler::{Scheduler, SchedulerSettings};
-use crate::store::Store;
+use crate::store::{Backend, Store};
 use crate::tls::{Certificate, Tls};
 use axum_server::tls_rustls::RustlsConfig;
 
@@ -125,11 +126,17 @@ impl Server {
                 .map_err(|e| anyhow::anyhow!("built-in plugin {name}: {e}"))?;
         }
         let (admin_token, webhook_token) = ensure_tokens(&store, clock.now()).await?;
+        let database = match store.backend() {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        };
+        let metrics = Arc::new(Metrics::new(database));
         let scheduler = Arc::new(Scheduler::new(
             store.clone(),
             runtime.clone(),
             clock.clone(),
             settings.scheduler,
+            metrics.clone(),
         ));
         let workers = scheduler.spawn_workers();
         let mut tasks = Vec::new();
@@ -142,6 +149,7 @@ impl Server {
             runtime,
             scheduler,
             clock,
+            metrics,
         };
         let listener = std::net::TcpListener::bind(settings.listen)?;
         listener.set_nonblocking(true)?;

@@ -376,6 +376,17 @@ impl Pool {
         self.acquire().await
     }
 
+    /// Read connections in use and idle (on SQLite the writer is not among them).
+    pub fn usage(&self) -> (usize, usize) {
+        match &self.0 {
+            PoolKind::Sqlite(reads, _) => reads.usage(),
+            PoolKind::Postgres(pool) => {
+                let idle = pool.num_idle();
+                (usize::try_from(pool.size()).unwrap_or(0).saturating_sub(idle), idle)
+            }
+        }
+    }
+
     fn backend(&self) -> Backend {
         match self.0 {
             PoolKind::Sqlite(..) => Backend::Sqlite,

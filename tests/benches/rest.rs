@@ -196,7 +196,11 @@ async fn walk_latency(host: &TestHost) {
         let ends = 10.min(pages.len());
         println!(
             "walk of one stage's {seen} deals by {}: {} pages, median page {:?} over the first {ends}, {:?} over the last {ends}, {:?} in all",
-            if by_id { ">ID with start=-1" } else { "start offsets (counted)" },
+            if by_id {
+                ">ID with start=-1"
+            } else {
+                "start offsets (counted)"
+            },
             pages.len(),
             median(&pages[..ends]),
             median(&pages[pages.len() - ends..]),

@@ -1,5 +1,6 @@
 //! Probes for whoever runs the host (a load balancer, an orchestrator): `/healthz` says the
-//! process answers, `/readyz` that it can serve requests now. Both need no token.
+//! process answers, `/readyz` that it can serve requests now, `/metrics` how it is doing, for
+//! Prometheus. None needs a token: they name no CRM data.
 
 use axum::Json;
 use axum::extract::State;
@@ -33,4 +34,16 @@ pub async fn readyz(State(app): State<AppState>) -> Result<Json<Value>, ApiError
             format!("the database does not answer: {e}"),
         )),
     }
+}
+
+/// `GET /metrics`: every metric in Prometheus' text format (docs/metrics.md).
+pub async fn metrics(State(app): State<AppState>) -> Result<impl axum::response::IntoResponse, ApiError> {
+    let text = app.metrics.render(&app.store, app.clock.now()).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    ))
 }

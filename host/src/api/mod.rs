@@ -12,7 +12,7 @@ pub mod session;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -21,6 +21,7 @@ use axum::routing::{any, delete, get, post};
 pub use error::ApiError;
 
 use crate::clock::Clock;
+use crate::metrics::Metrics;
 use crate::runtime::Runtime;
 use crate::scheduler::Scheduler;
 use crate::store::Store;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub scheduler: Arc<Scheduler>,
     /// The host's clock.
     pub clock: Clock,
+    /// What `/metrics` reports.
+    pub metrics: Arc<Metrics>,
 }
 
 /// The whole HTTP API.
@@ -104,11 +107,23 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .merge(admin_api)
         .merge(crate::board::router())
         .layer(axum::middleware::from_fn(run_to_completion))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), count_request))
         .with_state(state)
+}
+
+/// Counts every answered request in `/metrics`, by family, status class and time taken.
+async fn count_request(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_string();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    app.metrics
+        .http_request(&path, response.status().as_u16(), started.elapsed());
+    response
 }
 
 /// Runs each request in a task of its own, so a client that hangs up mid-request cannot cancel a

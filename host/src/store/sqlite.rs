@@ -131,6 +131,8 @@ pub(super) struct ReadPool {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
     keep: usize,
+    /// Connections taken and not yet given back.
+    in_use: std::sync::atomic::AtomicUsize,
 }
 
 /// A read connection taken from the pool; dropped, it goes back.
@@ -145,7 +147,14 @@ impl ReadPool {
             path,
             idle: Mutex::new(Vec::new()),
             keep,
+            in_use: std::sync::atomic::AtomicUsize::new(0),
         })
+    }
+
+    /// Connections in use and idle.
+    pub(super) fn usage(&self) -> (usize, usize) {
+        let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).len();
+        (self.in_use.load(std::sync::atomic::Ordering::Relaxed), idle)
     }
 
     pub(super) fn acquire(self: &Arc<Self>) -> Result<PooledConnection, StoreError> {
@@ -154,6 +163,7 @@ impl ReadPool {
             Some(conn) => conn,
             None => open(&self.path)?,
         };
+        self.in_use.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(PooledConnection {
             conn: Some(conn),
             pool: self.clone(),
@@ -171,6 +181,7 @@ impl PooledConnection {
 
 impl Drop for PooledConnection {
     fn drop(&mut self) {
+        self.pool.in_use.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         if let Some(conn) = self.conn.take()
             && conn.is_autocommit()
         {
