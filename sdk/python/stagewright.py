@@ -27,10 +27,12 @@ load what it builds.
 
 Errors: raise `InvalidConfig` (an admin must fix the robot), `Transient` (the host retries the
 run later) or `Failed` (failed for good). A CRM, notify or email call the host refuses raises
-`Failed` with the host's reason, as in the Rust SDK.
+`Failed` with the host's reason, as in the Rust SDK. Any other exception fails the run for good
+with its traceback, so a bug reads as a bug in the run record.
 """
 
 import json
+import traceback
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -329,6 +331,8 @@ def export(action_class):
                 raise Err(types.ActionError_Transient(str(error)))
             except Failed as error:
                 raise Err(types.ActionError_Failed(str(error)))
+            except Exception as error:
+                raise Err(types.ActionError_Failed(f"{type(error).__name__}: {error}\n{traceback.format_exc().rstrip()}"))
             return json.dumps(answer if answer is not None else {})
 
     return Exported

@@ -22,7 +22,9 @@ pub async fn install(wasm: &[u8], url: &str, token: &str, yes: bool) -> Result<S
         .and_then(|()| out.flush())
         .map_err(|e| KitError::Invalid(e.to_string()))?;
     if !yes && !confirmed()? {
-        return Err(KitError::Invalid("not installed".into()));
+        return Err(KitError::Invalid(
+            "not installed (answer y, or pass --yes to install without asking)".into(),
+        ));
     }
     upload(wasm, url, token).await
 }

@@ -67,8 +67,12 @@ pub struct RunReport {
 }
 
 impl ScratchHost {
-    /// Starts a scratch host with `wasm` installed, checked as an upload is.
+    /// Starts a scratch host with `wasm` installed, checked as an upload is. Compiling a large
+    /// component (a Python one is ~19 MB) takes seconds, so it says so on stderr first.
     pub async fn start(wasm: &[u8]) -> anyhow::Result<Self> {
+        if wasm.len() > 4 << 20 {
+            eprintln!("compiling the {:.1} MB component…", wasm.len() as f64 / 1e6);
+        }
         let dir = tempfile::tempdir().context("a temporary directory")?;
         let store = Store::open_sqlite(dir.path()).await.context("a scratch database")?;
         std::fs::create_dir_all(dir.path().join("cache"))?;
