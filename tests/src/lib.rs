@@ -452,3 +452,37 @@ pub fn python_with_test_tools(dir: &std::path::Path) -> PathBuf {
     );
     python
 }
+
+/// Installs a hostile plugin (modes `loop`, `memory` and `bug`, each staging a comment first) on
+/// a host with `memory_mib` of memory and 100 M fuel per run, runs each mode as a robot, and
+/// checks that every run failed with the error its mode must give (`bug`'s is the plugin's
+/// own), that its comment was thrown away, and that the host still serves.
+pub async fn assert_hostile_plugin_fails_alone(wasm: &[u8], plugin_id: &str, memory_mib: usize, bug_error: &str) {
+    let host = TestHost::start_with(|s| {
+        s.limits.fuel = 100_000_000;
+        s.limits.memory_bytes = memory_mib << 20;
+    })
+    .await;
+    let (status, installed) = host.install(wasm).await;
+    assert_eq!(status, 201, "{installed}");
+    let memory_error = format!("exceeded its memory limit of {memory_mib} MiB");
+    for (stage, mode, error) in [
+        ("PREPARATION", "loop", "ran out of its CPU budget"),
+        ("PREPAYMENT_INVOICE", "memory", memory_error.as_str()),
+        ("EXECUTING", "bug", bug_error),
+    ] {
+        let robot = host.add_robot(stage, plugin_id, json!({"mode": mode})).await;
+        let deal = host.add_deal("Untouchable").await;
+        host.move_deal(deal, stage).await;
+        let run = host.finished_run(deal, &robot).await;
+        assert_eq!(run["status"], "failed", "{mode}: {run}");
+        let reason = run["error"].as_str().unwrap();
+        assert!(reason.contains(error), "{mode}: {reason}");
+        assert!(
+            host.comments(deal).await.is_empty(),
+            "{mode}: its comment was thrown away"
+        );
+    }
+    let next = host.add_deal("Still serving").await;
+    assert_eq!(host.deal(next).await["TITLE"], "Still serving");
+}

@@ -6,7 +6,7 @@
 //! CI installs them).
 
 use serde_json::json;
-use stagewright_tests::{TestHost, kit_built};
+use stagewright_tests::{TestHost, assert_hostile_plugin_fails_alone, kit_built};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_javascript_port_of_notify_tells_the_responsible_as_a_robot_of_the_real_host() {
@@ -41,34 +41,11 @@ async fn the_javascript_port_of_notify_tells_the_responsible_as_a_robot_of_the_r
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_javascript_plugin_that_spins_hoards_or_throws_fails_alone_in_the_real_host() {
     let wasm = kit_built("tests/js/misbehave", &["app.js"]).await;
-    let host = TestHost::start_with(|s| {
-        s.limits.fuel = 100_000_000;
-        s.limits.memory_bytes = 24 << 20;
-    })
+    assert_hostile_plugin_fails_alone(
+        &wasm,
+        "misbehave-js",
+        24,
+        "TypeError: cannot read property 'field' of undefined",
+    )
     .await;
-    let (status, installed) = host.install(&wasm).await;
-    assert_eq!(status, 201, "{installed}");
-    for (stage, mode, error) in [
-        ("PREPARATION", "loop", "ran out of its CPU budget"),
-        ("PREPAYMENT_INVOICE", "memory", "exceeded its memory limit of 24 MiB"),
-        (
-            "EXECUTING",
-            "bug",
-            "TypeError: cannot read property 'field' of undefined",
-        ),
-    ] {
-        let robot = host.add_robot(stage, "misbehave-js", json!({"mode": mode})).await;
-        let deal = host.add_deal("Untouchable").await;
-        host.move_deal(deal, stage).await;
-        let run = host.finished_run(deal, &robot).await;
-        assert_eq!(run["status"], "failed", "{mode}: {run}");
-        let reason = run["error"].as_str().unwrap();
-        assert!(reason.contains(error), "{mode}: {reason}");
-        assert!(
-            host.comments(deal).await.is_empty(),
-            "{mode}: its comment was thrown away"
-        );
-    }
-    let next = host.add_deal("Still serving").await;
-    assert_eq!(host.deal(next).await["TITLE"], "Still serving");
 }
