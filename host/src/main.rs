@@ -14,8 +14,38 @@ use stagewright::{Server, Settings};
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
+    /// How log lines are written to stderr: text for people, json (one object per line) for a
+    /// log collector.
+    #[arg(
+        long,
+        global = true,
+        env = "STAGEWRIGHT_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The formats log lines can take.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line: timestamp, level, target, fields.
+    Json,
+}
+
+/// Logs to stderr in `format`, filtered by `RUST_LOG` (info by default).
+fn init_logging(format: LogFormat) {
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
 }
 
 #[derive(Subcommand)]
@@ -39,6 +69,10 @@ enum Command {
         /// transaction per run).
         #[arg(long, env = "STAGEWRIGHT_CLAIM_BATCH", default_value_t = 128)]
         claim_batch: usize,
+        /// Most workers the runs of one plugin may hold at once (half the workers by default), so
+        /// a plugin that sleeps to its wall-time bound cannot stall every other robot.
+        #[arg(long, env = "STAGEWRIGHT_WORKERS_PER_PLUGIN")]
+        workers_per_plugin: Option<usize>,
         /// Seconds a worker holds a claimed run before another may take it over (a host that
         /// died mid-run loses its runs to the others after this long).
         #[arg(long, env = "STAGEWRIGHT_LEASE_SECONDS", default_value_t = 60)]
@@ -172,17 +206,16 @@ enum PluginCommand {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
         Command::Serve {
             listen,
             data_dir,
             database_url,
             workers,
             claim_batch,
+            workers_per_plugin,
             lease_seconds,
             run_retention_days,
             manual_clock,
@@ -199,6 +232,7 @@ async fn main() -> anyhow::Result<()> {
             settings.database_url = database_url;
             settings.scheduler.workers = workers.max(1);
             settings.scheduler.claim_batch = claim_batch.max(1);
+            settings.scheduler.plugin_share = workers_per_plugin;
             settings.scheduler.lease = std::time::Duration::from_secs(lease_seconds.max(1));
             settings.scheduler.retention = std::time::Duration::from_secs(run_retention_days.saturating_mul(86_400));
             settings.manual_clock = manual_clock;

@@ -128,7 +128,8 @@ impl Metrics {
     pub fn runs_ended(&self, ends: &[RunEnd<'_>]) {
         for end in ends {
             let plugin = end.run.plugin_id.as_str();
-            self.run_ends.with_label_values(&[plugin, end.status.as_str()]).inc();
+            let status = if end.deferred { "deferred" } else { end.status.as_str() };
+            self.run_ends.with_label_values(&[plugin, status]).inc();
             if let Some(us) = end.duration_us {
                 self.run_duration.with_label_values(&[plugin]).observe(us as f64 / 1e6);
             }

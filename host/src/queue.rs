@@ -604,10 +604,12 @@ pub struct RunEnd<'a> {
     pub error: Option<&'a str>,
     /// For a parked run, what ends its wait early.
     pub wake_on: Option<&'a [String]>,
+    /// Put back unrun (its plugin held its share of the workers): its attempt is given back.
+    pub deferred: bool,
 }
 
 /// The columns [`write_ends`] binds per run.
-const END_COLUMNS: usize = 12;
+const END_COLUMNS: usize = 13;
 
 /// Writes claimed runs' ends in one statement, each fenced by its attempt. Returns false if a
 /// lease was lost to another worker meanwhile: the caller must then not commit.
@@ -619,7 +621,7 @@ pub async fn write_ends(tx: &mut Tx, ends: &[RunEnd<'_>], now: Millis) -> Result
     let sql = format!(
         "UPDATE runs SET status = f.column2, due_at = f.column3, plugin_version = f.column4, lease_until = NULL,
                 finished_at = f.column5, duration_us = f.column6, fuel_used = f.column7, logs = f.column8,
-                return_values = f.column9, error = f.column10, wake_on = f.column11
+                return_values = f.column9, error = f.column10, wake_on = f.column11, attempt = f.column13
          FROM (VALUES {rows}) AS f
          WHERE runs.id = f.column1 AND runs.attempt = f.column12 AND runs.{}",
         RunStatus::Running.is()
@@ -641,7 +643,8 @@ pub async fn write_ends(tx: &mut Tx, ends: &[RunEnd<'_>], now: Millis) -> Result
                 end.wake_on
                     .map(|w| serde_json::to_string(w).expect("strings serialize")),
             )
-            .bind(end.run.attempt);
+            .bind(end.run.attempt)
+            .bind(end.run.attempt - i64::from(end.deferred));
     }
     let updated = query.execute(&mut *tx).await?.rows_affected();
     if updated < ends.len() as u64 {

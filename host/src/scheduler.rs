@@ -45,6 +45,10 @@ pub struct SchedulerSettings {
     pub retry_base: Duration,
     /// How long finished runs stay in the history.
     pub retention: Duration,
+    /// Most workers the runs of one plugin may hold at once; `None` is half the workers (at
+    /// least one). A plugin that sleeps to its wall-time bound then stalls at most that many,
+    /// and the other robots keep running.
+    pub plugin_share: Option<usize>,
 }
 
 impl Default for SchedulerSettings {
@@ -57,9 +61,22 @@ impl Default for SchedulerSettings {
             max_attempts: 5,
             retry_base: Duration::from_secs(10),
             retention: Duration::from_secs(365 * 86_400),
+            plugin_share: None,
         }
     }
 }
+
+impl SchedulerSettings {
+    /// How many workers one plugin's runs may hold at once.
+    pub fn workers_per_plugin(&self) -> usize {
+        self.plugin_share
+            .unwrap_or(self.workers / 2)
+            .clamp(1, self.workers.max(1))
+    }
+}
+
+/// How long a run put back for its plugin's share waits before it is claimed again.
+const DEFER_MS: Millis = 1_000;
 
 /// A run this worker holds the lease of.
 struct Claimed {
@@ -76,9 +93,16 @@ struct Finish {
     outcome: Option<RunOutcome>,
     return_values: Option<Value>,
     error: Option<String>,
+    /// Put back unrun for its plugin's share of the workers; its attempt is not counted.
+    deferred: bool,
 }
 
 impl Finish {
+    /// Whether the run was cut off by the wall-time bound.
+    fn hit_wall_time(&self, bound: Duration) -> bool {
+        self.outcome.as_ref().is_some_and(|o| o.duration >= bound)
+    }
+
     /// The row's end, for [`queue::write_ends`].
     fn end<'a>(&'a self, claimed: &'a Claimed) -> RunEnd<'a> {
         let outcome = self.outcome.as_ref();
@@ -96,6 +120,7 @@ impl Finish {
                 .and_then(|o| o.effects.wait.as_ref())
                 .filter(|_| self.status == RunStatus::Parked)
                 .map(|w| w.wake_on.as_slice()),
+            deferred: self.deferred,
         }
     }
 }
@@ -148,6 +173,8 @@ pub struct Scheduler {
     settings: SchedulerSettings,
     /// Counts the runs it ends.
     metrics: Arc<Metrics>,
+    /// Runs of each plugin in the workers' hands now, against `workers_per_plugin`.
+    in_hand: PluginShares,
     wake: Notify,
     /// When quiet items were last swept for `no_activity` triggers.
     last_sweep: AtomicI64,
@@ -171,6 +198,7 @@ impl Scheduler {
             store,
             runtime,
             clock,
+            in_hand: PluginShares::new(settings.workers_per_plugin()),
             settings,
             metrics,
             wake: Notify::new(),
@@ -284,14 +312,47 @@ impl Scheduler {
         Ok(ran)
     }
 
-    /// Runs a claimed batch; nothing is written yet.
+    /// Runs a claimed batch; nothing is written yet. A run whose plugin already holds its share
+    /// of the workers is put back for a moment rather than run, and so are the batch's other
+    /// runs of a plugin that ran into its wall-time bound: one slow plugin holds a worker for
+    /// at most one bound per batch, and never more than its share of the workers.
     async fn attempt_all(&self, batch: Vec<Claimed>, reads: &BatchReads) -> Vec<(Claimed, Finish)> {
         let mut ended = Vec::with_capacity(batch.len());
+        let mut too_slow: Vec<String> = Vec::new();
         for claimed in batch {
-            let finish = self.attempt(&claimed, reads).await;
+            let plugin = claimed.record.plugin_id.clone();
+            let share = (!too_slow.contains(&plugin))
+                .then(|| self.in_hand.take(&plugin))
+                .flatten();
+            let finish = match share {
+                Some(_share) => self.attempt(&claimed, reads).await,
+                None => self.deferred(&claimed),
+            };
+            if finish.hit_wall_time(self.runtime.limits().wall_time) {
+                too_slow.push(plugin);
+            }
             ended.push((claimed, finish));
         }
         ended
+    }
+
+    /// A run put back, unrun, for its plugin's share: due again in a moment, its attempt not
+    /// counted.
+    fn deferred(&self, claimed: &Claimed) -> Finish {
+        Finish {
+            status: RunStatus::Pending,
+            due_at: self.clock.now() + DEFER_MS,
+            plugin_version: None,
+            changes: Vec::new(),
+            outcome: None,
+            return_values: None,
+            error: Some(format!(
+                "waiting for a worker: plugin {} holds its share of {} workers",
+                claimed.record.plugin_id,
+                self.settings.workers_per_plugin()
+            )),
+            deferred: true,
+        }
     }
 
     /// Parked runs whose time passed succeed with `woke_by: "timeout"`. A read first asks
@@ -378,6 +439,7 @@ impl Scheduler {
             outcome: Some(outcome),
             return_values: Some(values),
             error: None,
+            deferred: false,
         }
     }
 
@@ -399,6 +461,7 @@ impl Scheduler {
             outcome: None,
             return_values: None,
             error: Some(error),
+            deferred: false,
         };
         let Some(robot) = reads.robots.get(&run.robot_id) else {
             return Ok(Err(ends(RunStatus::Cancelled, "the robot was deleted".into())));
@@ -466,6 +529,7 @@ impl Scheduler {
             outcome,
             return_values: None,
             error: Some(error),
+            deferred: false,
         }
     }
 
@@ -529,6 +593,55 @@ impl Scheduler {
             self.metrics.runs_ended(&end);
         }
         Ok(())
+    }
+}
+
+/// How many runs of each plugin the workers hold, each taken as a [`Share`] that is given back
+/// when dropped.
+struct PluginShares {
+    limit: usize,
+    held: std::sync::Mutex<HashMap<String, usize>>,
+}
+
+/// One worker's hold on a plugin's share, for one run.
+struct Share<'a> {
+    shares: &'a PluginShares,
+    plugin: String,
+}
+
+impl PluginShares {
+    fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            held: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A hold on `plugin`'s share, unless its runs already hold `limit` workers.
+    fn take(&self, plugin: &str) -> Option<Share<'_>> {
+        let mut held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = held.entry(plugin.to_string()).or_default();
+        if *count >= self.limit {
+            return None;
+        }
+        *count += 1;
+        Some(Share {
+            shares: self,
+            plugin: plugin.to_string(),
+        })
+    }
+}
+
+impl Drop for Share<'_> {
+    fn drop(&mut self) {
+        let mut held = self
+            .shares
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = held.get_mut(&self.plugin) {
+            *count = count.saturating_sub(1);
+        }
     }
 }
 

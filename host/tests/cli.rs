@@ -316,3 +316,30 @@ async fn serve_refuses_a_certificate_file_that_is_not_there() {
     let error = String::from_utf8_lossy(&output.stderr);
     assert!(error.contains("missing.pem"), "{error}");
 }
+
+#[tokio::test]
+async fn serve_with_log_format_json_writes_one_json_object_per_line() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut child = Child(
+        Command::new(env!("CARGO_BIN_EXE_stagewright"))
+            .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = BufReader::new(child.0.stderr.take().unwrap());
+    let line = stderr.lines().map_while(Result::ok).next().expect("a log line");
+    let entry: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(entry["level"], "WARN", "{entry}");
+    assert_eq!(entry["target"], "stagewright::server", "{entry}");
+    assert!(
+        entry["fields"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no SMTP server configured"),
+        "{entry}"
+    );
+    assert!(entry["timestamp"].is_string(), "{entry}");
+}

@@ -380,6 +380,11 @@ impl Runtime {
         Ok(sandbox)
     }
 
+    /// The bounds every run is held to.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     /// Runs a plugin once, in a fresh instance, within the run bounds.
     pub async fn run(
         &self,

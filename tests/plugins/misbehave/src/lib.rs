@@ -18,6 +18,8 @@ pub enum Mode {
     Memory,
     /// Create a contact, which the manifest did not ask for.
     Undeclared,
+    /// Sleep for an hour (through WASI's clock), far past any wall-time bound.
+    Sleep,
 }
 
 /// The config: `{"mode": "..."}`.
@@ -59,6 +61,10 @@ impl Action for Misbehave {
             }
             Mode::Undeclared => {
                 ctx.create("contact", &json!({"NAME": "Sneaky"}))?;
+                Ok(json!({}))
+            }
+            Mode::Sleep => {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
                 Ok(json!({}))
             }
         }
