@@ -13,6 +13,7 @@ mod kanban;
 mod layout;
 mod pipelines;
 mod plugins;
+mod repeat_sales;
 mod roles;
 mod runs;
 mod signin;
@@ -129,5 +130,6 @@ pub fn router() -> Router<AppState> {
         .route("/items/{entity}/{id}", get(item::page))
         .route("/test", get(testmode::page))
         .route("/roles", get(roles::page))
+        .route("/repeat-sales", get(repeat_sales::page))
         .route("/assets/{file}", get(assets::serve))
 }

@@ -5,9 +5,12 @@
 
 pub mod activities;
 pub mod automation;
+pub mod pipeline_report;
 mod pipelines;
 mod query;
 pub mod repeat;
+pub mod repeat_sales;
+pub mod stage_history;
 pub mod types;
 pub mod userfields;
 
@@ -17,7 +20,7 @@ use crate::store;
 use serde_json::{Map, Value, json};
 
 use crate::clock::Millis;
-use crate::model::{CrmError, EntityType, Entry, FieldChanges, Item, ItemRef, rest_datetime};
+use crate::model::{CrmError, EntityType, Entry, FieldChanges, Item, ItemRef, REPEAT_FIELD, rest_datetime};
 use crate::store::{Backend, Conn, Store, Tx, placeholders};
 
 pub use automation::{Automation, Change, Happening, Reaction};
@@ -26,7 +29,7 @@ pub use pipelines::{
     default_category, delete_category, delete_stage, parse_status_entity_id, stage, stage_by_id, stages,
     status_entity_id, update_category, update_stage,
 };
-pub(crate) use query::{ColumnType, TableQuery, split_filter_key};
+pub(crate) use query::{ColumnType, TableQuery, ids_assigned_to, json_field, split_filter_key};
 pub use query::{ListQuery, Page, list, total};
 
 /// A timeline comment.
@@ -54,6 +57,7 @@ fn item_from_row(row: &store::Row, entity_type: EntityType) -> Result<Item, CrmE
         category_id: row.try_get("category_id")?,
         stage_id: row.try_get("stage_id")?,
         stage_semantic: row.try_get("stage_semantic")?,
+        in_first_stage: row.try_get::<Option<String>, _>("in_first_stage")?.as_deref() == Some("Y"),
         fields,
         created_by: row.try_get("created_by")?,
         created_at: row.try_get("created_at")?,
@@ -70,8 +74,25 @@ macro_rules! stage_semantic_sql {
 }
 pub(crate) use stage_semantic_sql;
 
-/// What every item query selects: the row and its stage's semantics.
-const ITEM_COLUMNS: &str = concat!("items.*, ", stage_semantic_sql!(), " AS stage_semantic");
+/// The SQL of whether an item is in its pipeline's first stage, 'Y' or 'N' (`IS_NEW`): derived
+/// from the stage at read time like [`stage_semantic_sql`], the first stage being the one new
+/// items land in.
+macro_rules! in_first_stage_sql {
+    () => {
+        "(CASE WHEN items.stage_id = (SELECT f.status_id FROM stages f WHERE f.entity_type = items.entity_type \
+         AND f.category_id = items.category_id ORDER BY f.sort, f.id LIMIT 1) THEN 'Y' ELSE 'N' END)"
+    };
+}
+pub(crate) use in_first_stage_sql;
+
+/// What every item query selects: the row, its stage's semantics and whether that stage is first.
+const ITEM_COLUMNS: &str = concat!(
+    "items.*, ",
+    stage_semantic_sql!(),
+    " AS stage_semantic, ",
+    in_first_stage_sql!(),
+    " AS in_first_stage"
+);
 
 /// What a create or update did: the item, and how many robot runs it scheduled (so the caller
 /// wakes the scheduler only when there is something to run).
@@ -217,8 +238,13 @@ pub async fn create(
     {
         fields.insert("BEGINDATE".into(), Value::String(rest_datetime(now)));
     }
-    if entity_type == EntityType::Lead {
-        repeat::mark_repeat_lead(tx, &mut fields).await?;
+    match entity_type {
+        EntityType::Lead if repeat_sales::load(tx).await?.enabled => repeat::mark_repeat_lead(tx, &mut fields).await?,
+        EntityType::Lead => {
+            fields.insert(REPEAT_FIELD.into(), Value::from("N"));
+        }
+        EntityType::Deal => repeat_sales::mark_deal(tx, None, &mut fields).await?,
+        _ => {}
     }
     let fields = Value::Object(fields);
     store::query(
@@ -242,6 +268,9 @@ pub async fn create(
         id: record_event(tx, item_ref, "item_added", fields, now).await?,
         at: now,
     };
+    if let Some(stage) = &stage {
+        stage_history::record(tx, item_ref, stage_history::Kind::Created, stage, now).await?;
+    }
     let mut robots_scheduled = match &stage {
         Some(stage) => {
             let placed = Change::Placed {
@@ -271,7 +300,12 @@ pub async fn update(
     now: Millis,
 ) -> Result<Written, CrmError> {
     let before = get_for_update(tx, item_ref).await?;
-    let fields = changes.applied_to(&before.fields)?;
+    let mut fields = changes.applied_to(&before.fields)?;
+    if item_ref.entity_type == EntityType::Deal
+        && changes.fields.keys().any(|name| repeat_sales::is_marking_field(name))
+    {
+        repeat_sales::mark_deal(tx, Some(item_ref.id), &mut fields).await?;
+    }
     let changed: Vec<(String, Value, Value)> = changes
         .fields
         .keys()
@@ -325,6 +359,8 @@ pub async fn update(
             id: record_event(tx, item_ref, "stage_changed", payload, now).await?,
             at: now,
         };
+        let kind = stage_history::Kind::of_move(before.category_id, stage);
+        stage_history::record(tx, item_ref, kind, stage, now).await?;
         let moved = Change::Moved {
             stage_id: &stage.status_id,
             entry,

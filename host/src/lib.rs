@@ -30,6 +30,7 @@ pub mod runtime;
 pub mod scheduler;
 pub mod server;
 pub mod sessions;
+pub mod settings;
 pub mod store;
 pub mod tasks;
 pub mod timeline;

@@ -200,6 +200,9 @@ pub struct Item {
     /// Its stage's semantics, "P" in progress, "S" success, "F" failure; derived from the stage,
     /// so `None` until the stage is known (an item a plugin creates, before its run commits).
     pub stage_semantic: Option<String>,
+    /// Whether its stage is its pipeline's first (where new items land); derived from the stage
+    /// like `stage_semantic`, so `false` until the stage is known.
+    pub in_first_stage: bool,
     /// The settable fields, values in canonical JSON types.
     pub fields: Map<String, Value>,
     /// Who created it.
@@ -239,13 +242,14 @@ impl Item {
                 out.insert("CLOSED".into(), Value::String(closed.into()));
             }
         }
-        if self.item_ref.entity_type == EntityType::Lead {
-            let repeat = self
-                .fields
-                .get(REPEAT_FIELD)
-                .cloned()
-                .unwrap_or_else(|| Value::from("N"));
-            out.insert(REPEAT_FIELD.into(), repeat);
+        for flag in self.item_ref.entity_type.repeat_flags() {
+            out.insert(flag.name.into(), self.flag(flag.name));
+        }
+        if self.item_ref.entity_type.shows_is_new() {
+            out.insert(
+                IS_NEW_FIELD.into(),
+                Value::from(if self.in_first_stage { "Y" } else { "N" }),
+            );
         }
         out.insert("CREATED_BY_ID".into(), Value::String(self.created_by.to_string()));
         out.insert("DATE_CREATE".into(), Value::String(rest_datetime(self.created_at)));
@@ -267,7 +271,21 @@ impl Item {
             Value::from(self.stage_id.clone()),
         );
         values.insert("CREATED_BY_ID".into(), Value::from(self.created_by));
+        for flag in self.item_ref.entity_type.repeat_flags() {
+            values.insert(flag.name.into(), self.flag(flag.name));
+        }
+        if self.item_ref.entity_type.shows_is_new() {
+            values.insert(
+                IS_NEW_FIELD.into(),
+                Value::from(if self.in_first_stage { "Y" } else { "N" }),
+            );
+        }
         values
+    }
+
+    /// A host flag's value, "N" when it was never set.
+    fn flag(&self, name: &str) -> Value {
+        self.fields.get(name).cloned().unwrap_or_else(|| Value::from("N"))
     }
 
     /// [`Item::to_rest`] with only the selected fields, as Bitrix24's `select`: empty or `*`
@@ -577,11 +595,58 @@ const READ_ONLY: &[&str] = &[
     "STATUS_SEMANTIC_ID",
     "CLOSED",
     REPEAT_FIELD,
+    REPEATED_APPROACH_FIELD,
+    IS_NEW_FIELD,
 ];
 
-/// The lead field that marks a repeat lead, set when the lead is created and read-only after
-/// (Bitrix24's name).
+/// The field that marks a repeat lead or a repeat deal (Bitrix24's name), set by the host and
+/// read-only to everyone else.
 pub const REPEAT_FIELD: &str = "IS_RETURN_CUSTOMER";
+
+/// The deal field that marks a repeat inquiry: a deal from a repeat lead whose client has no won
+/// deal (Bitrix24's name).
+pub const REPEATED_APPROACH_FIELD: &str = "IS_REPEATED_APPROACH";
+
+/// The deal field that says the deal is in its pipeline's first stage, derived from the stage
+/// whenever the deal is read (Bitrix24's name).
+pub const IS_NEW_FIELD: &str = "IS_NEW";
+
+/// A read-only Y/N field the host keeps on an item, with its title.
+#[derive(Debug, Clone, Copy)]
+pub struct HostFlag {
+    /// Its REST name.
+    pub name: &'static str,
+    /// Its title in `crm.*.fields`.
+    pub title: &'static str,
+}
+
+impl EntityType {
+    /// The repeat-client flags the host stores in this type's fields ("N" when never set).
+    pub fn repeat_flags(self) -> &'static [HostFlag] {
+        match self {
+            Self::Lead => &[HostFlag {
+                name: REPEAT_FIELD,
+                title: "Repeat lead",
+            }],
+            Self::Deal => &[
+                HostFlag {
+                    name: REPEAT_FIELD,
+                    title: "Repeat deal",
+                },
+                HostFlag {
+                    name: REPEATED_APPROACH_FIELD,
+                    title: "Repeat inquiry",
+                },
+            ],
+            _ => &[],
+        }
+    }
+
+    /// Whether items of this type show [`IS_NEW_FIELD`].
+    pub fn shows_is_new(self) -> bool {
+        self == Self::Deal
+    }
+}
 
 #[cfg(test)]
 mod tests {

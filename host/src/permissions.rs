@@ -404,22 +404,28 @@ impl Access {
         self.check_item(item.item_ref.entity_type, action, responsible)
     }
 
+    /// Whose items of a type the caller may read: `None` everyone's, else those whose responsible
+    /// person is one of these.
+    pub fn readable_responsibles(&self, entity_type: EntityType) -> Result<Option<Vec<i64>>, Denied> {
+        match self.scope(entity_type, ItemAction::Read) {
+            Scope::All => Ok(None),
+            Scope::None => Err(Denied(format!(
+                "Access denied: your role does not let you read {entity_type} items"
+            ))),
+            Scope::Own => Ok(Some(vec![self.user_id])),
+            Scope::Department => Ok(Some(self.colleagues.clone())),
+        }
+    }
+
     /// `filter` narrowed to the items the caller may read: Bitrix24's filter with the caller's
     /// scope added as a group of its own, so the caller's own OR cannot widen it.
     pub fn readable(&self, entity_type: EntityType, filter: Map<String, Value>) -> Result<Map<String, Value>, Denied> {
-        let restriction = match self.scope(entity_type, ItemAction::Read) {
-            Scope::All => return Ok(filter),
-            Scope::None => {
-                return Err(Denied(format!(
-                    "Access denied: your role does not let you read {entity_type} items"
-                )));
-            }
-            Scope::Own => json!({"ASSIGNED_BY_ID": self.user_id}),
-            Scope::Department => json!({"@ASSIGNED_BY_ID": self.colleagues}),
+        let Some(responsibles) = self.readable_responsibles(entity_type)? else {
+            return Ok(filter);
         };
         Ok(Map::from_iter([
             ("asked".to_string(), Value::Object(filter)),
-            ("allowed".to_string(), restriction),
+            ("allowed".to_string(), json!({"@ASSIGNED_BY_ID": responsibles})),
         ]))
     }
 

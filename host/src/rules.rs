@@ -167,6 +167,10 @@ pub(crate) async fn robot_fields(
         .map(|s| s.to_string())
         .collect();
     let mut dates = Vec::new();
+    known.extend(entity_type.repeat_flags().iter().map(|flag| flag.name.to_string()));
+    if entity_type.shows_is_new() {
+        known.push(crate::model::IS_NEW_FIELD.into());
+    }
     for spec in entity_type.fields() {
         known.push(spec.name.into());
         if spec.kind == crate::model::FieldKind::DateTime {

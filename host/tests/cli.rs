@@ -45,7 +45,7 @@ async fn serve_prints_a_working_webhook_url_and_keeps_sqlite_in_wal_mode() {
     assert!(webhook.starts_with("http://127.0.0.1:") && webhook.contains("/rest/1/") && webhook.ends_with('/'));
     assert_eq!(admin_token.expect("an admin token is printed").len(), 32);
 
-    let client = reqwest::Client::new();
+    let client = client();
     let base = webhook.split("/rest/").next().unwrap();
     for (probe, status) in [("healthz", "ok"), ("readyz", "ready")] {
         let answer = client.get(format!("{base}/{probe}")).send().await.unwrap();
@@ -81,22 +81,19 @@ async fn serve_prints_a_working_webhook_url_and_keeps_sqlite_in_wal_mode() {
 
 /// `stagewright serve` on `data_dir`, with its webhook URL once it listens.
 fn serve(data_dir: &std::path::Path) -> (Child, String) {
-    let mut child = Child(
-        Command::new(env!("CARGO_BIN_EXE_stagewright"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let stdout = BufReader::new(child.0.stdout.take().unwrap());
-    let webhook = stdout
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|line| line.strip_prefix("Webhook URL:").map(|url| url.trim().to_string()))
-        .expect("a webhook URL is printed");
+    let (child, mut printed) = serve_printing(data_dir, &[]);
+    let webhook = printed.remove("Webhook URL").expect("a webhook URL is printed");
     (child, webhook)
+}
+
+/// A client that drops idle connections well before the host's HTTP/1 idle close (hyper's 30 s
+/// header-read timeout), so a request after a long pause never goes out on a connection the host
+/// is closing at that moment ("connection closed before message completed").
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap()
 }
 
 fn stagewright(args: &[&str]) -> std::process::Output {
@@ -108,7 +105,7 @@ fn stagewright(args: &[&str]) -> std::process::Output {
 
 #[tokio::test]
 async fn a_backup_taken_while_serving_restores_into_a_new_data_directory() {
-    let client = reqwest::Client::new();
+    let client = client();
     let (served, restored) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (host, webhook) = serve(served.path());
     for title in ["Before the backup", "Also before"] {

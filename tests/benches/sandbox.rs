@@ -41,6 +41,7 @@ fn bench(c: &mut Criterion) {
         category_id: Some(0),
         stage_id: Some("NEW".into()),
         stage_semantic: Some("P".into()),
+        in_first_stage: true,
         fields: serde_json::Map::new(),
         created_by: 1,
         created_at: 0,

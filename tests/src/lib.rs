@@ -96,6 +96,13 @@ impl Drop for PostgresDatabase {
     }
 }
 
+/// An HTTP client for tests: it drops idle connections well before the host's HTTP/1 idle close
+/// (hyper's 30 s header-read timeout), so a request after a long pause (a plugin compiling, a
+/// subprocess) never goes out on a connection the host is closing at that moment.
+pub fn http_client() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(10))
+}
+
 /// Compiled plugin code is shared by every test host of a run, so each test does not recompile.
 fn shared_cache() -> PathBuf {
     std::env::temp_dir().join("stagewright-test-compile-cache")
@@ -130,7 +137,7 @@ impl TestHost {
             server,
             data_dir,
             postgres,
-            http: reqwest::Client::new(),
+            http: http_client().build().expect("client"),
         }
     }
 
@@ -210,7 +217,7 @@ impl TestHost {
     /// Signs in to the board as its sign-in page posts (`form`: email and password, or `token`);
     /// answers the session's cookie and the CSRF token its pages carry.
     pub async fn board_session(&self, form: &[(&str, &str)]) -> BoardSession {
-        let http = reqwest::Client::builder()
+        let http = http_client()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");

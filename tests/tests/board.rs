@@ -11,7 +11,7 @@ use stagewright_tests::{TestHost, test_plugin};
 
 /// A client that does not follow redirects, so the tests see the sign-in answers themselves.
 fn http() -> reqwest::Client {
-    reqwest::Client::builder()
+    stagewright_tests::http_client()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client")
@@ -557,6 +557,34 @@ async fn in_the_browser_a_user_whose_role_reads_automation_rules_sees_no_edit_co
         .find(r#"form[data-role] tr[data-type="deal"] select[name=automation]"#)
         .await;
     admin.screenshot("roles").await;
+    let role_id = role["id"].as_i64().unwrap();
+    let form = format!(r#"form[data-role="{role_id}"]"#);
+    admin
+        .script(
+            "document.querySelector(arguments[0] + ' tr[data-type=\"lead\"] select[name=read]').value = 'own';",
+            vec![json!(form)],
+        )
+        .await;
+    admin
+        .find(&format!("{form} button[type=submit]"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    admin
+        .until("document.querySelector('#toast').textContent.includes('Saved')")
+        .await;
+    let (_, roles) = host.admin(Method::GET, "/api/v1/roles", None).await;
+    let saved = roles["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == role_id)
+        .unwrap();
+    assert_eq!(
+        saved["permissions"]["lead"]["read"], "own",
+        "saved from the page: {saved}"
+    );
     admin.close().await;
 
     let browser = Browser::open(&host).await;
@@ -594,5 +622,86 @@ async fn in_the_browser_a_user_whose_role_reads_automation_rules_sees_no_edit_co
             .len(),
         1
     );
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn in_the_browser_an_admin_reads_the_pipeline_report_and_turns_repeat_marking_off() {
+    let host = TestHost::start().await;
+    let contact = host.ok("crm.contact.add", json!({"fields": {"NAME": "Nora"}})).await;
+    let deal = |title: &str| json!({"fields": {"TITLE": title, "CONTACT_ID": contact}});
+    let first = host.ok("crm.deal.add", deal("First order")).await.as_i64().unwrap();
+    host.move_deal(first, "WON").await;
+    let repeat = host.ok("crm.deal.add", deal("Second order")).await.as_i64().unwrap();
+    assert_eq!(host.deal(repeat).await["IS_RETURN_CUSTOMER"], "Y");
+    let lost = host.add_deal("Lost one").await;
+    host.move_deal(lost, "LOSE").await;
+
+    let browser = Browser::open(&host).await;
+    browser.sign_in_as_admin(&host).await;
+    browser
+        .find(r#"header.topbar a[href="/repeat-sales"]"#)
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.find("dl.figures").await;
+    let figures = browser
+        .script(
+            "return [...document.querySelectorAll('dl.figures div')].map(d => [d.querySelector('dt').textContent, d.querySelector('dd').textContent]);",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        figures,
+        json!([
+            ["Created", "3"],
+            ["Moved in", "0"],
+            ["Won", "1"],
+            ["Lost", "1"],
+            ["Conversion", "50 %"],
+            ["Repeat deals", "1 (33 %)"]
+        ])
+    );
+    let first_stage = browser
+        .script(
+            "return [...document.querySelector('table.report tbody tr').children].map(c => c.textContent.trim());",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        first_stage,
+        json!(["New", "3", "1"]),
+        "three deals entered New, one is still there"
+    );
+    browser.screenshot("repeat-sales").await;
+
+    browser
+        .find("form[data-repeat-sales] input[name=enabled]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .find("form[data-repeat-sales] button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .until("document.querySelector('#toast').textContent.includes('off')")
+        .await;
+    let (_, mode) = host.admin(Method::GET, "/api/v1/repeat-sales", None).await;
+    assert_eq!(mode, json!({"enabled": false}));
+    let third = host.ok("crm.deal.add", deal("Third order")).await.as_i64().unwrap();
+    assert_eq!(host.deal(third).await["IS_RETURN_CUSTOMER"], "N", "marking is off");
+    browser.goto("/repeat-sales").await;
+    let checked = browser
+        .script(
+            "return document.querySelector('form[data-repeat-sales] input[name=enabled]').checked;",
+            vec![],
+        )
+        .await;
+    assert_eq!(checked, json!(false), "the page shows the saved mode");
     browser.close().await;
 }

@@ -34,6 +34,9 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("post", "/api/v1/webhooks"),
     ("get", "/api/v1/calendar"),
     ("put", "/api/v1/calendar"),
+    ("get", "/api/v1/repeat-sales"),
+    ("put", "/api/v1/repeat-sales"),
+    ("get", "/api/v1/reports/pipeline"),
     ("post", "/api/v1/clock/advance"),
     ("get", "/api/v1/exceptions"),
     ("post", "/api/v1/exceptions"),
@@ -118,6 +121,11 @@ async fn the_document_names_every_operation_and_matches_real_answers() {
     let (status, added) = host.admin(Method::POST, "/api/v1/absences", Some(away)).await;
     assert_eq!(status, 201, "{added}");
     assert_described(&doc, "post", "/api/v1/absences", "201", &added);
+    let (status, mode) = host
+        .admin(Method::PUT, "/api/v1/repeat-sales", Some(json!({"enabled": true})))
+        .await;
+    assert_eq!(status, 200, "{mode}");
+    assert_described(&doc, "put", "/api/v1/repeat-sales", "200", &mode);
     let (status, missing) = host.admin(Method::DELETE, "/api/v1/absences/999", None).await;
     assert_eq!(status, 404, "{missing}");
     assert_described(&doc, "delete", "/api/v1/absences/{id}", "404", &missing);
@@ -132,6 +140,11 @@ async fn the_document_names_every_operation_and_matches_real_answers() {
         ("/api/v1/calendar", String::new()),
         ("/api/v1/exceptions", String::new()),
         ("/api/v1/absences", format!("?at={}", now["now_ms"])),
+        ("/api/v1/repeat-sales", String::new()),
+        (
+            "/api/v1/reports/pipeline",
+            "?entity_type=deal&from=2026-01-01&to=2036-01-01".to_string(),
+        ),
     ] {
         let (status, answer) = host.admin(Method::GET, &format!("{path}{query}"), None).await;
         assert_eq!(status, 200, "{path}: {answer}");

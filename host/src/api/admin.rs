@@ -20,10 +20,12 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::ErrorBody;
 use super::{ApiError, AppState, session};
 use crate::clock::Millis;
+use crate::crm::pipeline_report::{self, Period, PipelineReport};
 use crate::crm::repeat::{self, Exception, Kind, NewExceptions};
+use crate::crm::repeat_sales::{self, RepeatSales};
 use crate::directory::{self, Absence, AbsenceKind, NewAbsence, TokenKind};
 use crate::mailer::{self, OutboxEntry};
-use crate::model::{CrmError, EntityType, ItemRef};
+use crate::model::{CrmError, EntityType, ItemRef, parse_datetime};
 use crate::permissions::{self, Access, NewRole, Role, RuleAccess};
 use crate::queue::{self, RunFilter, RunRecord};
 use crate::rules::calendar::{self, Calendar};
@@ -769,6 +771,71 @@ pub async fn put_calendar(
     calendar::save(&mut tx, &calendar).await?;
     tx.commit().await?;
     Ok(Json(calendar))
+}
+
+/// `GET /api/v1/repeat-sales`: the repeat-sales mode, whether new leads and deals are marked as
+/// repeat ones.
+#[utoipa::path(get, path = "/api/v1/repeat-sales", tag = "repeat sales", security(("admin_token" = [])),
+    responses((status = 200, body = RepeatSales), (status = 401, body = ErrorBody)))]
+pub async fn get_repeat_sales(State(app): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let mut conn = app.store.pool().acquire().await?;
+    Ok(Json(repeat_sales::load(&mut conn).await?))
+}
+
+/// `PUT /api/v1/repeat-sales {"enabled": false}`: sets the mode for leads and deals created from
+/// now on; those already marked keep their flags.
+#[utoipa::path(put, path = "/api/v1/repeat-sales", tag = "repeat sales", security(("admin_token" = [])),
+    request_body = RepeatSales,
+    responses((status = 200, body = RepeatSales), (status = 400, body = ErrorBody)))]
+pub async fn put_repeat_sales(
+    State(app): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let mode: RepeatSales = json_body(&body?)?;
+    let mut tx = app.store.write().await?;
+    repeat_sales::save(&mut tx, &mode).await?;
+    tx.commit().await?;
+    Ok(Json(mode))
+}
+
+/// A pipeline and a period, named in a query string.
+#[derive(serde::Deserialize, Default, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReportQuery {
+    /// "deal", "lead", "dynamic_128", ...
+    entity_type: String,
+    /// The pipeline; the default one (0) when left out.
+    #[serde(default)]
+    category_id: i64,
+    /// The period's start, ISO 8601 ("2026-11-01T00:00:00Z").
+    from: String,
+    /// The period's end, not included.
+    to: String,
+}
+
+/// `GET /api/v1/reports/pipeline?entity_type=deal&category_id=0&from=…&to=…`: items per stage,
+/// won and lost, conversion by responsible person and the share of repeat deals in the period.
+#[utoipa::path(get, path = "/api/v1/reports/pipeline", tag = "repeat sales", security(("admin_token" = [])),
+    params(ReportQuery),
+    responses((status = 200, body = PipelineReport), (status = 400, description = "A bad period, or no such pipeline", body = ErrorBody)))]
+pub async fn pipeline_report(
+    State(app): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<impl IntoResponse, ApiError> {
+    let asked: ReportQuery = query(raw.as_deref())?;
+    let time = |name: &str, text: &str| {
+        parse_datetime(text)
+            .ok_or_else(|| ApiError::invalid(format!("{name} '{text}' is not an ISO 8601 date and time")))
+    };
+    let period = Period {
+        entity_type: EntityType::parse(&asked.entity_type)?,
+        category_id: asked.category_id,
+        from: time("from", &asked.from)?,
+        to: time("to", &asked.to)?,
+    };
+    let mut conn = app.store.pool().acquire().await?;
+    Ok(Json(pipeline_report::report(&mut conn, period).await?))
 }
 
 /// How far to move the manual clock.

@@ -91,6 +91,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/absences/{id}", delete(admin::delete_absence))
         .route("/api/v1/clock/advance", post(admin::advance_clock))
         .route("/api/v1/calendar", get(admin::get_calendar).put(admin::put_calendar))
+        .route(
+            "/api/v1/repeat-sales",
+            get(admin::get_repeat_sales).put(admin::put_repeat_sales),
+        )
+        .route("/api/v1/reports/pipeline", get(admin::pipeline_report))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .merge(plugins)
         .route_layer(axum::middleware::from_fn(admin::require_admin));

@@ -43,6 +43,9 @@ use crate::rules::condition::ConditionRule;
         admin::create_webhook,
         admin::get_calendar,
         admin::put_calendar,
+        admin::get_repeat_sales,
+        admin::put_repeat_sales,
+        admin::pipeline_report,
         admin::advance_clock,
         admin::list_exceptions,
         admin::add_exception,
@@ -58,6 +61,7 @@ use crate::rules::condition::ConditionRule;
     tags(
         (name = "plugins", description = "Action plugins: WebAssembly components"),
         (name = "robots", description = "Automation rules on stages, their calendar and test mode"),
+        (name = "repeat sales", description = "Whether new leads and deals are marked as repeat ones; pipeline reports"),
         (name = "triggers", description = "What moves items into stages"),
         (name = "runs", description = "Robot run history, the item timeline and the email outbox"),
         (name = "webhooks", description = "Inbound-webhook tokens for the REST API"),

@@ -18,6 +18,7 @@ mod directory;
 mod items;
 mod notify;
 mod pipelines;
+mod stage_history;
 mod tasks;
 mod types;
 mod userfield_methods;
@@ -26,7 +27,7 @@ use super::{ApiError, AppState, params, session};
 use crate::crm::userfields;
 use crate::crm::{self, ListQuery, Page};
 use crate::directory::{TokenHolder, TokenKind, all_scopes};
-use crate::model::REPEAT_FIELD;
+use crate::model::IS_NEW_FIELD;
 use crate::model::userfield::UserField;
 use crate::model::{EntityType, Item, ItemRef, Write, check_fields, rest_datetime};
 use crate::permissions::{Access, ItemAction};
@@ -234,6 +235,7 @@ async fn dispatch(
         "batch" => Box::pin(batch::run(app, caller, access, p)).await,
         "crm.timeline.comment.add" => comment_add(app, user, p).await,
         "crm.timeline.comment.list" => comment_list(app, p).await,
+        "crm.stagehistory.list" => stage_history::list(app, access, p).await,
         _ if method.starts_with("crm.item.") => items::dispatch(app, access, method, p).await,
         _ if method.starts_with("crm.automation.trigger") => automation::dispatch(app, user, method, p).await,
         _ if method.starts_with("crm.type.") => types::dispatch(app, user, method, p).await,
@@ -425,8 +427,11 @@ fn fields_description(entity_type: EntityType, custom: &[UserField]) -> Value {
     if entity_type.has_categories() {
         out.insert("CATEGORY_ID".into(), json!({"type": "crm_category", "isRequired": false, "isReadOnly": false, "isImmutable": true, "isMultiple": false, "isDynamic": false, "title": "Pipeline"}));
     }
-    if entity_type == EntityType::Lead {
-        out.insert(REPEAT_FIELD.into(), read_only("char", "Repeat lead"));
+    for flag in entity_type.repeat_flags() {
+        out.insert(flag.name.into(), read_only("char", flag.title));
+    }
+    if entity_type.shows_is_new() {
+        out.insert(IS_NEW_FIELD.into(), read_only("char", "New"));
     }
     out.insert("CREATED_BY_ID".into(), read_only("user", "Created by"));
     out.insert("DATE_CREATE".into(), read_only("datetime", "Created"));

@@ -32,6 +32,16 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "text/javascript; charset=utf-8",
         include_str!("assets/testmode.js"),
     ),
+    (
+        "roles.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/roles.js"),
+    ),
+    (
+        "repeat_sales.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/repeat_sales.js"),
+    ),
 ];
 
 /// `GET /assets/{file}`.

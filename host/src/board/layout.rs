@@ -21,6 +21,8 @@ pub enum Section {
     Test,
     /// Access permissions: roles and users.
     Roles,
+    /// Repeat sales: the mode and the pipeline report.
+    RepeatSales,
 }
 
 /// A full page for a signed-in user. `scripts` are asset names to load after the page.
@@ -58,6 +60,7 @@ pub fn page(
                             (nav(Section::Plugins, "/plugins".into(), "Plugins"))
                             (nav(Section::Runs, "/runs".into(), "Runs"))
                             (nav(Section::Test, "/test".into(), "Test mode"))
+                            (nav(Section::RepeatSales, "/repeat-sales".into(), "Repeat sales"))
                             (nav(Section::Roles, "/roles".into(), "Access permissions"))
                         }
                     }

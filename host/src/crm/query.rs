@@ -6,10 +6,10 @@ use crate::store::{self, Arg, Backend, Conn};
 use serde_json::{Map, Value};
 
 use super::userfields::userfields;
-use crate::model::REPEAT_FIELD;
+use crate::model::IS_NEW_FIELD;
 use crate::model::userfield::UserField;
 
-use super::{ITEM_COLUMNS, item_from_row, stage_semantic_sql};
+use super::{ITEM_COLUMNS, in_first_stage_sql, item_from_row, stage_semantic_sql};
 
 /// Which rows of a listing to answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -319,8 +319,9 @@ fn standard_column(backend: Backend, entity_type: EntityType, field: &str) -> Re
         "STAGE_SEMANTIC_ID" | "STATUS_SEMANTIC_ID" if entity_type.has_stages() => {
             system(stage_semantic_sql!(), ColumnKind::Field(FieldKind::String))
         }
-        REPEAT_FIELD if entity_type == EntityType::Lead => Ok(Column {
-            sql: format!("COALESCE({}, 'N')", json_field(backend, REPEAT_FIELD, FieldKind::Flag)),
+        IS_NEW_FIELD if entity_type.shows_is_new() => system(in_first_stage_sql!(), ColumnKind::Field(FieldKind::Flag)),
+        f if entity_type.repeat_flags().iter().any(|flag| flag.name == f) => Ok(Column {
+            sql: format!("COALESCE({}, 'N')", json_field(backend, f, FieldKind::Flag)),
             kind: ColumnKind::Field(FieldKind::Flag),
         }),
         f if f == entity_type.stage_field() && entity_type.has_stages() => {
@@ -370,7 +371,7 @@ pub(crate) fn multifield_entries(backend: Backend, name: &str) -> (String, &'sta
 }
 
 /// A field of the items' JSON `fields` column as an SQL expression of the field's type.
-fn json_field(backend: Backend, name: &str, kind: FieldKind) -> String {
+pub(crate) fn json_field(backend: Backend, name: &str, kind: FieldKind) -> String {
     match (backend, kind) {
         (Backend::Sqlite, _) => format!("json_extract(fields, '$.{name}')"),
         (Backend::Postgres, FieldKind::Integer | FieldKind::Double) => {
@@ -380,6 +381,21 @@ fn json_field(backend: Backend, name: &str, kind: FieldKind) -> String {
             format!("(fields::jsonb ->> '{name}')")
         }
     }
+}
+
+/// SQL selecting the ids of a type's items whose responsible person is one of `users`, for
+/// narrowing what refers to items (their stage history) to the items a caller may read.
+pub(crate) fn ids_assigned_to(backend: Backend, entity_type: EntityType, users: &[i64]) -> String {
+    let users: Vec<String> = users.iter().map(i64::to_string).collect();
+    format!(
+        "SELECT id FROM items WHERE entity_type = '{entity_type}' AND {} IN ({})",
+        json_field(backend, "ASSIGNED_BY_ID", FieldKind::Integer),
+        if users.is_empty() {
+            "NULL".to_string()
+        } else {
+            users.join(", ")
+        }
+    )
 }
 
 /// A filter value ready to bind.

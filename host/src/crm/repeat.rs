@@ -1,5 +1,6 @@
 //! Repeat clients, as Bitrix24 has them: a new lead whose phone or email belongs to an existing
-//! contact or company is a repeat lead (`IS_RETURN_CUSTOMER` "Y") and is linked to that client.
+//! contact or company is a repeat lead (`IS_RETURN_CUSTOMER` "Y") and is linked to that client; so
+//! is a lead made for an existing contact or company (`CONTACT_ID`, `COMPANY_ID`).
 //! The exception list holds values that never count (the company's own switchboard, spam
 //! numbers); admins keep it through the admin API and robots add to it with "add to exceptions".
 
@@ -198,13 +199,14 @@ pub async fn listed(conn: &mut Conn, values: &[Comparable]) -> Result<HashSet<Co
 
 /// Marks a new lead's fields: a repeat lead when one of its phones or emails not on the exception
 /// list belongs to a contact or company, linked to the oldest such contact and company unless the
-/// caller chose them (a matching contact's own company counts when no company matched).
+/// caller chose them (a matching contact's own company counts when no company matched); a repeat
+/// lead too when the caller made it for an existing contact or company.
 pub(crate) async fn mark_repeat_lead(tx: &mut Tx, fields: &mut Map<String, Value>) -> Result<(), CrmError> {
     let mut values = values_of(fields);
     let exceptions = listed(tx, &values).await?;
     values.retain(|v| !exceptions.contains(v));
     let (contact, company) = clients_with(tx, &values).await?;
-    let repeat = contact.is_some() || company.is_some();
+    let repeat = contact.is_some() || company.is_some() || for_existing_client(tx, fields).await?;
     fields.insert(REPEAT_FIELD.into(), Value::from(if repeat { "Y" } else { "N" }));
     let company = company.or_else(|| {
         contact
@@ -219,6 +221,22 @@ pub(crate) async fn mark_repeat_lead(tx: &mut Tx, fields: &mut Map<String, Value
         }
     }
     Ok(())
+}
+
+/// Whether the caller made the lead for a contact or company that exists (`CONTACT_ID`,
+/// `COMPANY_ID`), as the "create repeat lead" robot does.
+async fn for_existing_client(tx: &mut Tx, fields: &Map<String, Value>) -> Result<bool, CrmError> {
+    for (field, entity_type) in [("CONTACT_ID", EntityType::Contact), ("COMPANY_ID", EntityType::Company)] {
+        let Some(id) = fields.get(field).and_then(Value::as_i64) else {
+            continue;
+        };
+        match crate::crm::get(tx, ItemRef { entity_type, id }).await {
+            Ok(_) => return Ok(true),
+            Err(CrmError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(false)
 }
 
 /// The oldest contact (with its fields) and the oldest company having one of `values`.

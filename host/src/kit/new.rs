@@ -49,9 +49,9 @@ pub fn create(name: &str, language: Language, dir: Option<&Path>, sdk: Option<&P
     }
     let title = title_of(name);
     let files = match language {
-        Language::Rust => rust_files(name, &title, &rust_sdk(sdk)?),
-        Language::Python => python_files(name, &title),
-        Language::Js => js_files(name, &title),
+        Language::Rust => files(RUST, name, &title, &rust_sdk(sdk)?.display().to_string()),
+        Language::Python => files(PYTHON, name, &title, ""),
+        Language::Js => files(JS, name, &title, ""),
     };
     for (file, text) in files {
         let path = folder.join(file);
@@ -82,45 +82,43 @@ fn fill(template: &str, name: &str, title: &str, sdk: &str) -> String {
         .replace("{{sdk}}", sdk)
 }
 
-fn rust_files(name: &str, title: &str, sdk: &Path) -> Vec<(&'static str, String)> {
-    let sdk = sdk.display().to_string();
-    let fill = |template: &str| fill(template, name, title, &sdk);
-    vec![
-        ("Cargo.toml", fill(include_str!("templates/rust/Cargo.toml.tmpl"))),
-        ("src/lib.rs", fill(include_str!("templates/rust/lib.rs.tmpl"))),
-        (
-            "plugin-tests.json",
-            fill(include_str!("templates/rust/plugin-tests.json.tmpl")),
-        ),
-        ("README.md", fill(include_str!("templates/rust/README.md.tmpl"))),
-        (".gitignore", "/target\n".to_string()),
-    ]
-}
+/// One file of a new plugin: its path in the folder and its template.
+type Template = (&'static str, &'static str);
 
-fn python_files(name: &str, title: &str) -> Vec<(&'static str, String)> {
-    let fill = |template: &str| fill(template, name, title, "");
-    vec![
-        ("app.py", fill(include_str!("templates/python/app.py.tmpl"))),
-        (
-            "plugin-tests.json",
-            fill(include_str!("templates/python/plugin-tests.json.tmpl")),
-        ),
-        ("README.md", fill(include_str!("templates/python/README.md.tmpl"))),
-        (".gitignore", "/build\n__pycache__/\n".to_string()),
-    ]
-}
+const RUST: &[Template] = &[
+    ("Cargo.toml", include_str!("templates/rust/Cargo.toml.tmpl")),
+    ("src/lib.rs", include_str!("templates/rust/lib.rs.tmpl")),
+    (
+        "plugin-tests.json",
+        include_str!("templates/rust/plugin-tests.json.tmpl"),
+    ),
+    ("README.md", include_str!("templates/rust/README.md.tmpl")),
+    (".gitignore", "/target\n"),
+];
 
-fn js_files(name: &str, title: &str) -> Vec<(&'static str, String)> {
-    let fill = |template: &str| fill(template, name, title, "");
-    vec![
-        ("app.js", fill(include_str!("templates/js/app.js.tmpl"))),
-        (
-            "plugin-tests.json",
-            fill(include_str!("templates/js/plugin-tests.json.tmpl")),
-        ),
-        ("README.md", fill(include_str!("templates/js/README.md.tmpl"))),
-        (".gitignore", "/build\n/node_modules\n".to_string()),
-    ]
+const PYTHON: &[Template] = &[
+    ("app.py", include_str!("templates/python/app.py.tmpl")),
+    (
+        "plugin-tests.json",
+        include_str!("templates/python/plugin-tests.json.tmpl"),
+    ),
+    ("README.md", include_str!("templates/python/README.md.tmpl")),
+    (".gitignore", "/build\n__pycache__/\n"),
+];
+
+const JS: &[Template] = &[
+    ("app.js", include_str!("templates/js/app.js.tmpl")),
+    ("plugin-tests.json", include_str!("templates/js/plugin-tests.json.tmpl")),
+    ("README.md", include_str!("templates/js/README.md.tmpl")),
+    (".gitignore", "/build\n/node_modules\n"),
+];
+
+/// The language's files, filled in (`sdk` is only used by Rust's Cargo.toml).
+fn files(templates: &[Template], name: &str, title: &str, sdk: &str) -> Vec<(&'static str, String)> {
+    templates
+        .iter()
+        .map(|(path, template)| (*path, fill(template, name, title, sdk)))
+        .collect()
 }
 
 /// A plugin id: lowercase letters, digits and dashes, as manifests require.

@@ -1,11 +1,11 @@
 //! The business-hours calendar: which weekdays and hours are working time, so a robot's delay can
 //! count only working time ("2 hours in working time" from Friday 17:00 is Monday 10:00).
 
-use crate::store;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Millis;
 use crate::model::CrmError;
+use crate::settings;
 use crate::store::{Conn, Tx};
 
 const DAY_MS: i64 = 86_400_000;
@@ -109,29 +109,17 @@ impl Calendar {
 
 /// The calendar in force: the saved one, or Monday to Friday 09:00–18:00 UTC.
 pub async fn load(conn: &mut Conn) -> Result<Calendar, CrmError> {
-    let saved: Option<String> = store::query_scalar("SELECT value FROM settings WHERE name = 'calendar'")
-        .fetch_optional(&mut *conn)
-        .await?;
-    match saved {
-        Some(text) => {
-            serde_json::from_str(&text).map_err(|e| CrmError::Invalid(format!("stored calendar is corrupt: {e}")))
-        }
-        None => Ok(Calendar::default()),
-    }
+    settings::load(conn, SETTING).await
 }
 
 /// Checks and saves the calendar.
 pub async fn save(tx: &mut Tx, calendar: &Calendar) -> Result<(), CrmError> {
     calendar.hours()?;
-    store::query(
-        "INSERT INTO settings (name, value) VALUES ('calendar', $1)
-         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-    )
-    .bind(serde_json::to_string(calendar).unwrap_or_default())
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+    settings::save(tx, SETTING, calendar).await
 }
+
+/// The calendar's name among the host's settings.
+const SETTING: &str = "calendar";
 
 #[cfg(test)]
 mod tests {

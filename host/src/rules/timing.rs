@@ -261,6 +261,7 @@ mod tests {
             category_id: Some(0),
             stage_id: Some("NEW".into()),
             stage_semantic: None,
+            in_first_stage: false,
             fields: fields.as_object().cloned().unwrap_or_else(Map::new),
             created_by: 1,
             created_at: 0,

@@ -65,19 +65,45 @@ impl RunState {
         Ok(self.store.reserve_id(sequence).await?)
     }
 
+    /// Stages an update: a new stage must be in the item's pipeline, or in the new one when
+    /// `CATEGORY_ID` changes too; a new pipeline without a stage means its first stage.
     async fn stage_update(&mut self, mut item: Item, changes: FieldChanges) -> Result<(), CrmCallError> {
-        if let Some(stage_id) = &changes.stage_id {
-            let mut conn = self.store.pool().acquire_quick().await?;
-            let stage = ops::stage(&mut conn, item.item_ref.entity_type, stage_id)
-                .await
-                .map_err(|e| read_error(e, item.item_ref))?;
-            if Some(stage.category_id) != item.category_id {
+        let entity_type = item.item_ref.entity_type;
+        let category = changes.category_id.or(item.category_id);
+        let new_pipeline = changes.category_id.is_some() && category != item.category_id;
+        let stage = match &changes.stage_id {
+            Some(stage_id) => {
+                let mut conn = self.store.pool().acquire_quick().await?;
+                let stage = ops::stage(&mut conn, entity_type, stage_id).await;
+                Some(stage.map_err(|e| read_error(e, item.item_ref))?)
+            }
+            None if new_pipeline => {
+                let mut conn = self.store.pool().acquire_quick().await?;
+                let stages = ops::stages(&mut conn, entity_type, category.unwrap_or_default()).await;
+                stages
+                    .map_err(|e| CallError::invalid(e.to_string()))?
+                    .into_iter()
+                    .next()
+            }
+            None => None,
+        };
+        if new_pipeline && stage.is_none() {
+            return Err(CallError::invalid(format!(
+                "pipeline {} of {entity_type} has no stages",
+                category.unwrap_or_default()
+            )));
+        }
+        if let Some(stage) = stage {
+            if Some(stage.category_id) != category {
                 return Err(CallError::invalid(format!(
-                    "stage {stage_id} is not in the item's pipeline"
+                    "stage {} is not in the item's pipeline",
+                    stage.status_id
                 )));
             }
-            item.stage_id = Some(stage_id.clone());
-            item.stage_semantic = Some(stage.semantics.clone());
+            item.category_id = category;
+            item.in_first_stage = false;
+            item.stage_semantic = Some(stage.semantics);
+            item.stage_id = Some(stage.status_id);
         }
         item.fields = changes
             .applied_to(&item.fields)
@@ -184,6 +210,7 @@ impl wit_crm::Host for RunState {
             category_id: changes.category_id,
             stage_id: changes.stage_id.clone(),
             stage_semantic: None,
+            in_first_stage: false,
             fields: changes
                 .applied_to(&Map::new())
                 .map_err(|e| CallError::invalid(e.to_string()))?,

@@ -61,6 +61,7 @@ fn run_state(fixture: &Fixture, capabilities: Vec<Capability>) -> RunState {
             category_id: Some(0),
             stage_id: Some("NEW".into()),
             stage_semantic: None,
+            in_first_stage: false,
             fields: Default::default(),
             created_by: 1,
             created_at: NOW,

@@ -1,0 +1,174 @@
+//! Repeat sales (seed 000's "Repeat Sales Analytics"): the repeat-sales mode, and a pipeline's
+//! report over a period (items per stage, won and lost, conversion by responsible person, the
+//! share of repeat deals). The mode is saved through the admin API (`assets/repeat_sales.js`);
+//! the report is the admin API's `reports/pipeline`, read through the same function.
+
+use axum::extract::{Query, State};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::layout::{self, Section};
+use super::pipelines::{self, Pipeline};
+use super::{PageError, Viewer};
+use crate::api::{ApiError, AppState};
+use crate::crm::pipeline_report::{self, Period, PipelineReport};
+use crate::crm::repeat_sales;
+use crate::directory;
+use crate::model::{EntityType, parse_datetime};
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The report form: a pipeline ("deal/0"; the first deal pipeline when left out) and a period
+/// of whole days (the last 30 when left out).
+#[derive(Debug, Default, Deserialize)]
+pub struct ReportForm {
+    #[serde(default)]
+    pipeline: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+}
+
+/// A day as the date inputs show it.
+fn day(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|at| at.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+fn percent(ratio: f64) -> String {
+    format!("{:.0} %", ratio * 100.0)
+}
+
+/// `GET /repeat-sales?pipeline=deal/0&from=2026-11-01&to=2026-11-30` (`to` included).
+pub async fn page(
+    viewer: Viewer,
+    State(app): State<AppState>,
+    Query(form): Query<ReportForm>,
+) -> Result<Markup, PageError> {
+    viewer.require_admin()?;
+    let mut conn = app.store.pool().acquire().await.map_err(ApiError::from)?;
+    let all = pipelines::visible(&mut conn, &viewer.access).await?;
+    let staged: Vec<&Pipeline> = all.iter().filter(|p| p.entity_type.has_stages()).collect();
+    let current = staged
+        .iter()
+        .find(|p| p.path() == form.pipeline)
+        .or_else(|| staged.iter().find(|p| p.entity_type == EntityType::Deal))
+        .or_else(|| staged.first())
+        .copied();
+    let today = app.clock.now() / DAY_MS * DAY_MS;
+    let date = |text: &str, default: i64| -> Result<i64, ApiError> {
+        match text.trim() {
+            "" => Ok(default),
+            given => parse_datetime(given)
+                .map(|at| at / DAY_MS * DAY_MS)
+                .ok_or_else(|| ApiError::invalid(format!("'{given}' is not a date like 2026-12-01"))),
+        }
+    };
+    let (from, last) = (date(&form.from, today - 29 * DAY_MS)?, date(&form.to, today)?);
+    let report = match current {
+        Some(pipeline) => {
+            let period = Period {
+                entity_type: pipeline.entity_type,
+                category_id: pipeline.category_id,
+                from,
+                to: last + DAY_MS,
+            };
+            Some(pipeline_report::report(&mut conn, period).await?)
+        }
+        None => None,
+    };
+    let mode = repeat_sales::load(&mut conn).await?;
+    let users = directory::users(&mut conn).await?;
+    let user_name = |id: i64| {
+        users
+            .iter()
+            .find(|u| u.id == id)
+            .map(|u| format!("{} {}", u.name, u.last_name).trim().to_string())
+            .unwrap_or_else(|| format!("user {id}"))
+    };
+    let body = html! {
+        div.page-head {
+            h1 { "Repeat sales" }
+            p.muted { "A deal for a client who already has a won deal is a repeat deal; a lead from a known phone, email or client is a repeat lead. The report counts what entered each stage in the period, from the stage history." }
+        }
+        form.mode-form data-repeat-sales {
+            label.check {
+                input type="checkbox" name="enabled" checked[mode.enabled];
+                "Mark new leads and deals as repeat ones"
+            }
+            button.primary type="submit" { "Save" }
+        }
+        form.filters method="get" {
+            label { "Pipeline" select name="pipeline" {
+                @for p in &staged { option value=(p.path()) selected[Some(*p) == current] { (p.name) } }
+            } }
+            label { "From" input type="date" name="from" value=(day(from)); }
+            label { "To" input type="date" name="to" value=(day(last)); }
+            button type="submit" { "Show" }
+        }
+        @match (&report, current) {
+            (Some(report), Some(pipeline)) => (report_view(report, pipeline, &user_name)),
+            _ => p.muted { "There is no pipeline to report on." },
+        }
+    };
+    Ok(layout::page(
+        &viewer,
+        "Repeat sales",
+        Section::RepeatSales,
+        &all,
+        &["repeat_sales.js"],
+        body,
+    ))
+}
+
+fn report_view(report: &PipelineReport, pipeline: &Pipeline, user_name: &dyn Fn(i64) -> String) -> Markup {
+    let is_deal = pipeline.entity_type == EntityType::Deal;
+    html! {
+        dl.figures {
+            div { dt { "Created" } dd { (report.created) } }
+            div { dt { "Moved in" } dd { (report.moved_in) } }
+            div { dt { "Won" } dd { (report.won) } }
+            div { dt { "Lost" } dd { (report.lost) } }
+            div { dt { "Conversion" } dd { (percent(report.conversion)) } }
+            @if is_deal {
+                div { dt { "Repeat deals" } dd { (report.repeat_deals) " (" (percent(report.repeat_share)) ")" } }
+            }
+        }
+        h2 { "Stages" }
+        table.list.report {
+            thead { tr { th { "Stage" } th.number { "Entered in the period" } th.number { "There now" } } }
+            tbody {
+                @for stage in &report.stages {
+                    tr {
+                        th scope="row" {
+                            span class=(format!("semantic semantic-{}", stage.semantics.to_lowercase())) {}
+                            (stage.name)
+                        }
+                        td.number { (stage.entered) }
+                        td.number { (stage.now) }
+                    }
+                }
+            }
+        }
+        h2 { "By responsible person" }
+        @if report.by_responsible.is_empty() {
+            p.muted { "Nothing was won or lost in the period." }
+        } @else {
+            table.list.report {
+                thead { tr { th { "Responsible" } th.number { "Won" } th.number { "Lost" } th.number { "Conversion" } } }
+                tbody {
+                    @for line in &report.by_responsible {
+                        tr {
+                            th scope="row" { (user_name(line.user_id)) }
+                            td.number { (line.won) }
+                            td.number { (line.lost) }
+                            td.number { (percent(line.conversion)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Repeat sales, as Bitrix24 marks them. A deal is a **repeat deal** (`IS_RETURN_CUSTOMER` "Y")
+//! when its client (its contact or its company) already has a won deal. A deal that is not a
+//! repeat deal but was converted from a repeat lead (`LEAD_ID` names a lead with
+//! `IS_RETURN_CUSTOMER` "Y") is a **repeat inquiry** (`IS_REPEATED_APPROACH` "Y"). The flags are
+//! worked out when the deal is created and again whenever its client or lead changes; a deal won
+//! later does not re-mark deals created before it. The repeat-sales mode, a host setting, turns
+//! this marking and repeat-lead marking off.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::{ListQuery, Page};
+use crate::model::{CrmError, EntityType, REPEAT_FIELD, REPEATED_APPROACH_FIELD};
+use crate::settings;
+use crate::store::{Conn, Tx};
+
+/// The repeat-sales mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RepeatSales {
+    /// Whether new leads and deals are marked as repeat ones (on unless turned off). Off, every
+    /// new lead and deal gets "N", and a new lead is not linked to the client it matches.
+    pub enabled: bool,
+}
+
+impl Default for RepeatSales {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+/// The mode's name among the host's settings.
+const SETTING: &str = "repeat_sales";
+
+/// The repeat-sales mode in force.
+pub async fn load(conn: &mut Conn) -> Result<RepeatSales, CrmError> {
+    settings::load(conn, SETTING).await
+}
+
+/// Sets the repeat-sales mode; items already marked keep their flags.
+pub async fn save(tx: &mut Tx, mode: &RepeatSales) -> Result<(), CrmError> {
+    settings::save(tx, SETTING, mode).await
+}
+
+/// The deal fields whose change re-marks a deal.
+pub(crate) fn is_marking_field(name: &str) -> bool {
+    matches!(name, "CONTACT_ID" | "COMPANY_ID" | "LEAD_ID")
+}
+
+/// Sets a deal's repeat flags in `fields` (as stored): `deal` is its id once it exists, so that
+/// the deal does not count as its own client's won deal.
+pub(crate) async fn mark_deal(tx: &mut Tx, deal: Option<i64>, fields: &mut Map<String, Value>) -> Result<(), CrmError> {
+    let (repeat, approach) = if load(tx).await?.enabled {
+        let repeat = client_has_won_deal(tx, deal, fields).await?;
+        let approach = !repeat && from_repeat_lead(tx, fields).await?;
+        (repeat, approach)
+    } else {
+        (false, false)
+    };
+    for (name, on) in [(REPEAT_FIELD, repeat), (REPEATED_APPROACH_FIELD, approach)] {
+        fields.insert(name.into(), Value::from(if on { "Y" } else { "N" }));
+    }
+    Ok(())
+}
+
+/// A client's id in a deal's fields, when the field names one.
+fn client(fields: &Map<String, Value>, field: &str) -> Option<i64> {
+    fields.get(field).and_then(Value::as_i64).filter(|id| *id > 0)
+}
+
+/// Whether another deal of the same contact or company is in a success stage.
+async fn client_has_won_deal(tx: &mut Tx, deal: Option<i64>, fields: &Map<String, Value>) -> Result<bool, CrmError> {
+    let mut same_client = Map::new();
+    for field in ["CONTACT_ID", "COMPANY_ID"] {
+        if let Some(id) = client(fields, field) {
+            same_client.insert(field.into(), json!(id));
+        }
+    }
+    if same_client.is_empty() {
+        return Ok(false);
+    }
+    same_client.insert("LOGIC".into(), json!("OR"));
+    let mut filter = Map::from_iter([
+        ("STAGE_SEMANTIC_ID".to_string(), json!("S")),
+        ("client".to_string(), Value::Object(same_client)),
+    ]);
+    if let Some(deal) = deal {
+        filter.insert("!ID".into(), json!(deal));
+    }
+    let query = ListQuery {
+        filter,
+        order: Map::new(),
+        page: Page {
+            start: 0,
+            limit: 1,
+            count: false,
+        },
+    };
+    let (won, _) = super::list(tx, EntityType::Deal, &query).await?;
+    Ok(!won.is_empty())
+}
+
+/// Whether the deal's `LEAD_ID` names a repeat lead.
+async fn from_repeat_lead(tx: &mut Tx, fields: &Map<String, Value>) -> Result<bool, CrmError> {
+    let Some(lead) = client(fields, "LEAD_ID") else {
+        return Ok(false);
+    };
+    let lead = crate::model::ItemRef {
+        entity_type: EntityType::Lead,
+        id: lead,
+    };
+    match super::get(tx, lead).await {
+        Ok(lead) => Ok(lead.fields.get(REPEAT_FIELD).and_then(Value::as_str) == Some("Y")),
+        Err(CrmError::NotFound(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
