@@ -25,6 +25,7 @@ pub mod notifications;
 pub mod permissions;
 pub mod queue;
 pub mod rest_fields;
+pub mod returns;
 pub mod rules;
 pub mod runtime;
 pub mod scheduler;

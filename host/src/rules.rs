@@ -583,9 +583,18 @@ impl Automation for Engine {
     fn react<'a>(&'a self, tx: &'a mut Tx, item: ItemRef, change: Change<'a>, now: Millis) -> Reaction<'a> {
         Box::pin(async move {
             match change {
-                Change::Placed { stage_id, entry } => schedule_robots(tx, item, stage_id, entry, now).await,
-                Change::Moved { stage_id, entry } => enter_stage(tx, item, stage_id, entry, now).await,
-                Change::Deleted => leave_stage(tx, item, now).await.map(|()| 0),
+                Change::Placed { stage_id, entry } => {
+                    crate::returns::on_entered(tx, item, stage_id, now).await?;
+                    schedule_robots(tx, item, stage_id, entry, now).await
+                }
+                Change::Moved { stage_id, entry } => {
+                    crate::returns::on_entered(tx, item, stage_id, now).await?;
+                    enter_stage(tx, item, stage_id, entry, now).await
+                }
+                Change::Deleted => {
+                    crate::returns::on_deleted(tx, item, now).await?;
+                    leave_stage(tx, item, now).await.map(|()| 0)
+                }
                 Change::Happened(happening) => Ok(triggers::react(tx, self, item, happening, now)
                     .await?
                     .map_or(0, |moved| moved.robots_scheduled)),

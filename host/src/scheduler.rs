@@ -21,6 +21,7 @@ use crate::crm;
 use crate::metrics::Metrics;
 use crate::model::{CrmError, Item, ItemRef};
 use crate::queue::{self, RunEnd, RunRecord, RunStatus};
+use crate::returns;
 use crate::rules::{self, Engine, Robot, template, triggers};
 use crate::runtime::bindings::stagewright::action::types::Invocation;
 use crate::runtime::{self, Plugin, RunOutcome, RunResult, Runtime};
@@ -289,6 +290,7 @@ impl Scheduler {
     /// (docs/decisions.md, "A chain does not wait for the disk between its robots").
     pub async fn run_due(&self) -> Result<usize, CrmError> {
         self.end_timed_out_waits().await?;
+        self.bring_clients_back().await?;
         let mut ran = 0;
         let mut syncing = None;
         let (mut batch, mut reads) = self.claim().await?;
@@ -353,6 +355,21 @@ impl Scheduler {
             )),
             deferred: true,
         }
+    }
+
+    /// Carries out the client returns that are due (repeat deals, reactivations), a batch per
+    /// transaction, after a read asks whether there is one.
+    async fn bring_clients_back(&self) -> Result<(), CrmError> {
+        let now = self.clock.now();
+        let mut conn = self.store.pool().acquire().await?;
+        if !returns::any_due(&mut conn, now).await? {
+            return Ok(());
+        }
+        drop(conn);
+        let mut tx = self.store.write().await?;
+        returns::run_due(&mut tx, &Engine, now, 100).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Parked runs whose time passed succeed with `woke_by: "timeout"`. A read first asks

@@ -363,6 +363,29 @@ impl TestHost {
         self.ok("user.add", user).await.as_i64().expect("user id")
     }
 
+    /// Adds an employee named `name` (email `name@example.com`) to `department`, with a webhook
+    /// of their own (every scope); returns the user's id and the webhook's `/rest/…/` path.
+    pub async fn add_employee(&self, name: &str, department: i64) -> (i64, String) {
+        let user = json!({"EMAIL": format!("{name}@example.com"), "NAME": name, "LAST_NAME": "Test", "UF_DEPARTMENT": [department]});
+        let id = self.ok("user.add", user).await.as_i64().expect("user id");
+        let (status, hook) = self
+            .admin(reqwest::Method::POST, "/api/v1/webhooks", Some(json!({"user_id": id})))
+            .await;
+        assert_eq!(status, 201, "{hook}");
+        (id, hook["path"].as_str().expect("webhook path").to_string())
+    }
+
+    /// Adds a "Sales" department under the company, headed by a new employee `head`; returns
+    /// the department, and the head's id and webhook path.
+    pub async fn add_sales_department(&self, head: &str) -> (i64, (i64, String)) {
+        let sales = self.ok("department.add", json!({"NAME": "Sales", "PARENT": 1})).await;
+        let sales = sales.as_i64().expect("department id");
+        let (boss, hook) = self.add_employee(head, sales).await;
+        self.ok("department.update", json!({"ID": sales, "UF_HEAD": boss}))
+            .await;
+        (sales, (boss, hook))
+    }
+
     /// Creates a deal with a title; returns its id.
     pub async fn add_deal(&self, title: &str) -> i64 {
         let id = self.ok("crm.deal.add", json!({"fields": {"TITLE": title}})).await;

@@ -21,23 +21,6 @@ fn iso(at_ms: i64) -> String {
         .to_string()
 }
 
-/// Adds an active user in a department; returns their id and a webhook path acting as them.
-async fn employee(host: &TestHost, name: &str, department: i64) -> (i64, String) {
-    let id = host
-        .ok(
-            "user.add",
-            json!({"EMAIL": format!("{name}@example.com"), "NAME": name, "LAST_NAME": "Test", "UF_DEPARTMENT": [department]}),
-        )
-        .await
-        .as_i64()
-        .unwrap();
-    let (status, hook) = host
-        .admin(Method::POST, "/api/v1/webhooks", Some(json!({"user_id": id})))
-        .await;
-    assert_eq!(status, 201, "{hook}");
-    (id, hook["path"].as_str().unwrap().to_string())
-}
-
 async fn add_deal(host: &TestHost, fields: Value) -> i64 {
     host.ok("crm.deal.add", json!({"fields": fields}))
         .await
@@ -56,8 +39,8 @@ async fn refused(host: &TestHost, plugin_id: &str, config: Value, why: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_robot_sets_a_task_bound_to_the_deal_for_its_responsible() {
     let host = manual_host().await;
-    let (ann, _) = employee(&host, "ann", 1).await;
-    let (bob, _) = employee(&host, "bob", 1).await;
+    let (ann, _) = host.add_employee("ann", 1).await;
+    let (bob, _) = host.add_employee("bob", 1).await;
     let robot = host
         .add_robot(
             "NEW",
@@ -169,15 +152,8 @@ async fn a_robot_schedules_a_call_on_the_deal_timeline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notifications_reach_the_responsible_a_chosen_user_and_the_supervisor() {
     let host = manual_host().await;
-    let sales = host
-        .ok("department.add", json!({"NAME": "Sales", "PARENT": 1}))
-        .await
-        .as_i64()
-        .unwrap();
-    let (boss, boss_hook) = employee(&host, "boss", sales).await;
-    host.ok("department.update", json!({"ID": sales, "UF_HEAD": boss}))
-        .await;
-    let (ann, ann_hook) = employee(&host, "ann", sales).await;
+    let (sales, (boss, boss_hook)) = host.add_sales_department("boss").await;
+    let (ann, ann_hook) = host.add_employee("ann", sales).await;
 
     let to_responsible = host
         .add_robot("NEW", "notify", json!({"message": "New deal {=Document:TITLE}"}))
@@ -230,7 +206,7 @@ async fn notifications_reach_the_responsible_a_chosen_user_and_the_supervisor() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn integrations_send_notifications_and_users_read_only_their_own() {
     let host = TestHost::start().await;
-    let (ann, ann_hook) = employee(&host, "ann", 1).await;
+    let (ann, ann_hook) = host.add_employee("ann", 1).await;
     let first = host
         .ok(
             "im.notify.system.add",

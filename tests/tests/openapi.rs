@@ -37,6 +37,10 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/api/v1/repeat-sales"),
     ("put", "/api/v1/repeat-sales"),
     ("get", "/api/v1/reports/pipeline"),
+    ("get", "/api/v1/return-rules"),
+    ("post", "/api/v1/return-rules"),
+    ("delete", "/api/v1/return-rules/{id}"),
+    ("get", "/api/v1/returns"),
     ("post", "/api/v1/clock/advance"),
     ("get", "/api/v1/exceptions"),
     ("post", "/api/v1/exceptions"),
@@ -126,6 +130,13 @@ async fn the_document_names_every_operation_and_matches_real_answers() {
         .await;
     assert_eq!(status, 200, "{mode}");
     assert_described(&doc, "put", "/api/v1/repeat-sales", "200", &mode);
+    let rule = json!({"kind": "reactivation", "entity_type": "deal", "stage_id": "LOSE", "after_days": 7,
+        "responsible": {"kind": "distribution", "users": [1]}});
+    let (status, added) = host.admin(Method::POST, "/api/v1/return-rules", Some(rule)).await;
+    assert_eq!(status, 201, "{added}");
+    assert_described(&doc, "post", "/api/v1/return-rules", "201", &added);
+    host.ok("crm.deal.add", json!({"fields": {"TITLE": "Lost", "STAGE_ID": "LOSE"}}))
+        .await;
     let (status, missing) = host.admin(Method::DELETE, "/api/v1/absences/999", None).await;
     assert_eq!(status, 404, "{missing}");
     assert_described(&doc, "delete", "/api/v1/absences/{id}", "404", &missing);
@@ -141,6 +152,8 @@ async fn the_document_names_every_operation_and_matches_real_answers() {
         ("/api/v1/exceptions", String::new()),
         ("/api/v1/absences", format!("?at={}", now["now_ms"])),
         ("/api/v1/repeat-sales", String::new()),
+        ("/api/v1/return-rules", String::new()),
+        ("/api/v1/returns", String::new()),
         (
             "/api/v1/reports/pipeline",
             "?entity_type=deal&from=2026-01-01&to=2036-01-01".to_string(),

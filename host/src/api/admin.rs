@@ -28,6 +28,7 @@ use crate::mailer::{self, OutboxEntry};
 use crate::model::{CrmError, EntityType, ItemRef, parse_datetime};
 use crate::permissions::{self, Access, NewRole, Role, RuleAccess};
 use crate::queue::{self, RunFilter, RunRecord};
+use crate::returns::{self, Return, ReturnRule};
 use crate::rules::calendar::{self, Calendar};
 use crate::rules::triggers::{self, NewTrigger, Trigger};
 use crate::rules::{self, NewRobot, Robot, RobotChanges};
@@ -967,6 +968,91 @@ pub async fn delete_exception(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     delete_by_id(&app, "exception", &id, |tx, id| Box::pin(repeat::delete(tx, id))).await
+}
+
+/// The repeat-deal rules and reactivation policies.
+#[derive(Serialize, ToSchema)]
+pub struct ReturnRuleList {
+    /// Oldest first.
+    rules: Vec<ReturnRule>,
+}
+
+/// `GET /api/v1/return-rules`: every repeat-deal rule and reactivation policy.
+#[utoipa::path(get, path = "/api/v1/return-rules", tag = "repeat sales", security(("admin_token" = [])),
+    responses((status = 200, body = ReturnRuleList), (status = 401, body = ErrorBody)))]
+pub async fn list_return_rules(State(app): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let mut conn = app.store.pool().acquire().await?;
+    Ok(Json(ReturnRuleList {
+        rules: returns::rules(&mut conn).await?,
+    }))
+}
+
+/// `POST /api/v1/return-rules {"kind": "reactivation", "entity_type": "deal", "stage_id": "LOSE",
+/// "after_days": 30, "mode": "copy", ...}`: adds a rule (201); items entering its stage from now
+/// on come back.
+#[utoipa::path(post, path = "/api/v1/return-rules", tag = "repeat sales", security(("admin_token" = [])), request_body = ReturnRule,
+    responses((status = 201, body = ReturnRule), (status = 400, description = "An unknown field, stage or user; a stage of the wrong kind", body = ErrorBody)))]
+pub async fn add_return_rule(
+    State(app): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let rule: ReturnRule = json_body(&body?)?;
+    let mut tx = app.store.write().await?;
+    let added = returns::add_rule(&mut tx, rule, app.clock.now()).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(added)))
+}
+
+/// `DELETE /api/v1/return-rules/{id}`: deletes a rule and the returns it has pending.
+#[utoipa::path(delete, path = "/api/v1/return-rules/{id}", tag = "repeat sales", security(("admin_token" = [])),
+    params(("id" = i64, Path, description = "The rule")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "No such rule", body = ErrorBody)))]
+pub async fn delete_return_rule(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    delete_by_id(&app, "return rule", &id, |tx, id| {
+        Box::pin(returns::delete_rule(tx, id))
+    })
+    .await
+}
+
+/// Which item's returns, named in a query string; every item's when left out.
+#[derive(serde::Deserialize, Default, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReturnsQuery {
+    /// "deal" or "lead".
+    entity_type: Option<String>,
+    /// The item's id.
+    item_id: Option<i64>,
+}
+
+/// The returns scheduled, done and dropped.
+#[derive(Serialize, ToSchema)]
+pub struct ReturnList {
+    /// Newest first, at most 500.
+    returns: Vec<Return>,
+}
+
+/// `GET /api/v1/returns?entity_type=deal&item_id=12`: an item's returns (or every item's): when
+/// each is due, and what came of it.
+#[utoipa::path(get, path = "/api/v1/returns", tag = "repeat sales", security(("admin_token" = [])), params(ReturnsQuery),
+    responses((status = 200, body = ReturnList), (status = 400, body = ErrorBody)))]
+pub async fn list_returns(State(app): State<AppState>, RawQuery(raw): RawQuery) -> Result<impl IntoResponse, ApiError> {
+    let asked: ReturnsQuery = query(raw.as_deref())?;
+    let item = match (asked.entity_type, asked.item_id) {
+        (Some(entity_type), Some(id)) => Some(ItemRef {
+            entity_type: EntityType::parse(&entity_type)?,
+            id,
+        }),
+        (None, None) => None,
+        _ => return Err(ApiError::invalid("give entity_type and item_id together")),
+    };
+    let mut conn = app.store.pool().acquire().await?;
+    Ok(Json(ReturnList {
+        returns: returns::list(&mut conn, item).await?,
+    }))
 }
 
 /// A deletion under way: whether the record existed.

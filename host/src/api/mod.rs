@@ -96,6 +96,12 @@ pub fn router(state: AppState) -> Router {
             get(admin::get_repeat_sales).put(admin::put_repeat_sales),
         )
         .route("/api/v1/reports/pipeline", get(admin::pipeline_report))
+        .route(
+            "/api/v1/return-rules",
+            get(admin::list_return_rules).post(admin::add_return_rule),
+        )
+        .route("/api/v1/return-rules/{id}", delete(admin::delete_return_rule))
+        .route("/api/v1/returns", get(admin::list_returns))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .merge(plugins)
         .route_layer(axum::middleware::from_fn(admin::require_admin));
