@@ -343,7 +343,7 @@ fn return_from_row(row: &store::Row) -> Result<Return, CrmError> {
 /// rules on the new stage schedule theirs, and a lost deal postpones its client's pending
 /// repeat deals where their rule says so.
 pub async fn on_entered(tx: &mut Tx, item_ref: ItemRef, stage_id: &str, now: Millis) -> Result<(), CrmError> {
-    if !matches!(item_ref.entity_type, EntityType::Deal | EntityType::Lead) {
+    if !matches!(item_ref.entity_type, EntityType::Deal | EntityType::Lead) || !any_rules(tx).await? {
         return Ok(());
     }
     cancel_pending(tx, item_ref, "the item left the stage", now).await?;
@@ -365,7 +365,19 @@ pub async fn on_entered(tx: &mut Tx, item_ref: ItemRef, stage_id: &str, now: Mil
 
 /// An item was deleted: its pending returns are cancelled.
 pub async fn on_deleted(tx: &mut Tx, item_ref: ItemRef, now: Millis) -> Result<(), CrmError> {
+    if !any_rules(tx).await? {
+        return Ok(());
+    }
     cancel_pending(tx, item_ref, "the item was deleted", now).await
+}
+
+/// Whether there is any rule: without one there is no pending return either (deleting a rule
+/// deletes its pending returns), so a write needs nothing more of this module.
+async fn any_rules(conn: &mut Conn) -> Result<bool, CrmError> {
+    let found: Option<i64> = store::query_scalar("SELECT id FROM return_rules LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(found.is_some())
 }
 
 async fn cancel_pending(tx: &mut Tx, item_ref: ItemRef, reason: &str, now: Millis) -> Result<(), CrmError> {

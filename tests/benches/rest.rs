@@ -9,7 +9,9 @@
 //!   "everything": by `>ID` with `start=-1` (no count), then by `start` offsets (counted): the
 //!   median page time of the first and the last ten pages of each walk, and the walk's total;
 //! - the same for the board's first page of that pipeline (every column's first 50 cards, its
-//!   count and amount), signed in, and for one card drag (the REST update the board sends).
+//!   count and amount), signed in, and for one card drag (the REST update the board sends);
+//! - `crm.stagehistory.list` over the 100,000 deals' history: one deal's, and a counted page of
+//!   one stage's entries since a moment; and the pipeline report over all of it.
 //!
 //! A bench binary rather than criterion: the figures are a rate under concurrency and a latency
 //! distribution over a large table, which criterion's one-closure model does not express. The
@@ -54,6 +56,7 @@ async fn main() {
     list_latency(&host).await;
     walk_latency(&host).await;
     board_latency(&host).await;
+    history_latency(&host).await;
 }
 
 fn method_url(host: &TestHost, method: &str) -> String {
@@ -259,4 +262,73 @@ async fn board_latency(host: &TestHost) {
         drags[BOARD_SAMPLES / 2],
         drags[BOARD_SAMPLES * 99 / 100],
     );
+}
+
+/// Median and 99th percentile of `samples` timings of `call(sample)`.
+async fn timed<F, Fut>(samples: usize, call: F) -> (Duration, Duration)
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut latencies = Vec::with_capacity(samples);
+    for sample in 0..samples {
+        let started = Instant::now();
+        call(sample).await;
+        latencies.push(started.elapsed());
+    }
+    latencies.sort();
+    (latencies[samples / 2], latencies[samples * 99 / 100])
+}
+
+/// The stage history and the pipeline report over every deal's entries.
+async fn history_latency(host: &TestHost) {
+    let url = method_url(host, "crm.stagehistory.list");
+    let http = reqwest::Client::new();
+    let (median, p99) = timed(LIST_SAMPLES, |sample| {
+        let (http, url) = (&http, &url);
+        async move {
+            let query = json!({"entityTypeId": 2, "filter": {"OWNER_ID": 1 + (sample * 331) % DEALS}});
+            let answer = post_json(http, url, &query).await;
+            assert!(
+                answer["result"]["items"].as_array().is_some_and(|i| !i.is_empty()),
+                "{answer}"
+            );
+        }
+    })
+    .await;
+    println!("crm.stagehistory.list of one deal among {DEALS}: median {median:?}, p99 {p99:?}");
+    let (median, p99) = timed(LIST_SAMPLES, |sample| {
+        let (http, url) = (&http, &url);
+        async move {
+            let query = json!({
+                "entityTypeId": 2,
+                "filter": {"STAGE_ID": STAGES[sample % STAGES.len()], ">=CREATED_TIME": "2000-01-01T00:00:00Z"},
+                "order": {"ID": "DESC"},
+                "start": (sample % 4) * 50,
+            });
+            let answer = post_json(http, url, &query).await;
+            assert_eq!(answer["result"]["items"].as_array().map(Vec::len), Some(50), "{answer}");
+        }
+    })
+    .await;
+    println!("crm.stagehistory.list, one stage's entries, newest first, counted: median {median:?}, p99 {p99:?}");
+    let report = format!(
+        "{}/api/v1/reports/pipeline?entity_type=deal&from=2000-01-01&to=2100-01-01",
+        host.server.base_url()
+    );
+    let (median, p99) = timed(20, |_| {
+        let (http, report) = (&http, &report);
+        async move {
+            let answer = http
+                .get(report)
+                .bearer_auth(&host.server.admin_token)
+                .send()
+                .await
+                .expect("report");
+            assert!(answer.status().is_success(), "{}", answer.status());
+            answer.bytes().await.expect("report");
+        }
+    })
+    .await;
+    println!("pipeline report over every deal's stage history: median {median:?}, p99 {p99:?}");
 }

@@ -677,6 +677,50 @@ async fn in_the_browser_an_admin_reads_the_pipeline_report_and_turns_repeat_mark
     browser.screenshot("repeat-sales").await;
 
     browser
+        .script(
+            "const f = document.querySelector('form[data-new-rule]').elements;
+             f.stage.value = 'deal|LOSE'; f.after_days.value = '14'; f.max_count.value = '2'; f.notify.checked = true;",
+            vec![],
+        )
+        .await;
+    browser
+        .find("form[data-new-rule] button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let row = browser.find("table.return-rules tbody tr").await.text().await.unwrap();
+    assert!(
+        row.contains("Reactivation") && row.contains("Deal lost") && row.contains("after 14 days"),
+        "{row}"
+    );
+    let (_, rules) = host.admin(Method::GET, "/api/v1/return-rules", None).await;
+    let rule = &rules["rules"][0];
+    assert_eq!(
+        (
+            &rule["kind"],
+            &rule["stage_id"],
+            &rule["after_days"],
+            &rule["max_count"],
+            &rule["notify_supervisor"]
+        ),
+        (
+            &json!("reactivation"),
+            &json!("LOSE"),
+            &json!(14),
+            &json!(2),
+            &json!(true)
+        ),
+        "{rules}"
+    );
+    browser.screenshot("return-rules").await;
+    browser.script("window.confirm = () => true;", vec![]).await;
+    browser.find("button[data-delete-rule]").await.click().await.unwrap();
+    browser.find("p.no-rules").await;
+    let (_, rules) = host.admin(Method::GET, "/api/v1/return-rules", None).await;
+    assert_eq!(rules, json!({"rules": []}), "deleted from the page");
+
+    browser
         .find("form[data-repeat-sales] input[name=enabled]")
         .await
         .click()

@@ -1,7 +1,8 @@
-//! Repeat sales (seed 000's "Repeat Sales Analytics"): the repeat-sales mode, and a pipeline's
-//! report over a period (items per stage, won and lost, conversion by responsible person, the
-//! share of repeat deals). The mode is saved through the admin API (`assets/repeat_sales.js`);
-//! the report is the admin API's `reports/pipeline`, read through the same function.
+//! Repeat sales (seed 000's "Repeat Sales Analytics", seed 002's reactivation): the repeat-sales
+//! mode, the return rules (repeat deals and reactivation policies), and a pipeline's report over
+//! a period (items per stage, won and lost, conversion by responsible person, the share of repeat
+//! deals). The mode and the rules are saved through the admin API (`assets/repeat_sales.js`); the
+//! report is the admin API's `reports/pipeline`, read through the same function.
 
 use axum::extract::{Query, State};
 use maud::{Markup, html};
@@ -12,9 +13,10 @@ use super::pipelines::{self, Pipeline};
 use super::{PageError, Viewer};
 use crate::api::{ApiError, AppState};
 use crate::crm::pipeline_report::{self, Period, PipelineReport};
-use crate::crm::repeat_sales;
+use crate::crm::{self, Category, Stage, repeat_sales};
 use crate::directory;
 use crate::model::{EntityType, parse_datetime};
+use crate::returns::{self, ReturnKind, ReturnResponsible, ReturnRule};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -80,6 +82,13 @@ pub async fn page(
         None => None,
     };
     let mode = repeat_sales::load(&mut conn).await?;
+    let rules = returns::rules(&mut conn).await?;
+    let stages: Vec<Stage> = crm::all_stages(&mut conn)
+        .await?
+        .into_iter()
+        .filter(|s| matches!(s.entity_type, EntityType::Deal | EntityType::Lead))
+        .collect();
+    let deal_pipelines = crm::categories(&mut conn, EntityType::Deal).await?;
     let users = directory::users(&mut conn).await?;
     let user_name = |id: i64| {
         users
@@ -100,6 +109,8 @@ pub async fn page(
             }
             button.primary type="submit" { "Save" }
         }
+        (rules_view(&rules, &stages, &deal_pipelines, &user_name))
+        h2 { "Report" }
         form.filters method="get" {
             label { "Pipeline" select name="pipeline" {
                 @for p in &staged { option value=(p.path()) selected[Some(*p) == current] { (p.name) } }
@@ -169,6 +180,107 @@ fn report_view(report: &PipelineReport, pipeline: &Pipeline, user_name: &dyn Fn(
                     }
                 }
             }
+        }
+    }
+}
+
+/// A stage's name as a rule names it: "Deals · Deal lost", "Leads · Junk lead".
+fn stage_label(stages: &[Stage], entity_type: &str, status_id: &str) -> String {
+    let kind = if entity_type == "lead" { "Leads" } else { "Deals" };
+    let name = stages
+        .iter()
+        .find(|s| s.entity_type.to_string() == entity_type && s.status_id == status_id)
+        .map_or(status_id, |s| s.name.as_str());
+    format!("{kind} · {name}")
+}
+
+/// The return rules, each with Delete, and the form that adds one.
+fn rules_view(
+    rules: &[ReturnRule],
+    stages: &[Stage],
+    pipelines: &[Category],
+    user_name: &dyn Fn(i64) -> String,
+) -> Markup {
+    let pipeline_name = |id: i64| {
+        pipelines
+            .iter()
+            .find(|p| p.id == id)
+            .map_or_else(|| format!("pipeline {id}"), |p| p.name.clone())
+    };
+    // A won deal can bring a repeat deal; a lost deal or lead can come back.
+    let closed: Vec<&Stage> = stages
+        .iter()
+        .filter(|s| s.semantics == "F" || (s.semantics == "S" && s.entity_type == EntityType::Deal))
+        .collect();
+    html! {
+        h2 { "Return rules" }
+        p.muted { "A rule on a won stage makes a repeat deal for the client; a rule on a lost stage brings the deal or lead back in work. Leaving the stage before the return is due cancels it." }
+        @if rules.is_empty() {
+            p.muted.no-rules { "No return rules yet." }
+        } @else {
+            table.list.report.return-rules {
+                thead { tr { th { "When" } th { "Comes back" } th { "Responsible" } th.number { "Limit" } th {} } }
+                tbody {
+                    @for rule in rules {
+                        tr data-rule=(rule.id) {
+                            th scope="row" {
+                                (match rule.kind { ReturnKind::RepeatDeal => "Repeat deal", ReturnKind::Reactivation => "Reactivation" })
+                                div.muted {
+                                    (stage_label(stages, &rule.entity_type, &rule.stage_id)) ", "
+                                    @match (&rule.after_days, &rule.date_field) {
+                                        (Some(days), _) => { "after " (days) " days" },
+                                        (None, Some(field)) => { "on " (field) },
+                                        _ => {},
+                                    }
+                                }
+                            }
+                            td {
+                                (match rule.mode { returns::ReturnMode::Copy => "as a copy", returns::ReturnMode::Transfer => "moved" })
+                                @if let Some(category) = rule.category_id { " into " (pipeline_name(category)) }
+                                @if let Some(stage) = &rule.target_stage_id { ", " (stage) }
+                            }
+                            td {
+                                @match &rule.responsible {
+                                    ReturnResponsible::Same => "the same person",
+                                    ReturnResponsible::User { user_id } => (user_name(*user_id)),
+                                    ReturnResponsible::Head => "the head of department",
+                                    ReturnResponsible::Distribution { users } => { "in turn: " (users.iter().map(|u| user_name(*u)).collect::<Vec<_>>().join(", ")) },
+                                }
+                                @if rule.notify_manager || rule.notify_supervisor { div.muted { "notified" } }
+                            }
+                            td.number { @match rule.max_count { Some(n) => (n), None => "none" } }
+                            td { button.danger type="button" data-delete-rule=(rule.id) { "Delete" } }
+                        }
+                    }
+                }
+            }
+        }
+        form.role-form.new-role data-new-rule {
+            h2 { "New return rule" }
+            label { "When an item enters" select name="stage" required {
+                @for stage in &closed {
+                    option value=(format!("{}|{}", stage.entity_type, stage.status_id)) data-semantics=(stage.semantics) {
+                        (stage_label(stages, &stage.entity_type.to_string(), &stage.status_id))
+                        @if stage.entity_type == EntityType::Deal && stage.category_id != 0 { " (" (pipeline_name(stage.category_id)) ")" }
+                    }
+                }
+            } }
+            label { "after days" input type="number" name="after_days" min="0" value="30" required; }
+            label { "it comes back" select name="mode" {
+                option value="copy" { "as a copy" }
+                option value="transfer" { "moved" }
+            } }
+            label { "into pipeline" select name="category_id" {
+                option value="" { "its own" }
+                @for p in pipelines { option value=(p.id) { (p.name) } }
+            } }
+            label { "responsible" select name="responsible" {
+                option value="same" { "the same person" }
+                option value="head" { "the head of department" }
+            } }
+            label { "at most" input type="number" name="max_count" min="1" placeholder="no limit"; }
+            label.check { input type="checkbox" name="notify"; "Notify the manager and supervisor" }
+            button.primary type="submit" { "Add rule" }
         }
     }
 }

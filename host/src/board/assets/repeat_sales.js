@@ -17,3 +17,47 @@
     }
   });
 })();
+
+// Return rules: added from the form, deleted from their row, through the admin API.
+(() => {
+  const { api, toast } = Board;
+
+  document.addEventListener("submit", async (event) => {
+    const form = event.target.closest("form[data-new-rule]");
+    if (!form) return;
+    event.preventDefault();
+    const f = form.elements;
+    const [entityType, stageId] = f.stage.value.split("|");
+    const won = f.stage.selectedOptions[0].dataset.semantics === "S";
+    const rule = {
+      kind: won ? "repeat_deal" : "reactivation",
+      entity_type: entityType,
+      stage_id: stageId,
+      after_days: Number(f.after_days.value),
+      mode: f.mode.value,
+      responsible: { kind: f.responsible.value },
+      notify_manager: f.notify.checked,
+      notify_supervisor: f.notify.checked,
+    };
+    if (f.category_id.value !== "") rule.category_id = Number(f.category_id.value);
+    if (f.max_count.value !== "") rule.max_count = Number(f.max_count.value);
+    try {
+      await api("POST", "/api/v1/return-rules", rule);
+      location.reload();
+    } catch (e) {
+      toast(e.message, true);
+    }
+  });
+
+  document.addEventListener("click", async (event) => {
+    const button = event.target.closest("button[data-delete-rule]");
+    if (!button) return;
+    if (!confirm("Delete this rule? Its pending returns are dropped.")) return;
+    try {
+      await api("DELETE", `/api/v1/return-rules/${button.dataset.deleteRule}`);
+      location.reload();
+    } catch (e) {
+      toast(e.message, true);
+    }
+  });
+})();
