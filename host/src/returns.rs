@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::clock::Millis;
+use crate::crm::repeat_sales::client_id;
 use crate::crm::{self, Automation, Stage};
 use crate::directory::{self, AUTOMATION_USER};
 use crate::model::{CrmError, EntityType, Item, ItemRef, Write, check_fields};
@@ -134,6 +135,9 @@ pub struct Return {
     pub entity_type: String,
     /// The item whose stay started it.
     pub item_id: i64,
+    /// Its chain: the id of the first item of the line the item was copied in (the item's own
+    /// when it is no copy), by which a policy counts returns.
+    pub chain_id: i64,
     /// When it is (or was) due, ms since the epoch.
     pub due_at: Millis,
     /// "pending", "done", "skipped" (the limit was reached, or nothing to do) or "cancelled"
@@ -332,6 +336,7 @@ fn return_from_row(row: &store::Row) -> Result<Return, CrmError> {
         },
         entity_type: row.try_get("entity_type")?,
         item_id: row.try_get("item_id")?,
+        chain_id: row.try_get("chain_id")?,
         due_at: row.try_get("due_at")?,
         status: row.try_get("status")?,
         result_id: row.try_get("result_id")?,
@@ -394,11 +399,6 @@ async fn cancel_pending(tx: &mut Tx, item_ref: ItemRef, reason: &str, now: Milli
     Ok(())
 }
 
-/// A client's id in an item's fields.
-fn client(item: &Item, field: &str) -> Option<i64> {
-    item.fields.get(field).and_then(Value::as_i64).filter(|id| *id > 0)
-}
-
 /// Schedules `rule`'s return of `item`; an item whose return date field is empty gets none.
 async fn schedule(tx: &mut Tx, rule: &ReturnRule, item: &Item, now: Millis) -> Result<(), CrmError> {
     let due = match (&rule.after_days, &rule.date_field) {
@@ -426,8 +426,8 @@ async fn schedule(tx: &mut Tx, rule: &ReturnRule, item: &Item, now: Millis) -> R
     .bind(item.item_ref.entity_type)
     .bind(item.item_ref.id)
     .bind(chain.unwrap_or(item.item_ref.id))
-    .bind(client(item, "CONTACT_ID"))
-    .bind(client(item, "COMPANY_ID"))
+    .bind(client_id(&item.fields, "CONTACT_ID"))
+    .bind(client_id(&item.fields, "COMPANY_ID"))
     .bind(due)
     .bind(now)
     .execute(&mut *tx)
@@ -437,7 +437,10 @@ async fn schedule(tx: &mut Tx, rule: &ReturnRule, item: &Item, now: Millis) -> R
 
 /// Moves the pending repeat deals of the lost deal's client later, by their rules' postponement.
 async fn postpone_repeat_deals(tx: &mut Tx, lost: &Item) -> Result<(), CrmError> {
-    let (contact, company) = (client(lost, "CONTACT_ID"), client(lost, "COMPANY_ID"));
+    let (contact, company) = (
+        client_id(&lost.fields, "CONTACT_ID"),
+        client_id(&lost.fields, "COMPANY_ID"),
+    );
     if contact.is_none() && company.is_none() {
         return Ok(());
     }
@@ -541,15 +544,11 @@ async fn carry_out(
     )
     .await?;
     if let Some(max) = rule.max_count.filter(|_| rule.kind == ReturnKind::Reactivation) {
-        let chain: i64 = store::query_scalar("SELECT chain_id FROM client_returns WHERE id = $1")
-            .bind(due.id)
-            .fetch_one(&mut *tx)
-            .await?;
         let done: i64 = store::query_scalar(
             "SELECT COUNT(*) FROM client_returns WHERE chain_id = $1 AND entity_type = $2 AND kind = 'reactivation'
              AND status = 'done' AND id <> $3",
         )
-        .bind(chain)
+        .bind(due.chain_id)
         .bind(entity_type)
         .bind(due.id)
         .fetch_one(&mut *tx)

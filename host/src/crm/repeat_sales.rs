@@ -63,8 +63,8 @@ pub(crate) async fn mark_deal(tx: &mut Tx, deal: Option<i64>, fields: &mut Map<S
     Ok(())
 }
 
-/// A client's id in a deal's fields, when the field names one.
-fn client(fields: &Map<String, Value>, field: &str) -> Option<i64> {
+/// The id an item's `CONTACT_ID`, `COMPANY_ID` or `LEAD_ID` names, when it names one.
+pub(crate) fn client_id(fields: &Map<String, Value>, field: &str) -> Option<i64> {
     fields.get(field).and_then(Value::as_i64).filter(|id| *id > 0)
 }
 
@@ -72,7 +72,7 @@ fn client(fields: &Map<String, Value>, field: &str) -> Option<i64> {
 async fn client_has_won_deal(tx: &mut Tx, deal: Option<i64>, fields: &Map<String, Value>) -> Result<bool, CrmError> {
     let mut same_client = Map::new();
     for field in ["CONTACT_ID", "COMPANY_ID"] {
-        if let Some(id) = client(fields, field) {
+        if let Some(id) = client_id(fields, field) {
             same_client.insert(field.into(), json!(id));
         }
     }
@@ -102,7 +102,7 @@ async fn client_has_won_deal(tx: &mut Tx, deal: Option<i64>, fields: &Map<String
 
 /// Whether the deal's `LEAD_ID` names a repeat lead.
 async fn from_repeat_lead(tx: &mut Tx, fields: &Map<String, Value>) -> Result<bool, CrmError> {
-    let Some(lead) = client(fields, "LEAD_ID") else {
+    let Some(lead) = client_id(fields, "LEAD_ID") else {
         return Ok(false);
     };
     let lead = crate::model::ItemRef {
