@@ -261,8 +261,10 @@ pub async fn create(
     .bind(now)
     .execute(&mut *tx)
     .await?;
+    let mut lead = None;
     if let Value::Object(stored) = &fields {
         repeat::index_client(tx, item_ref, stored).await?;
+        lead = (entity_type == EntityType::Lead).then(|| stored.clone());
     }
     let entry = Entry {
         id: record_event(tx, item_ref, "item_added", fields, now).await?,
@@ -284,6 +286,9 @@ pub async fn create(
     robots_scheduled += automation
         .react(tx, item_ref, Change::Happened(&Happening::Created), now)
         .await?;
+    if let Some(lead) = lead {
+        robots_scheduled += repeat_sales::convert_in_simple_crm(tx, automation, &lead, item_ref, now).await?;
+    }
     Ok(Written {
         item: item_ref,
         robots_scheduled,

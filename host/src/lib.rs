@@ -29,6 +29,7 @@ pub mod returns;
 pub mod rules;
 pub mod runtime;
 pub mod scheduler;
+pub mod segments;
 pub mod server;
 pub mod sessions;
 pub mod settings;

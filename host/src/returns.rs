@@ -214,49 +214,73 @@ impl ReturnRule {
             _ => return Err(CrmError::Invalid("give after_days or date_field, one of them".into())),
         }
         self.target(conn, entity_type, stage.category_id).await?;
-        if let ReturnResponsible::Distribution { users } = &self.responsible
-            && users.is_empty()
-        {
-            return Err(CrmError::Invalid("a distribution needs at least one user".into()));
-        }
-        if let Some(title) = &self.title {
-            let only_fields = template::references(&json!(title))
-                .map_err(CrmError::Invalid)?
-                .iter()
-                .all(|r| matches!(r, Reference::Document(_)));
-            if !only_fields {
-                return Err(CrmError::Invalid(
-                    "a title may only use {=Document:FIELD} templates".into(),
-                ));
-            }
-        }
-        Ok(())
+        check_responsible(&self.responsible)?;
+        check_title(self.title.as_deref())
     }
 
     /// The stage the item comes back in, for an item now in pipeline `category_id`.
     async fn target(&self, conn: &mut Conn, entity_type: EntityType, category_id: i64) -> Result<Stage, CrmError> {
         let category = self.category_id.unwrap_or(category_id);
-        let stage = match &self.target_stage_id {
-            Some(id) => crm::stage(conn, entity_type, id).await?,
-            None => crm::stages(conn, entity_type, category)
-                .await?
-                .into_iter()
-                .next()
-                .ok_or_else(|| CrmError::NotFound(format!("pipeline {category} of {entity_type}")))?,
-        };
-        if stage.category_id != category {
-            return Err(CrmError::Invalid(format!(
-                "stage {} is not in pipeline {category}",
-                stage.status_id
-            )));
+        target_stage(conn, entity_type, category, self.target_stage_id.as_deref()).await
+    }
+}
+
+/// The in-progress stage `stage_id` of pipeline `category`, or that pipeline's first stage: where
+/// an item comes back (or a segment's deal is made) in work.
+pub(crate) async fn target_stage(
+    conn: &mut Conn,
+    entity_type: EntityType,
+    category: i64,
+    stage_id: Option<&str>,
+) -> Result<Stage, CrmError> {
+    let stage = match stage_id {
+        Some(id) => crm::stage(conn, entity_type, id).await?,
+        None => crm::stages(conn, entity_type, category)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| CrmError::NotFound(format!("pipeline {category} of {entity_type}")))?,
+    };
+    if stage.category_id != category {
+        return Err(CrmError::Invalid(format!(
+            "stage {} is not in pipeline {category}",
+            stage.status_id
+        )));
+    }
+    if stage.semantics != "P" {
+        return Err(CrmError::Invalid(format!(
+            "an item comes back in work: stage {} is closed",
+            stage.status_id
+        )));
+    }
+    Ok(stage)
+}
+
+/// Refuses a distribution among no one.
+pub(crate) fn check_responsible(responsible: &ReturnResponsible) -> Result<(), CrmError> {
+    match responsible {
+        ReturnResponsible::Distribution { users } if users.is_empty() => {
+            Err(CrmError::Invalid("a distribution needs at least one user".into()))
         }
-        if stage.semantics != "P" {
-            return Err(CrmError::Invalid(format!(
-                "an item comes back in work: stage {} is closed",
-                stage.status_id
-            )));
-        }
-        Ok(stage)
+        _ => Ok(()),
+    }
+}
+
+/// Refuses a title template using anything but the source item's fields.
+pub(crate) fn check_title(title: Option<&str>) -> Result<(), CrmError> {
+    let Some(title) = title else {
+        return Ok(());
+    };
+    let only_fields = template::references(&json!(title))
+        .map_err(CrmError::Invalid)?
+        .iter()
+        .all(|r| matches!(r, Reference::Document(_)));
+    if only_fields {
+        Ok(())
+    } else {
+        Err(CrmError::Invalid(
+            "a title may only use {=Document:FIELD} templates".into(),
+        ))
     }
 }
 
@@ -567,7 +591,8 @@ async fn carry_out(
         .get("ASSIGNED_BY_ID")
         .and_then(Value::as_i64)
         .unwrap_or(AUTOMATION_USER);
-    let responsible = match responsible(tx, rule, manager).await? {
+    let turn = format!("return-rule-{}", rule.id);
+    let responsible = match pick_responsible(tx, &rule.responsible, &turn, manager).await? {
         Ok(user) => user,
         Err(why) => return Ok(Outcome::Skipped(why)),
     };
@@ -612,7 +637,7 @@ async fn carry_out(
 }
 
 /// A multi-field's entries without their ids, as a new item takes them; other values as they are.
-fn without_entry_ids(value: &Value) -> Value {
+pub(crate) fn without_entry_ids(value: &Value) -> Value {
     match value {
         Value::Array(entries) => entries
             .iter()
@@ -631,9 +656,15 @@ fn without_entry_ids(value: &Value) -> Value {
     }
 }
 
-/// Who takes the returning item, or why no one can.
-async fn responsible(tx: &mut Tx, rule: &ReturnRule, manager: i64) -> Result<Result<i64, String>, CrmError> {
-    Ok(match &rule.responsible {
+/// Who takes an item made or brought back for `manager`'s client, or why no one can; `turn`
+/// names the distribution's place in its round.
+pub(crate) async fn pick_responsible(
+    tx: &mut Tx,
+    how: &ReturnResponsible,
+    turn: &str,
+    manager: i64,
+) -> Result<Result<i64, String>, CrmError> {
+    Ok(match how {
         ReturnResponsible::Same => Ok(manager),
         ReturnResponsible::User { user_id } => Ok(*user_id),
         ReturnResponsible::Head => match directory::supervisor_of(tx, manager).await {
@@ -641,17 +672,14 @@ async fn responsible(tx: &mut Tx, rule: &ReturnRule, manager: i64) -> Result<Res
             Err(CrmError::Invalid(why) | CrmError::NotFound(why)) => Err(why),
             Err(e) => return Err(e),
         },
-        ReturnResponsible::Distribution { users } => {
-            let turn = format!("return-rule-{}", rule.id);
-            directory::take_turn(tx, &turn, users, &[])
-                .await?
-                .ok_or_else(|| "none of the distribution's users can take it".to_string())
-        }
+        ReturnResponsible::Distribution { users } => directory::take_turn(tx, turn, users, &[])
+            .await?
+            .ok_or_else(|| "none of the distribution's users can take it".to_string()),
     })
 }
 
 /// A title template filled in with the source item's fields.
-fn title_for(title: &str, source: &Item) -> Result<String, String> {
+pub(crate) fn title_for(title: &str, source: &Item) -> Result<String, String> {
     let config = json!(title);
     let fields = source.values();
     let values: std::collections::HashMap<Reference, Value> = template::references(&config)?
@@ -695,9 +723,21 @@ async fn notify(
     {
         recipients.push(head.id);
     }
+    tell(tx, recipients, &what, &format!("return-{}", rule.id), now).await
+}
+
+/// Sends `what` to each of `recipients` (the automation user and those who cannot receive it
+/// left out), tagged `tag`.
+pub(crate) async fn tell(
+    tx: &mut Tx,
+    mut recipients: Vec<i64>,
+    what: &str,
+    tag: &str,
+    now: Millis,
+) -> Result<(), CrmError> {
     recipients.dedup();
     for user_id in recipients.into_iter().filter(|user| *user != AUTOMATION_USER) {
-        if notifications::check(tx, user_id, &what).await.is_err() {
+        if notifications::check(tx, user_id, what).await.is_err() {
             continue;
         }
         let message = NewNotification {
@@ -705,8 +745,8 @@ async fn notify(
             user_id,
             author_id: AUTOMATION_USER,
             module: "crm".into(),
-            tag: Some(format!("return-{}", rule.id)),
-            message: what.clone(),
+            tag: Some(tag.to_string()),
+            message: what.to_string(),
             run_id: None,
         };
         notifications::add(tx, &message, now).await?;

@@ -25,6 +25,7 @@ use crate::returns;
 use crate::rules::{self, Engine, Robot, template, triggers};
 use crate::runtime::bindings::stagewright::action::types::Invocation;
 use crate::runtime::{self, Plugin, RunOutcome, RunResult, Runtime};
+use crate::segments;
 use crate::store::{Backend, Conn, Store, StoreError, Syncing, Tx};
 
 /// How the scheduler paces itself.
@@ -291,6 +292,7 @@ impl Scheduler {
     pub async fn run_due(&self) -> Result<usize, CrmError> {
         self.end_timed_out_waits().await?;
         self.bring_clients_back().await?;
+        self.run_segments().await?;
         let mut ran = 0;
         let mut syncing = None;
         let (mut batch, mut reads) = self.claim().await?;
@@ -369,6 +371,21 @@ impl Scheduler {
         let mut tx = self.store.write().await?;
         returns::run_due(&mut tx, &Engine, now, 100).await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Runs the repeat-sales segments once a day, at the first tick of the day by the business
+    /// calendar's time zone, after a read asks whether today has run.
+    async fn run_segments(&self) -> Result<(), CrmError> {
+        let now = self.clock.now();
+        let mut conn = self.store.pool().acquire().await?;
+        let Some(day) = segments::day_to_run(&mut conn, now).await? else {
+            return Ok(());
+        };
+        drop(conn);
+        if segments::run_day(&self.store, &Engine, day, now).await? > 0 {
+            self.wake();
+        }
         Ok(())
     }
 

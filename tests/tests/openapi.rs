@@ -41,6 +41,11 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("post", "/api/v1/return-rules"),
     ("delete", "/api/v1/return-rules/{id}"),
     ("get", "/api/v1/returns"),
+    ("get", "/api/v1/repeat-sales/segments"),
+    ("post", "/api/v1/repeat-sales/segments"),
+    ("put", "/api/v1/repeat-sales/segments/{id}"),
+    ("delete", "/api/v1/repeat-sales/segments/{id}"),
+    ("get", "/api/v1/repeat-sales/segment-runs"),
     ("post", "/api/v1/clock/advance"),
     ("get", "/api/v1/exceptions"),
     ("post", "/api/v1/exceptions"),
@@ -137,6 +142,17 @@ async fn the_document_names_every_operation_and_matches_real_answers() {
     assert_described(&doc, "post", "/api/v1/return-rules", "201", &added);
     host.ok("crm.deal.add", json!({"fields": {"TITLE": "Lost", "STAGE_ID": "LOSE"}}))
         .await;
+    let segment = json!({"name": "Bought a year ago", "kind": "won_ago", "days": 365, "window_days": 14,
+        "responsible": {"kind": "user", "user_id": 1}});
+    let (status, added) = host
+        .admin(Method::POST, "/api/v1/repeat-sales/segments", Some(segment.clone()))
+        .await;
+    assert_eq!(status, 201, "{added}");
+    assert_described(&doc, "post", "/api/v1/repeat-sales/segments", "201", &added);
+    let path = format!("/api/v1/repeat-sales/segments/{}", added["id"]);
+    let (status, replaced) = host.admin(Method::PUT, &path, Some(segment)).await;
+    assert_eq!(status, 200, "{replaced}");
+    assert_described(&doc, "put", "/api/v1/repeat-sales/segments/{id}", "200", &replaced);
     let (status, missing) = host.admin(Method::DELETE, "/api/v1/absences/999", None).await;
     assert_eq!(status, 404, "{missing}");
     assert_described(&doc, "delete", "/api/v1/absences/{id}", "404", &missing);
@@ -154,6 +170,8 @@ async fn the_document_names_every_operation_and_matches_real_answers() {
         ("/api/v1/repeat-sales", String::new()),
         ("/api/v1/return-rules", String::new()),
         ("/api/v1/returns", String::new()),
+        ("/api/v1/repeat-sales/segments", String::new()),
+        ("/api/v1/repeat-sales/segment-runs", String::new()),
         (
             "/api/v1/reports/pipeline",
             "?entity_type=deal&from=2026-01-01&to=2036-01-01".to_string(),

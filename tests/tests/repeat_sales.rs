@@ -193,7 +193,11 @@ async fn a_deal_from_a_repeat_lead_of_a_client_without_wins_is_a_repeat_inquiry(
 async fn turning_repeat_sales_off_stops_marking_new_leads_and_deals() {
     let host = manual_host().await;
     let (status, mode) = host.admin(Method::GET, "/api/v1/repeat-sales", None).await;
-    assert_eq!((status, &mode), (200, &json!({"enabled": true})), "on by default");
+    assert_eq!(
+        (status, &mode),
+        (200, &json!({"enabled": true, "simple_crm": false})),
+        "on by default, leads in use"
+    );
     let phone = json!([{"VALUE": "+49 30 1234567"}]);
     let contact = add(&host, "contact", json!({"NAME": "Rita", "PHONE": phone})).await;
     let won = add(
@@ -215,12 +219,16 @@ async fn turning_repeat_sales_off_stops_marking_new_leads_and_deals() {
         assert!(refused["error_description"].is_string(), "{refused}");
     }
     let (_, still) = host.admin(Method::GET, "/api/v1/repeat-sales", None).await;
-    assert_eq!(still, json!({"enabled": true}), "a refused change changes nothing");
+    assert_eq!(
+        still,
+        json!({"enabled": true, "simple_crm": false}),
+        "a refused change changes nothing"
+    );
 
     let (status, off) = host
         .admin(Method::PUT, "/api/v1/repeat-sales", Some(json!({"enabled": false})))
         .await;
-    assert_eq!((status, off), (200, json!({"enabled": false})));
+    assert_eq!((status, off), (200, json!({"enabled": false, "simple_crm": false})));
     let unmarked = add(&host, "deal", json!({"TITLE": "Not marked", "CONTACT_ID": contact})).await;
     assert_eq!(flags(&host, unmarked).await, yes_no("N", "N"));
     let lead = add(&host, "lead", json!({"TITLE": "Same phone", "PHONE": phone})).await;
@@ -229,6 +237,60 @@ async fn turning_repeat_sales_off_stops_marking_new_leads_and_deals() {
     assert_eq!(lead["CONTACT_ID"], Value::Null, "not linked to the matching contact");
     assert_eq!(flags(&host, marked).await, yes_no("Y", "N"), "flags already set stay");
     assert_eq!(flags(&host, won).await, yes_no("N", "N"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_simple_crm_a_repeat_lead_becomes_a_repeat_deal_and_other_leads_stay_leads() {
+    let host = manual_host().await;
+    let (status, mode) = host
+        .admin(
+            Method::PUT,
+            "/api/v1/repeat-sales",
+            Some(json!({"enabled": true, "simple_crm": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{mode}");
+    let phone = json!([{"VALUE": "+49 30 7654321"}]);
+    let contact = add(&host, "contact", json!({"NAME": "Uli", "PHONE": phone})).await;
+    let lead = add(
+        &host,
+        "lead",
+        json!({"TITLE": "Wants more", "PHONE": phone, "OPPORTUNITY": 80, "CURRENCY_ID": "EUR"}),
+    )
+    .await;
+    let lead = host.ok("crm.lead.get", json!({"id": lead})).await;
+    assert_eq!(
+        (&lead["IS_RETURN_CUSTOMER"], &lead["STATUS_ID"]),
+        (&json!("Y"), &json!("CONVERTED")),
+        "{lead}"
+    );
+    let lead_id: i64 = lead["ID"].as_str().unwrap().parse().unwrap();
+    let deals = deal_ids(&host, json!({"LEAD_ID": lead_id})).await;
+    assert_eq!(deals.len(), 1, "one deal from the repeat lead");
+    let deal = host.deal(deals[0]).await;
+    assert_eq!(deal["TITLE"], "Wants more");
+    assert_eq!(deal["CONTACT_ID"], contact.to_string());
+    assert_eq!(deal["OPPORTUNITY"], "80.00");
+    assert_eq!(
+        flags(&host, deals[0]).await,
+        yes_no("N", "Y"),
+        "a repeat inquiry: nothing won yet"
+    );
+
+    host.move_deal(deals[0], "WON").await;
+    let again = add(&host, "lead", json!({"TITLE": "And again", "CONTACT_ID": contact})).await;
+    let again_deal = deal_ids(&host, json!({"LEAD_ID": again})).await;
+    assert_eq!(flags(&host, again_deal[0]).await, yes_no("Y", "N"), "now a repeat deal");
+
+    let stranger = add(
+        &host,
+        "lead",
+        json!({"TITLE": "New here", "PHONE": [{"VALUE": "+1 555 0100"}]}),
+    )
+    .await;
+    let stranger = host.ok("crm.lead.get", json!({"id": stranger})).await;
+    assert_eq!(stranger["STATUS_ID"], "NEW", "not a repeat lead: it stays a lead");
+    assert!(deal_ids(&host, json!({"LEAD_ID": stranger["ID"]})).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

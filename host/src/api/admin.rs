@@ -33,6 +33,7 @@ use crate::rules::calendar::{self, Calendar};
 use crate::rules::triggers::{self, NewTrigger, Trigger};
 use crate::rules::{self, NewRobot, Robot, RobotChanges};
 use crate::runtime::{Manifest, Plugin};
+use crate::segments::{self, Segment, SegmentRun};
 use crate::sessions;
 use crate::store::Tx;
 use crate::timeline;
@@ -1052,6 +1053,85 @@ pub async fn list_returns(State(app): State<AppState>, RawQuery(raw): RawQuery) 
     let mut conn = app.store.pool().acquire().await?;
     Ok(Json(ReturnList {
         returns: returns::list(&mut conn, item).await?,
+    }))
+}
+
+/// The repeat-sales segments.
+#[derive(Serialize, ToSchema)]
+pub struct SegmentList {
+    /// In the order the daily job runs them.
+    segments: Vec<Segment>,
+}
+
+/// `GET /api/v1/repeat-sales/segments`: every repeat-sales segment.
+#[utoipa::path(get, path = "/api/v1/repeat-sales/segments", tag = "repeat sales", security(("admin_token" = [])),
+    responses((status = 200, body = SegmentList), (status = 401, body = ErrorBody)))]
+pub async fn list_segments(State(app): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let mut conn = app.store.pool().acquire().await?;
+    Ok(Json(SegmentList {
+        segments: segments::list(&mut conn).await?,
+    }))
+}
+
+/// `POST /api/v1/repeat-sales/segments {"name": "Bought a year ago", "kind": "won_ago", "days":
+/// 365, "window_days": 14, "category_id": 3}`: adds a segment (201); the next daily run uses it.
+#[utoipa::path(post, path = "/api/v1/repeat-sales/segments", tag = "repeat sales", security(("admin_token" = [])),
+    request_body = Segment,
+    responses((status = 201, body = Segment), (status = 400, description = "An unknown pipeline, stage or field; a closed stage", body = ErrorBody)))]
+pub async fn add_segment(
+    State(app): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let segment: Segment = json_body(&body?)?;
+    let mut tx = app.store.write().await?;
+    let added = segments::add(&mut tx, segment, app.clock.now()).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(added)))
+}
+
+/// `PUT /api/v1/repeat-sales/segments/{id}`: replaces a segment's settings (to turn it off, say).
+#[utoipa::path(put, path = "/api/v1/repeat-sales/segments/{id}", tag = "repeat sales", security(("admin_token" = [])),
+    params(("id" = i64, Path, description = "The segment")), request_body = Segment,
+    responses((status = 200, body = Segment), (status = 400, body = ErrorBody), (status = 404, description = "No such segment", body = ErrorBody)))]
+pub async fn put_segment(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let segment: Segment = json_body(&body?)?;
+    let missing = || ApiError::not_found(format!("segment {id} does not exist"));
+    let number: i64 = id.parse().map_err(|_| missing())?;
+    let mut tx = app.store.write().await?;
+    let replaced = segments::replace(&mut tx, number, segment).await?.ok_or_else(missing)?;
+    tx.commit().await?;
+    Ok(Json(replaced))
+}
+
+/// `DELETE /api/v1/repeat-sales/segments/{id}`: deletes a segment; the deals it made stay.
+#[utoipa::path(delete, path = "/api/v1/repeat-sales/segments/{id}", tag = "repeat sales", security(("admin_token" = [])),
+    params(("id" = i64, Path, description = "The segment")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "No such segment", body = ErrorBody)))]
+pub async fn delete_segment(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    delete_by_id(&app, "segment", &id, |tx, id| Box::pin(segments::delete(tx, id))).await
+}
+
+/// The daily segment job's runs.
+#[derive(Serialize, ToSchema)]
+pub struct SegmentRunList {
+    /// Newest first, the last 60.
+    runs: Vec<SegmentRun>,
+}
+
+/// `GET /api/v1/repeat-sales/segment-runs`: when the daily job ran and how many deals it made.
+#[utoipa::path(get, path = "/api/v1/repeat-sales/segment-runs", tag = "repeat sales", security(("admin_token" = [])),
+    responses((status = 200, body = SegmentRunList), (status = 401, body = ErrorBody)))]
+pub async fn list_segment_runs(State(app): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let mut conn = app.store.pool().acquire().await?;
+    Ok(Json(SegmentRunList {
+        runs: segments::runs(&mut conn).await?,
     }))
 }
 

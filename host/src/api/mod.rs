@@ -16,7 +16,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, delete, get, post};
+use axum::routing::{any, delete, get, post, put};
 
 pub use error::ApiError;
 
@@ -102,6 +102,15 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/return-rules/{id}", delete(admin::delete_return_rule))
         .route("/api/v1/returns", get(admin::list_returns))
+        .route(
+            "/api/v1/repeat-sales/segments",
+            get(admin::list_segments).post(admin::add_segment),
+        )
+        .route(
+            "/api/v1/repeat-sales/segments/{id}",
+            put(admin::put_segment).delete(admin::delete_segment),
+        )
+        .route("/api/v1/repeat-sales/segment-runs", get(admin::list_segment_runs))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .merge(plugins)
         .route_layer(axum::middleware::from_fn(admin::require_admin));

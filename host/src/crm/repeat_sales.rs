@@ -9,8 +9,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{ListQuery, Page};
-use crate::model::{CrmError, EntityType, REPEAT_FIELD, REPEATED_APPROACH_FIELD};
+use super::{Automation, ListQuery, Page};
+use crate::clock::Millis;
+use crate::directory::AUTOMATION_USER;
+use crate::model::{CrmError, EntityType, ItemRef, REPEAT_FIELD, REPEATED_APPROACH_FIELD, Write, check_fields};
 use crate::settings;
 use crate::store::{Conn, Tx};
 
@@ -21,11 +23,19 @@ pub struct RepeatSales {
     /// Whether new leads and deals are marked as repeat ones (on unless turned off). Off, every
     /// new lead and deal gets "N", and a new lead is not linked to the client it matches.
     pub enabled: bool,
+    /// Bitrix24's simple CRM, without leads: a repeat lead, once made, is converted at once into
+    /// a deal for its client (in the default pipeline's first stage, `LEAD_ID` naming the lead),
+    /// and the lead closes in its success status. Off when left out.
+    #[serde(default)]
+    pub simple_crm: bool,
 }
 
 impl Default for RepeatSales {
     fn default() -> Self {
-        Self { enabled: true }
+        Self {
+            enabled: true,
+            simple_crm: false,
+        }
     }
 }
 
@@ -40,6 +50,61 @@ pub async fn load(conn: &mut Conn) -> Result<RepeatSales, CrmError> {
 /// Sets the repeat-sales mode; items already marked keep their flags.
 pub async fn save(tx: &mut Tx, mode: &RepeatSales) -> Result<(), CrmError> {
     settings::save(tx, SETTING, mode).await
+}
+
+/// Lead fields the deal converted from a repeat lead takes over.
+const CONVERTED_FIELDS: &[&str] = &[
+    "TITLE",
+    "OPPORTUNITY",
+    "CURRENCY_ID",
+    "CONTACT_ID",
+    "COMPANY_ID",
+    "ASSIGNED_BY_ID",
+    "SOURCE_ID",
+    "COMMENTS",
+];
+
+/// In simple-CRM mode, converts the lead just made, when it is a repeat lead, into a repeat deal
+/// and closes the lead; answers the robots this scheduled.
+pub(crate) async fn convert_in_simple_crm(
+    tx: &mut Tx,
+    automation: &dyn Automation,
+    lead: &Map<String, Value>,
+    lead_ref: ItemRef,
+    now: Millis,
+) -> Result<usize, CrmError> {
+    let mode = load(tx).await?;
+    if !mode.enabled || !mode.simple_crm || lead.get(REPEAT_FIELD).and_then(Value::as_str) != Some("Y") {
+        return Ok(0);
+    }
+    let mut fields: Map<String, Value> = CONVERTED_FIELDS
+        .iter()
+        .filter_map(|name| Some(((*name).to_string(), lead.get(*name).filter(|v| !v.is_null())?.clone())))
+        .collect();
+    fields.insert("LEAD_ID".into(), json!(lead_ref.id));
+    let custom = super::userfields::userfields(tx, EntityType::Deal).await?;
+    let changes = check_fields(EntityType::Deal, &custom, &fields, Write::Create)?;
+    let deal = Box::pin(super::create(
+        tx,
+        automation,
+        EntityType::Deal,
+        None,
+        changes,
+        AUTOMATION_USER,
+        now,
+    ))
+    .await?;
+    let category = super::default_category(tx, EntityType::Lead).await?;
+    let converted = super::stages(tx, EntityType::Lead, category)
+        .await?
+        .into_iter()
+        .find(|stage| stage.semantics == "S")
+        .ok_or_else(|| CrmError::NotFound("a success status of leads".into()))?;
+    let close = Map::from_iter([("STATUS_ID".to_string(), json!(converted.status_id))]);
+    let custom = super::userfields::userfields(tx, EntityType::Lead).await?;
+    let changes = check_fields(EntityType::Lead, &custom, &close, Write::Update)?;
+    let closed = Box::pin(super::update(tx, automation, lead_ref, changes, now)).await?;
+    Ok(deal.robots_scheduled + closed.robots_scheduled)
 }
 
 /// The deal fields whose change re-marks a deal.
@@ -105,7 +170,7 @@ async fn from_repeat_lead(tx: &mut Tx, fields: &Map<String, Value>) -> Result<bo
     let Some(lead) = client_id(fields, "LEAD_ID") else {
         return Ok(false);
     };
-    let lead = crate::model::ItemRef {
+    let lead = ItemRef {
         entity_type: EntityType::Lead,
         id: lead,
     };
