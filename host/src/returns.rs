@@ -287,11 +287,7 @@ pub(crate) fn check_title(title: Option<&str>) -> Result<(), CrmError> {
 /// Checks and saves a rule; answers it with its id.
 pub async fn add_rule(tx: &mut Tx, mut rule: ReturnRule, now: Millis) -> Result<ReturnRule, CrmError> {
     rule.check(tx).await?;
-    let mut stored = serde_json::to_value(&rule).map_err(|e| CrmError::Invalid(e.to_string()))?;
-    if let Value::Object(fields) = &mut stored {
-        fields.remove("id");
-    }
-    let text = stored.to_string();
+    let text = stored_rule(&rule)?;
     rule.id = store::query_scalar(
         "INSERT INTO return_rules (entity_type, stage_id, rule, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
     )
@@ -302,6 +298,46 @@ pub async fn add_rule(tx: &mut Tx, mut rule: ReturnRule, now: Millis) -> Result<
     .fetch_one(&mut *tx)
     .await?;
     Ok(rule)
+}
+
+/// Checks and replaces rule `id`; `None` when there is no such rule. Pending returns keep their
+/// due times and come back by the new settings; when the rule moved to another stage, they are
+/// cancelled, as their items are not in its stage.
+pub async fn replace_rule(
+    tx: &mut Tx,
+    id: i64,
+    mut rule: ReturnRule,
+    now: Millis,
+) -> Result<Option<ReturnRule>, CrmError> {
+    rule.check(tx).await?;
+    rule.id = id;
+    let moved = store::query(
+        "UPDATE client_returns SET status = 'cancelled', reason = 'the rule moved to another stage', finished_at = $1
+         WHERE rule_id = $2 AND status = 'pending'
+         AND EXISTS (SELECT 1 FROM return_rules r WHERE r.id = $2 AND (r.entity_type <> $3 OR r.stage_id <> $4))",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(rule.entity()?)
+    .bind(rule.stage_id.as_str());
+    moved.execute(&mut *tx).await?;
+    let updated = store::query("UPDATE return_rules SET entity_type = $1, stage_id = $2, rule = $3 WHERE id = $4")
+        .bind(rule.entity()?)
+        .bind(rule.stage_id.as_str())
+        .bind(stored_rule(&rule)?)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    Ok((updated.rows_affected() > 0).then_some(rule))
+}
+
+/// A rule as stored: its JSON without the id, which is the row's.
+fn stored_rule(rule: &ReturnRule) -> Result<String, CrmError> {
+    let mut stored = serde_json::to_value(rule).map_err(|e| CrmError::Invalid(e.to_string()))?;
+    if let Value::Object(fields) = &mut stored {
+        fields.remove("id");
+    }
+    Ok(stored.to_string())
 }
 
 /// Every rule, oldest first.

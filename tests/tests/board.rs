@@ -721,6 +721,51 @@ async fn in_the_browser_an_admin_reads_the_pipeline_report_and_turns_repeat_mark
     assert_eq!(rules, json!({"rules": []}), "deleted from the page");
 
     browser
+        .script(
+            "const f = document.querySelector('form[data-new-segment]').elements;
+             f.name.value = 'Bought a year ago'; f.kind.value = 'won_ago'; f.days.value = '365';
+             f.window_days.value = '14'; f.notify.checked = true;",
+            vec![],
+        )
+        .await;
+    browser
+        .find("form[data-new-segment] button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let row = browser.find("table.segments tbody tr").await.text().await.unwrap();
+    assert!(
+        row.contains("Bought a year ago") && row.contains("last deal won 365–379 days ago"),
+        "{row}"
+    );
+    let (_, listed) = host.admin(Method::GET, "/api/v1/repeat-sales/segments", None).await;
+    let segment = &listed["segments"][0];
+    assert_eq!(
+        (
+            &segment["kind"],
+            &segment["days"],
+            &segment["window_days"],
+            &segment["notify_manager"],
+            &segment["enabled"]
+        ),
+        (&json!("won_ago"), &json!(365), &json!(14), &json!(true), &json!(true)),
+        "{listed}"
+    );
+    browser.screenshot("segments").await;
+    browser.find("input[data-toggle-segment]").await.click().await.unwrap();
+    browser
+        .until("document.querySelector('#toast').textContent.includes('Bought a year ago is off')")
+        .await;
+    let (_, listed) = host.admin(Method::GET, "/api/v1/repeat-sales/segments", None).await;
+    assert_eq!(listed["segments"][0]["enabled"], false, "switched off from the page");
+    browser.script("window.confirm = () => true;", vec![]).await;
+    browser.find("button[data-delete-segment]").await.click().await.unwrap();
+    browser.find("p.no-segments").await;
+    let (_, listed) = host.admin(Method::GET, "/api/v1/repeat-sales/segments", None).await;
+    assert_eq!(listed, json!({"segments": []}), "deleted from the page");
+
+    browser
         .find("form[data-repeat-sales] input[name=enabled]")
         .await
         .click()
@@ -736,7 +781,7 @@ async fn in_the_browser_an_admin_reads_the_pipeline_report_and_turns_repeat_mark
         .until("document.querySelector('#toast').textContent.includes('off')")
         .await;
     let (_, mode) = host.admin(Method::GET, "/api/v1/repeat-sales", None).await;
-    assert_eq!(mode, json!({"enabled": false}));
+    assert_eq!(mode, json!({"enabled": false, "simple_crm": false}));
     let third = host.ok("crm.deal.add", deal("Third order")).await.as_i64().unwrap();
     assert_eq!(host.deal(third).await["IS_RETURN_CUSTOMER"], "N", "marking is off");
     browser.goto("/repeat-sales").await;

@@ -352,14 +352,43 @@ async fn a_rule_that_cannot_work_is_refused_and_nothing_is_saved() {
     assert_eq!(listed["rules"][0]["responsible"], json!({"kind": "same"}));
     let deal = host.add_deal("Lost").await;
     host.move_deal(deal, "LOSE").await;
-    let (status, _) = host
-        .admin(Method::DELETE, &format!("/api/v1/return-rules/{id}"), None)
+    let path = format!("/api/v1/return-rules/{id}");
+    let due = returns_of(&host, deal).await[0]["due_at"].clone();
+    let mut longer = base.clone();
+    longer["max_count"] = json!(3);
+    let (status, replaced) = host.admin(Method::PUT, &path, Some(longer)).await;
+    assert_eq!((status, &replaced["max_count"]), (200, &json!(3)), "{replaced}");
+    let pending = &returns_of(&host, deal).await[0];
+    assert_eq!((&pending["status"], &pending["due_at"]), (&json!("pending"), &due));
+    let (status, refused) = host
+        .admin(Method::PUT, &path, Some(with(json!({"stage_id": "WON"}))))
         .await;
-    assert_eq!(status, 204);
-    assert!(
-        returns_of(&host, deal).await.is_empty(),
-        "its pending return went with it"
+    assert_eq!(status, 400, "{refused}");
+    let (_, listed) = host.admin(Method::GET, "/api/v1/return-rules", None).await;
+    assert_eq!(listed["rules"][0]["max_count"], 3, "a refused change changes nothing");
+    let (status, missing) = host
+        .admin(Method::PUT, "/api/v1/return-rules/999", Some(base.clone()))
+        .await;
+    assert_eq!(status, 404, "{missing}");
+    let (status, moved) = host
+        .admin(Method::PUT, &path, Some(with(json!({"stage_id": "APOLOGY"}))))
+        .await;
+    assert_eq!(status, 200, "{moved}");
+    let cancelled = &returns_of(&host, deal).await[0];
+    assert_eq!(
+        (&cancelled["status"], &cancelled["reason"]),
+        (&json!("cancelled"), &json!("the rule moved to another stage"))
     );
+    host.move_deal(deal, "NEW").await;
+    host.move_deal(deal, "APOLOGY").await;
+    let (status, _) = host.admin(Method::DELETE, &path, None).await;
+    assert_eq!(status, 204);
+    let left: Vec<Value> = returns_of(&host, deal)
+        .await
+        .into_iter()
+        .map(|r| r["status"].clone())
+        .collect();
+    assert_eq!(left, [json!("cancelled")], "its pending return went with it");
     let (status, _) = host
         .admin(Method::DELETE, &format!("/api/v1/return-rules/{id}"), None)
         .await;

@@ -39,6 +39,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/api/v1/reports/pipeline"),
     ("get", "/api/v1/return-rules"),
     ("post", "/api/v1/return-rules"),
+    ("put", "/api/v1/return-rules/{id}"),
     ("delete", "/api/v1/return-rules/{id}"),
     ("get", "/api/v1/returns"),
     ("get", "/api/v1/repeat-sales/segments"),
@@ -140,6 +141,12 @@ async fn the_document_names_every_operation_and_matches_real_answers() {
     let (status, added) = host.admin(Method::POST, "/api/v1/return-rules", Some(rule)).await;
     assert_eq!(status, 201, "{added}");
     assert_described(&doc, "post", "/api/v1/return-rules", "201", &added);
+    let mut changed = added.clone();
+    changed["after_days"] = json!(10);
+    let path = format!("/api/v1/return-rules/{}", added["id"]);
+    let (status, replaced) = host.admin(Method::PUT, &path, Some(changed)).await;
+    assert_eq!((status, &replaced["after_days"]), (200, &json!(10)), "{replaced}");
+    assert_described(&doc, "put", "/api/v1/return-rules/{id}", "200", &replaced);
     host.ok("crm.deal.add", json!({"fields": {"TITLE": "Lost", "STAGE_ID": "LOSE"}}))
         .await;
     let segment = json!({"name": "Bought a year ago", "kind": "won_ago", "days": 365, "window_days": 14,

@@ -1004,6 +1004,27 @@ pub async fn add_return_rule(
     Ok((StatusCode::CREATED, Json(added)))
 }
 
+/// `PUT /api/v1/return-rules/{id}`: replaces a rule's settings. Its pending returns keep their
+/// due times; moved to another stage, the rule drops them.
+#[utoipa::path(put, path = "/api/v1/return-rules/{id}", tag = "repeat sales", security(("admin_token" = [])),
+    params(("id" = i64, Path, description = "The rule")), request_body = ReturnRule,
+    responses((status = 200, body = ReturnRule), (status = 400, body = ErrorBody), (status = 404, description = "No such rule", body = ErrorBody)))]
+pub async fn put_return_rule(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let rule: ReturnRule = json_body(&body?)?;
+    let missing = || ApiError::not_found(format!("return rule {id} does not exist"));
+    let number: i64 = id.parse().map_err(|_| missing())?;
+    let mut tx = app.store.write().await?;
+    let replaced = returns::replace_rule(&mut tx, number, rule, app.clock.now())
+        .await?
+        .ok_or_else(missing)?;
+    tx.commit().await?;
+    Ok(Json(replaced))
+}
+
 /// `DELETE /api/v1/return-rules/{id}`: deletes a rule and the returns it has pending.
 #[utoipa::path(delete, path = "/api/v1/return-rules/{id}", tag = "repeat sales", security(("admin_token" = [])),
     params(("id" = i64, Path, description = "The rule")),

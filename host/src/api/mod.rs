@@ -100,7 +100,10 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/return-rules",
             get(admin::list_return_rules).post(admin::add_return_rule),
         )
-        .route("/api/v1/return-rules/{id}", delete(admin::delete_return_rule))
+        .route(
+            "/api/v1/return-rules/{id}",
+            put(admin::put_return_rule).delete(admin::delete_return_rule),
+        )
         .route("/api/v1/returns", get(admin::list_returns))
         .route(
             "/api/v1/repeat-sales/segments",

@@ -48,6 +48,7 @@ use crate::rules::condition::ConditionRule;
         admin::pipeline_report,
         admin::list_return_rules,
         admin::add_return_rule,
+        admin::put_return_rule,
         admin::delete_return_rule,
         admin::list_returns,
         admin::list_segments,

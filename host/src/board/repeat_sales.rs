@@ -1,7 +1,7 @@
 //! Repeat sales (seed 000's "Repeat Sales Analytics", seed 002's reactivation): the repeat-sales
-//! mode, the return rules (repeat deals and reactivation policies), and a pipeline's report over
+//! mode, the return rules (repeat deals and reactivation policies), the segments, and a pipeline's report over
 //! a period (items per stage, won and lost, conversion by responsible person, the share of repeat
-//! deals). The mode and the rules are saved through the admin API (`assets/repeat_sales.js`); the
+//! deals). The mode, the rules and the segments are saved through the admin API (`assets/repeat_sales.js`); the
 //! report is the admin API's `reports/pipeline`, read through the same function.
 
 use axum::extract::{Query, State};
@@ -17,6 +17,7 @@ use crate::crm::{self, Category, Stage, repeat_sales};
 use crate::directory;
 use crate::model::{EntityType, parse_datetime};
 use crate::returns::{self, ReturnKind, ReturnResponsible, ReturnRule};
+use crate::segments::{self, Segment, SegmentKind, SegmentRun};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -83,6 +84,8 @@ pub async fn page(
     };
     let mode = repeat_sales::load(&mut conn).await?;
     let rules = returns::rules(&mut conn).await?;
+    let segments = segments::list(&mut conn).await?;
+    let runs = segments::runs(&mut conn).await?;
     let stages: Vec<Stage> = crm::all_stages(&mut conn)
         .await?
         .into_iter()
@@ -107,9 +110,14 @@ pub async fn page(
                 input type="checkbox" name="enabled" checked[mode.enabled];
                 "Mark new leads and deals as repeat ones"
             }
+            label.check {
+                input type="checkbox" name="simple_crm" checked[mode.simple_crm];
+                "Simple CRM: turn repeat leads into repeat deals at once"
+            }
             button.primary type="submit" { "Save" }
         }
         (rules_view(&rules, &stages, &deal_pipelines, &user_name))
+        (segments_view(&segments, &runs, &deal_pipelines, &user_name))
         h2 { "Report" }
         form.filters method="get" {
             label { "Pipeline" select name="pipeline" {
@@ -194,6 +202,103 @@ fn stage_label(stages: &[Stage], entity_type: &str, status_id: &str) -> String {
     format!("{kind} · {name}")
 }
 
+/// Who a rule or segment makes responsible, in words.
+fn responsible_words(responsible: &ReturnResponsible, user_name: &dyn Fn(i64) -> String) -> String {
+    match responsible {
+        ReturnResponsible::Same => "the same person".into(),
+        ReturnResponsible::User { user_id } => user_name(*user_id),
+        ReturnResponsible::Head => "the head of department".into(),
+        ReturnResponsible::Distribution { users } => format!(
+            "in turn: {}",
+            users.iter().map(|u| user_name(*u)).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// Which clients a segment holds, in words: "last deal won 365–379 days ago".
+fn segment_words(segment: &Segment) -> String {
+    match segment.kind {
+        SegmentKind::WonAgo => format!(
+            "last deal won {}–{} days ago",
+            segment.days,
+            segment.days + segment.window_days.unwrap_or(7)
+        ),
+        SegmentKind::LostAgo => format!("last deal lost over {} days ago", segment.days),
+        SegmentKind::Inactive => format!("no activity for {} days", segment.days),
+    }
+}
+
+/// The repeat-sales segments, each with an on/off switch and Delete, the last daily run, and the
+/// form that adds one.
+fn segments_view(
+    segments: &[Segment],
+    runs: &[SegmentRun],
+    pipelines: &[Category],
+    user_name: &dyn Fn(i64) -> String,
+) -> Markup {
+    let pipeline_name = |id: i64| {
+        pipelines
+            .iter()
+            .find(|p| p.id == id)
+            .map_or_else(|| format!("pipeline {id}"), |p| p.name.clone())
+    };
+    html! {
+        h2 { "Segments" }
+        p.muted { "Once a day, each switched-on segment makes one deal for every client in it who has no open deal. A client gets one deal per segment and period." }
+        @if let Some(run) = runs.first() {
+            p.muted.last-run {
+                "Last run " (day(run.day * DAY_MS)) ": "
+                @match run.finished_at { Some(_) => { (run.deals_created) " deals made." }, None => "under way." }
+            }
+        }
+        @if segments.is_empty() {
+            p.muted.no-segments { "No segments yet." }
+        } @else {
+            table.list.report.segments {
+                thead { tr { th { "Segment" } th { "Deals go to" } th { "Responsible" } th { "On" } th {} } }
+                tbody {
+                    @for segment in segments {
+                        tr data-segment-row=(segment.id) {
+                            th scope="row" { (segment.name) div.muted { (segment_words(segment)) } }
+                            td { @match segment.category_id { Some(id) => (pipeline_name(id)), None => "the last deal's pipeline" } }
+                            td {
+                                (responsible_words(&segment.responsible, user_name))
+                                @if segment.notify_manager { div.muted { "notified" } }
+                            }
+                            td {
+                                input type="checkbox" aria-label=(format!("{} on", segment.name)) checked[segment.enabled]
+                                    data-toggle-segment=(serde_json::to_string(segment).unwrap_or_default());
+                            }
+                            td { button.danger type="button" data-delete-segment=(segment.id) { "Delete" } }
+                        }
+                    }
+                }
+            }
+        }
+        form.role-form.new-role data-new-segment {
+            h2 { "New segment" }
+            label { "Name" input type="text" name="name" required placeholder="Bought a year ago"; }
+            label { "Clients whose" select name="kind" {
+                option value="won_ago" { "last deal was won … days ago" }
+                option value="lost_ago" { "last deal was lost over … days ago" }
+                option value="inactive" { "had no activity for … days" }
+            } }
+            label { "days" input type="number" name="days" min="1" value="365" required; }
+            label { "window, days" input type="number" name="window_days" min="0" placeholder="7"; }
+            label { "into pipeline" select name="category_id" {
+                option value="" { "the last deal's" }
+                @for p in pipelines { option value=(p.id) { (p.name) } }
+            } }
+            label { "responsible" select name="responsible" {
+                option value="same" { "the same person" }
+                option value="head" { "the head of department" }
+            } }
+            label.check { input type="checkbox" name="notify"; "Notify the responsible person" }
+            button.primary type="submit" { "Add segment" }
+        }
+    }
+}
+
 /// The return rules, each with Delete, and the form that adds one.
 fn rules_view(
     rules: &[ReturnRule],
@@ -240,12 +345,7 @@ fn rules_view(
                                 @if let Some(stage) = &rule.target_stage_id { ", " (stage) }
                             }
                             td {
-                                @match &rule.responsible {
-                                    ReturnResponsible::Same => "the same person",
-                                    ReturnResponsible::User { user_id } => (user_name(*user_id)),
-                                    ReturnResponsible::Head => "the head of department",
-                                    ReturnResponsible::Distribution { users } => { "in turn: " (users.iter().map(|u| user_name(*u)).collect::<Vec<_>>().join(", ")) },
-                                }
+                                (responsible_words(&rule.responsible, user_name))
                                 @if rule.notify_manager || rule.notify_supervisor { div.muted { "notified" } }
                             }
                             td.number { @match rule.max_count { Some(n) => (n), None => "none" } }

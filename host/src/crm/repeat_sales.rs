@@ -9,12 +9,14 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{Automation, ListQuery, Page};
+use super::Automation;
 use crate::clock::Millis;
 use crate::directory::AUTOMATION_USER;
-use crate::model::{CrmError, EntityType, ItemRef, REPEAT_FIELD, REPEATED_APPROACH_FIELD, Write, check_fields};
+use crate::model::{
+    CrmError, EntityType, FieldKind, ItemRef, REPEAT_FIELD, REPEATED_APPROACH_FIELD, Write, check_fields,
+};
 use crate::settings;
-use crate::store::{Conn, Tx};
+use crate::store::{self, Conn, Tx};
 
 /// The repeat-sales mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -133,36 +135,29 @@ pub(crate) fn client_id(fields: &Map<String, Value>, field: &str) -> Option<i64>
     fields.get(field).and_then(Value::as_i64).filter(|id| *id > 0)
 }
 
-/// Whether another deal of the same contact or company is in a success stage.
+/// Whether another deal of the same contact or company is in a success stage: one indexed
+/// lookup per client field (`items_contact`, `items_company`), unordered, so that a client with
+/// no win costs an index probe, not a walk of every deal.
 async fn client_has_won_deal(tx: &mut Tx, deal: Option<i64>, fields: &Map<String, Value>) -> Result<bool, CrmError> {
-    let mut same_client = Map::new();
     for field in ["CONTACT_ID", "COMPANY_ID"] {
-        if let Some(id) = client_id(fields, field) {
-            same_client.insert(field.into(), json!(id));
+        let Some(id) = client_id(fields, field) else {
+            continue;
+        };
+        let sql = format!(
+            "SELECT items.id FROM items JOIN stages s ON s.entity_type = items.entity_type AND s.status_id = items.stage_id
+             WHERE items.entity_type = 'deal' AND {} = $1 AND items.id <> $2 AND s.semantics = 'S' LIMIT 1",
+            super::json_field(tx.backend(), field, FieldKind::Integer)
+        );
+        let won: Option<i64> = store::query_scalar(&sql)
+            .bind(id)
+            .bind(deal.unwrap_or_default())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if won.is_some() {
+            return Ok(true);
         }
     }
-    if same_client.is_empty() {
-        return Ok(false);
-    }
-    same_client.insert("LOGIC".into(), json!("OR"));
-    let mut filter = Map::from_iter([
-        ("STAGE_SEMANTIC_ID".to_string(), json!("S")),
-        ("client".to_string(), Value::Object(same_client)),
-    ]);
-    if let Some(deal) = deal {
-        filter.insert("!ID".into(), json!(deal));
-    }
-    let query = ListQuery {
-        filter,
-        order: Map::new(),
-        page: Page {
-            start: 0,
-            limit: 1,
-            count: false,
-        },
-    };
-    let (won, _) = super::list(tx, EntityType::Deal, &query).await?;
-    Ok(!won.is_empty())
+    Ok(false)
 }
 
 /// Whether the deal's `LEAD_ID` names a repeat lead.
