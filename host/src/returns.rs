@@ -287,7 +287,7 @@ pub(crate) fn check_title(title: Option<&str>) -> Result<(), CrmError> {
 /// Checks and saves a rule; answers it with its id.
 pub async fn add_rule(tx: &mut Tx, mut rule: ReturnRule, now: Millis) -> Result<ReturnRule, CrmError> {
     rule.check(tx).await?;
-    let text = stored_rule(&rule)?;
+    let text = stored_without_id(&rule)?;
     rule.id = store::query_scalar(
         "INSERT INTO return_rules (entity_type, stage_id, rule, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
     )
@@ -324,16 +324,16 @@ pub async fn replace_rule(
     let updated = store::query("UPDATE return_rules SET entity_type = $1, stage_id = $2, rule = $3 WHERE id = $4")
         .bind(rule.entity()?)
         .bind(rule.stage_id.as_str())
-        .bind(stored_rule(&rule)?)
+        .bind(stored_without_id(&rule)?)
         .bind(id)
         .execute(&mut *tx)
         .await?;
     Ok((updated.rows_affected() > 0).then_some(rule))
 }
 
-/// A rule as stored: its JSON without the id, which is the row's.
-fn stored_rule(rule: &ReturnRule) -> Result<String, CrmError> {
-    let mut stored = serde_json::to_value(rule).map_err(|e| CrmError::Invalid(e.to_string()))?;
+/// A rule or segment as stored: its JSON without the id, which is the row's.
+pub(crate) fn stored_without_id<T: Serialize>(value: &T) -> Result<String, CrmError> {
+    let mut stored = serde_json::to_value(value).map_err(|e| CrmError::Invalid(e.to_string()))?;
     if let Value::Object(fields) = &mut stored {
         fields.remove("id");
     }

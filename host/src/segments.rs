@@ -205,7 +205,7 @@ pub async fn add(tx: &mut Tx, mut segment: Segment, now: Millis) -> Result<Segme
     segment.check(tx).await?;
     segment.id =
         store::query_scalar("INSERT INTO repeat_sale_segments (segment, created_at) VALUES ($1, $2) RETURNING id")
-            .bind(stored(&segment)?)
+            .bind(returns::stored_without_id(&segment)?)
             .bind(now)
             .fetch_one(&mut *tx)
             .await?;
@@ -217,20 +217,11 @@ pub async fn replace(tx: &mut Tx, id: i64, mut segment: Segment) -> Result<Optio
     segment.check(tx).await?;
     segment.id = id;
     let updated = store::query("UPDATE repeat_sale_segments SET segment = $1 WHERE id = $2")
-        .bind(stored(&segment)?)
+        .bind(returns::stored_without_id(&segment)?)
         .bind(id)
         .execute(&mut *tx)
         .await?;
     Ok((updated.rows_affected() > 0).then_some(segment))
-}
-
-/// A segment as stored: its JSON without the id, which is the row's.
-fn stored(segment: &Segment) -> Result<String, CrmError> {
-    let mut value = serde_json::to_value(segment).map_err(|e| CrmError::Invalid(e.to_string()))?;
-    if let Value::Object(fields) = &mut value {
-        fields.remove("id");
-    }
-    Ok(value.to_string())
 }
 
 /// Every segment, in the order the daily job runs them.

@@ -202,6 +202,14 @@ fn stage_label(stages: &[Stage], entity_type: &str, status_id: &str) -> String {
     format!("{kind} · {name}")
 }
 
+/// A deal pipeline's name, or "pipeline 7" when it is gone.
+fn pipeline_name(pipelines: &[Category], id: i64) -> String {
+    pipelines
+        .iter()
+        .find(|p| p.id == id)
+        .map_or_else(|| format!("pipeline {id}"), |p| p.name.clone())
+}
+
 /// Who a rule or segment makes responsible, in words.
 fn responsible_words(responsible: &ReturnResponsible, user_name: &dyn Fn(i64) -> String) -> String {
     match responsible {
@@ -236,12 +244,7 @@ fn segments_view(
     pipelines: &[Category],
     user_name: &dyn Fn(i64) -> String,
 ) -> Markup {
-    let pipeline_name = |id: i64| {
-        pipelines
-            .iter()
-            .find(|p| p.id == id)
-            .map_or_else(|| format!("pipeline {id}"), |p| p.name.clone())
-    };
+    let pipeline_name = |id: i64| pipeline_name(pipelines, id);
     html! {
         h2 { "Segments" }
         p.muted { "Once a day, each switched-on segment makes one deal for every client in it who has no open deal. A client gets one deal per segment and period." }
@@ -306,12 +309,7 @@ fn rules_view(
     pipelines: &[Category],
     user_name: &dyn Fn(i64) -> String,
 ) -> Markup {
-    let pipeline_name = |id: i64| {
-        pipelines
-            .iter()
-            .find(|p| p.id == id)
-            .map_or_else(|| format!("pipeline {id}"), |p| p.name.clone())
-    };
+    let pipeline_name = |id: i64| pipeline_name(pipelines, id);
     // A won deal can bring a repeat deal; a lost deal or lead can come back.
     let closed: Vec<&Stage> = stages
         .iter()
