@@ -25,9 +25,9 @@ use crate::store::{Backend, Conn, Store, Tx, placeholders};
 
 pub use automation::{Automation, Change, Happening, Reaction};
 pub use pipelines::{
-    Category, NewStage, Stage, StageChanges, add_category, add_stage, all_stages, categories, category,
-    default_category, delete_category, delete_stage, parse_status_entity_id, stage, stage_by_id, stages,
-    status_entity_id, update_category, update_stage,
+    Category, NewStage, Stage, StageChanges, add_category, add_stage, all_stages, categories, category, check_complete,
+    default_category, delete_category, delete_stage, delete_stages_except, insert_category, parse_status_entity_id,
+    stage, stage_by_id, stages, status_entity_id, update_category, update_stage,
 };
 pub(crate) use query::{ColumnType, TableQuery, ids_assigned_to, json_field, split_filter_key};
 pub use query::{ListQuery, Page, list, total};

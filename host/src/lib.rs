@@ -15,6 +15,7 @@ pub mod backup;
 pub mod board;
 pub mod changeset;
 pub mod clock;
+pub mod config;
 pub mod crm;
 pub mod directory;
 pub mod kit;

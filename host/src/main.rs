@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use stagewright::config::remote;
 use stagewright::kit::cases::{CASES_FILE, Case, Cases, Expect};
 use stagewright::kit::new::Language;
 use stagewright::kit::{self, KitError};
@@ -141,11 +142,55 @@ enum Command {
         #[arg(long)]
         from: PathBuf,
     },
+    /// Exports or imports a server's configuration (pipelines, stages, custom fields, plugins,
+    /// robots, triggers, settings) as one JSON file, to keep in git or move between servers.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Writes, builds, tries and installs action plugins.
     Plugin {
         #[command(subcommand)]
         command: PluginCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Writes the server's configuration as JSON to --to, or to standard output.
+    Export {
+        /// The file to write.
+        #[arg(long)]
+        to: Option<PathBuf>,
+        /// Leave out the components of plugins not built in (the file then imports only where
+        /// they are installed).
+        #[arg(long)]
+        no_components: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Makes the server's configuration what the file says, in one transaction, and prints what
+    /// changed; robots and triggers the file leaves out are deleted.
+    Import {
+        /// A file written by `config export`.
+        file: PathBuf,
+        /// Print what would change, changing nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+/// The server a command talks to.
+#[derive(clap::Args)]
+struct ServerArgs {
+    /// The server (`http://127.0.0.1:8080`).
+    #[arg(long, env = "STAGEWRIGHT_URL")]
+    url: String,
+    /// An admin token of that server.
+    #[arg(long, env = "STAGEWRIGHT_ADMIN_TOKEN")]
+    token: String,
 }
 
 #[derive(Subcommand)]
@@ -244,19 +289,7 @@ async fn main() -> anyhow::Result<()> {
                 _ => tls_self_signed.then_some(Tls::SelfSigned),
             };
             let server = Server::start(settings).await?;
-            println!("Stagewright is listening on {}", server.base_url());
-            println!(
-                "Admin token:  {}  (send as: Authorization: Bearer <token>)",
-                server.admin_token
-            );
-            println!("Webhook URL:  {}", server.webhook_url());
-            println!("Board:        {}/  (sign in with the admin token)", server.base_url());
-            if let Some(cert) = &server.self_signed_cert {
-                println!(
-                    "Certificate:  {}  (self-signed: trust it with REQUESTS_CA_BUNDLE=<path> or NODE_EXTRA_CA_CERTS=<path>)",
-                    cert.display()
-                );
-            }
+            print!("{}", banner(&server));
             server
                 .run_until_stopped(std::time::Duration::from_secs(shutdown_timeout))
                 .await
@@ -271,6 +304,13 @@ async fn main() -> anyhow::Result<()> {
             println!("Restored {} into {}", from.display(), data_dir.display());
             Ok(())
         }
+        Command::Config { command } => match config(command).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(2)
+            }
+        },
         Command::Plugin { command } => match plugin(command).await {
             Ok(code) => std::process::exit(code),
             Err(e) => {
@@ -278,6 +318,40 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(2)
             }
         },
+    }
+}
+
+/// What `serve` prints once it listens: the URLs and the admin token. One string, written at
+/// once, so a reader that stops after the line it wants (a script, a test) cannot make a later
+/// line's write fail.
+fn banner(server: &Server) -> String {
+    let mut text = format!(
+        "Stagewright is listening on {}\nAdmin token:  {}  (send as: Authorization: Bearer <token>)\nWebhook URL:  {}\nBoard:        {0}/  (sign in with the admin token)\n",
+        server.base_url(),
+        server.admin_token,
+        server.webhook_url()
+    );
+    if let Some(cert) = &server.self_signed_cert {
+        text.push_str(&format!(
+            "Certificate:  {}  (self-signed: trust it with REQUESTS_CA_BUNDLE=<path> or NODE_EXTRA_CA_CERTS=<path>)\n",
+            cert.display()
+        ));
+    }
+    text
+}
+
+/// Runs a `config` subcommand.
+async fn config(command: ConfigCommand) -> Result<(), remote::RemoteError> {
+    match command {
+        ConfigCommand::Export {
+            to,
+            no_components,
+            server,
+        } => remote::export(&server.url, &server.token, !no_components, to.as_deref()).await,
+        ConfigCommand::Import { file, dry_run, server } => {
+            println!("{}", remote::import(&server.url, &server.token, &file, dry_run).await?);
+            Ok(())
+        }
     }
 }
 

@@ -220,7 +220,7 @@ pub async fn add(tx: &mut Tx, new: NewRobot, now: Millis) -> Result<Robot, CrmEr
             .bind(&stage.status_id)
             .fetch_one(&mut *tx)
             .await?;
-    let robot = Robot {
+    let mut robot = Robot {
         id: format!("r_{:016x}", rand::random::<u64>()),
         entity_type: entity_type.to_string(),
         category_id: stage.category_id,
@@ -235,11 +235,28 @@ pub async fn add(tx: &mut Tx, new: NewRobot, now: Millis) -> Result<Robot, CrmEr
         sort,
         created_at: now,
     };
-    check_robot(tx, entity_type, &robot).await?;
+    put(tx, &mut robot).await?;
+    Ok(robot)
+}
+
+/// Stores a robot under its own id and sort, adding it or replacing the one with that id (which
+/// keeps its creation time); its pipeline comes from its stage. What a configuration import uses
+/// to make a robot exactly as the file has it. The caller has checked the plugin.
+pub async fn put(tx: &mut Tx, robot: &mut Robot) -> Result<(), CrmError> {
+    let entity_type = EntityType::parse(&robot.entity_type)?;
+    let stage = crm::stage(tx, entity_type, &robot.stage_id).await?;
+    robot.entity_type = entity_type.to_string();
+    robot.category_id = stage.category_id;
+    robot.stage_id = stage.status_id;
+    check_robot(tx, entity_type, robot).await?;
     store::query(
         "INSERT INTO robots (id, entity_type, category_id, stage_id, name, plugin_id, plugin_version, config, timing,
              condition, after_previous, sort, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+         ON CONFLICT (id) DO UPDATE SET entity_type = excluded.entity_type, category_id = excluded.category_id,
+             stage_id = excluded.stage_id, name = excluded.name, plugin_id = excluded.plugin_id,
+             plugin_version = excluded.plugin_version, config = excluded.config, timing = excluded.timing,
+             condition = excluded.condition, after_previous = excluded.after_previous, sort = excluded.sort",
     )
     .bind(&robot.id)
     .bind(&robot.entity_type)
@@ -256,7 +273,7 @@ pub async fn add(tx: &mut Tx, new: NewRobot, now: Millis) -> Result<Robot, CrmEr
     .bind(robot.created_at)
     .execute(&mut *tx)
     .await?;
-    Ok(robot)
+    Ok(())
 }
 
 fn to_json(value: &impl Serialize) -> String {

@@ -327,6 +327,24 @@ impl Store {
         query_scalar(sql).bind(sequence).fetch_one(tx).await
     }
 
+    /// Makes a counter kept in its row hand out ids after `id` only, for a row inserted under an
+    /// id of its own (a configuration import keeps a file's pipeline ids).
+    pub async fn skip_ids_through(tx: &mut Tx, sequence: &str, id: i64) -> Result<(), StoreError> {
+        let larger = match tx.backend() {
+            Backend::Postgres => "GREATEST",
+            Backend::Sqlite => "MAX",
+        };
+        query(&format!(
+            "INSERT INTO sequences (name, next_id) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET next_id = {larger}(sequences.next_id, excluded.next_id)"
+        ))
+        .bind(sequence)
+        .bind(id + 1)
+        .execute(tx)
+        .await?;
+        Ok(())
+    }
+
     /// Gives a counter that many writers take from at once a native sequence of its own on
     /// PostgreSQL, where [`Self::next_id`] then takes from it (migration 0024); it starts where
     /// the counter's row left off. SQLite keeps every counter in its row.

@@ -340,3 +340,64 @@ async fn serve_with_log_format_json_writes_one_json_object_per_line() {
     );
     assert!(entry["timestamp"].is_string(), "{entry}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_export_writes_a_file_that_config_import_finds_already_applied() {
+    let data = tempfile::tempdir().unwrap();
+    let mut settings = stagewright::Settings::new(data.path().to_path_buf());
+    settings.listen = "127.0.0.1:0".parse().unwrap();
+    let server = stagewright::Server::start(settings).await.unwrap();
+    let (url, token) = (server.base_url(), server.admin_token.clone());
+    let file = data.path().join("automation.json");
+    let config = move |args: Vec<String>| {
+        let (url, token) = (url.clone(), token.clone());
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_stagewright"))
+                .arg("config")
+                .args(args)
+                .args(["--url", &url, "--token", &token])
+                .output()
+                .unwrap()
+        })
+    };
+    let exported = config(vec!["export".into(), "--to".into(), file.display().to_string()])
+        .await
+        .unwrap();
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.ends_with("}\n"), "a pretty file with a final newline");
+    let parsed: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(parsed["format"], "stagewright-config/1");
+    assert!(
+        parsed["pipelines"].as_array().is_some_and(|p| !p.is_empty()),
+        "{parsed}"
+    );
+
+    let imported = config(vec!["import".into(), file.display().to_string(), "--dry-run".into()])
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&imported.stdout);
+    assert!(
+        imported.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    assert!(
+        said.starts_with("0 changed, ") && said.contains("(dry run: nothing was changed)"),
+        "{said}"
+    );
+
+    std::fs::write(
+        &file,
+        r#"{"format": "stagewright-config/1", "robots": [{"id": "r_1"}]}"#,
+    )
+    .unwrap();
+    let refused = config(vec!["import".into(), file.display().to_string()]).await.unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(why.contains("answered 400") && why.contains("missing field"), "{why}");
+}

@@ -54,6 +54,8 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/api/v1/absences"),
     ("post", "/api/v1/absences"),
     ("delete", "/api/v1/absences/{id}"),
+    ("get", "/api/v1/config"),
+    ("post", "/api/v1/config/import"),
 ];
 
 async fn document(host: &TestHost) -> Value {
@@ -179,6 +181,7 @@ async fn the_document_names_every_operation_and_matches_real_answers() {
         ("/api/v1/returns", String::new()),
         ("/api/v1/repeat-sales/segments", String::new()),
         ("/api/v1/repeat-sales/segment-runs", String::new()),
+        ("/api/v1/config", String::new()),
         (
             "/api/v1/reports/pipeline",
             "?entity_type=deal&from=2026-01-01&to=2036-01-01".to_string(),
@@ -188,6 +191,12 @@ async fn the_document_names_every_operation_and_matches_real_answers() {
         assert_eq!(status, 200, "{path}: {answer}");
         assert_described(&doc, "get", path, "200", &answer);
     }
+    let (_, file) = host.admin(Method::GET, "/api/v1/config", None).await;
+    let (status, report) = host
+        .admin(Method::POST, "/api/v1/config/import?dry_run=true", Some(file))
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_described(&doc, "post", "/api/v1/config/import", "200", &report);
     let (_, runs) = host.admin(Method::GET, "/api/v1/runs", None).await;
     assert_eq!(
         runs["runs"].as_array().unwrap().len(),

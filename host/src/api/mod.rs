@@ -2,6 +2,7 @@
 //! (described by `/api/v1/openapi.json`), and the one place internal errors become HTTP answers.
 
 mod admin;
+mod config;
 mod error;
 mod health;
 mod openapi;
@@ -30,6 +31,8 @@ use crate::store::Store;
 pub const MAX_REQUEST_BYTES: usize = 2 << 20;
 /// Largest plugin component an admin may upload.
 pub const MAX_PLUGIN_BYTES: usize = 32 << 20;
+/// Largest configuration file an admin may import: a few plugins' components, in base64.
+pub const MAX_CONFIG_BYTES: usize = 128 << 20;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -52,6 +55,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/plugins", get(admin::list_plugins).post(admin::install_plugin))
         .route("/api/v1/plugins/inspect", post(admin::inspect_plugin))
         .layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES));
+    let configuration = Router::new()
+        .route("/api/v1/config", get(config::export))
+        .route("/api/v1/config/import", post(config::import))
+        .layer(DefaultBodyLimit::max(MAX_CONFIG_BYTES));
     // Automation rules: anyone signed in whose role allows it, per entity type (each handler
     // asks the caller's access).
     let automation = Router::new()
@@ -116,6 +123,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/repeat-sales/segment-runs", get(admin::list_segment_runs))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .merge(plugins)
+        .merge(configuration)
         .route_layer(axum::middleware::from_fn(admin::require_admin));
     let admin_api = automation
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))

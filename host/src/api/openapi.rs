@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::admin;
+use super::{admin, config};
 use crate::rules::condition::ConditionRule;
 
 /// The document: every `/api/v1` operation, its parameters, bodies and errors.
@@ -63,12 +63,15 @@ use crate::rules::condition::ConditionRule;
         admin::list_absences,
         admin::add_absence,
         admin::delete_absence,
+        config::export,
+        config::import,
     ),
     // A condition group holds rules that may be groups again; the cycle is cut at the rules
     // list, so the rule's schema is registered here.
     components(schemas(ConditionRule)),
     modifiers(&AdminToken),
     tags(
+        (name = "configuration", description = "The host's configuration as one file, to keep in git and move between servers"),
         (name = "plugins", description = "Action plugins: WebAssembly components"),
         (name = "robots", description = "Automation rules on stages, their calendar and test mode"),
         (name = "repeat sales", description = "Repeat marking, pipeline reports, repeat-deal rules and reactivation policies"),

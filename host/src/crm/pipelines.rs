@@ -200,20 +200,8 @@ pub async fn add_category(tx: &mut Tx, entity_type: EntityType, name: &str, sort
             "entity type {entity_type} has one fixed pipeline"
         )));
     }
-    let name = checked_name("NAME", name)?;
     let id = Store::next_id(tx, &format!("category:{entity_type}")).await?;
-    let existing: i64 = store::query_scalar("SELECT COUNT(*) FROM categories WHERE entity_type = $1")
-        .bind(entity_type)
-        .fetch_one(&mut *tx)
-        .await?;
-    store::query("INSERT INTO categories (entity_type, id, name, sort, is_default) VALUES ($1, $2, $3, $4, $5)")
-        .bind(entity_type)
-        .bind(id)
-        .bind(name)
-        .bind(sort.max(0))
-        .bind(i64::from(existing == 0))
-        .execute(&mut *tx)
-        .await?;
+    insert_row(tx, entity_type, id, name, sort).await?;
     let template = match entity_type {
         EntityType::Dynamic(_) => NEW_SPA_PIPELINE,
         _ => NEW_DEAL_PIPELINE,
@@ -229,6 +217,76 @@ pub async fn add_category(tx: &mut Tx, entity_type: EntityType, name: &str, sort
         insert_stage(tx, entity_type, id, &stage).await?;
     }
     category(tx, entity_type, id).await
+}
+
+/// Adds a pipeline under a given id with no stages yet, for a configuration import that keeps
+/// the ids of the file (so its stage ids stay the same); the caller adds the stages and checks
+/// the result with [`check_complete`]. Later pipelines are numbered after it.
+pub async fn insert_category(
+    tx: &mut Tx,
+    entity_type: EntityType,
+    id: i64,
+    name: &str,
+    sort: i64,
+) -> Result<Category, CrmError> {
+    if !entity_type.has_categories() || id < 1 {
+        return Err(CrmError::Invalid(format!(
+            "pipeline {id} of {entity_type} cannot be added: only deals and smart processes have pipelines besides 0"
+        )));
+    }
+    insert_row(tx, entity_type, id, name, sort).await?;
+    Store::skip_ids_through(tx, &format!("category:{entity_type}"), id).await?;
+    category(tx, entity_type, id).await
+}
+
+/// Inserts a pipeline's row; the first of its entity type is the default.
+async fn insert_row(tx: &mut Tx, entity_type: EntityType, id: i64, name: &str, sort: i64) -> Result<(), CrmError> {
+    let name = checked_name("NAME", name)?;
+    let existing: i64 = store::query_scalar("SELECT COUNT(*) FROM categories WHERE entity_type = $1")
+        .bind(entity_type)
+        .fetch_one(&mut *tx)
+        .await?;
+    store::query("INSERT INTO categories (entity_type, id, name, sort, is_default) VALUES ($1, $2, $3, $4, $5)")
+        .bind(entity_type)
+        .bind(id)
+        .bind(name)
+        .bind(sort.max(0))
+        .bind(i64::from(existing == 0))
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Checks the rule every pipeline keeps: exactly one success stage and at least one in progress.
+pub async fn check_complete(conn: &mut Conn, entity_type: EntityType, id: i64) -> Result<(), CrmError> {
+    let stages = stages(conn, entity_type, id).await?;
+    let count = |semantics: &str| stages.iter().filter(|s| s.semantics == semantics).count();
+    if count("S") == 1 && count("P") >= 1 {
+        Ok(())
+    } else {
+        Err(CrmError::Invalid(format!(
+            "pipeline {id} of {entity_type} needs exactly one success stage (S) and at least one in progress (P)"
+        )))
+    }
+}
+
+/// Deletes the stages of a pipeline that no item is in, except those named in `keep`: what an
+/// import does to the stages a pipeline it just made came with.
+pub async fn delete_stages_except(
+    tx: &mut Tx,
+    entity_type: EntityType,
+    category_id: i64,
+    keep: &[&str],
+) -> Result<(), CrmError> {
+    for stage in stages(tx, entity_type, category_id).await? {
+        if !keep.contains(&stage.status_id.as_str()) {
+            store::query("DELETE FROM stages WHERE id = $1")
+                .bind(stage.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Renames or re-sorts a pipeline.

@@ -213,12 +213,6 @@ fn trigger_from_row(row: &store::Row) -> Result<Trigger, CrmError> {
 pub async fn add(tx: &mut Tx, new: NewTrigger, now: Millis) -> Result<Trigger, CrmError> {
     let entity_type = EntityType::parse(&new.entity_type)?;
     let stage = crm::stage(tx, entity_type, &new.stage_id).await?;
-    let mut kind = new.trigger;
-    check_kind(tx, entity_type, &mut kind).await?;
-    if let Some(condition) = &new.condition {
-        let (known, _) = super::robot_fields(tx, entity_type).await?;
-        condition.check(&known)?;
-    }
     let sort: i64 = store::query_scalar(
         "SELECT COALESCE(MAX(sort), 0) + 10 FROM triggers WHERE entity_type = $1 AND stage_id = $2",
     )
@@ -226,21 +220,41 @@ pub async fn add(tx: &mut Tx, new: NewTrigger, now: Millis) -> Result<Trigger, C
     .bind(&stage.status_id)
     .fetch_one(&mut *tx)
     .await?;
-    let trigger = Trigger {
+    let mut trigger = Trigger {
         id: format!("t_{:016x}", rand::random::<u64>()),
         entity_type: entity_type.to_string(),
         category_id: stage.category_id,
         stage_id: stage.status_id,
-        name: new.name.unwrap_or_else(|| kind_name(&kind)),
-        trigger: kind,
+        name: new.name.unwrap_or_else(|| kind_name(&new.trigger)),
+        trigger: new.trigger,
         condition: new.condition,
         allow_backwards: new.allow_backwards,
         sort,
         created_at: now,
     };
+    put(tx, &mut trigger).await?;
+    Ok(trigger)
+}
+
+/// Stores a trigger under its own id and sort, adding it or replacing the one with that id (which
+/// keeps its creation time); its pipeline comes from its stage. What a configuration import uses.
+pub async fn put(tx: &mut Tx, trigger: &mut Trigger) -> Result<(), CrmError> {
+    let entity_type = EntityType::parse(&trigger.entity_type)?;
+    let stage = crm::stage(tx, entity_type, &trigger.stage_id).await?;
+    check_kind(tx, entity_type, &mut trigger.trigger).await?;
+    if let Some(condition) = &trigger.condition {
+        let (known, _) = super::robot_fields(tx, entity_type).await?;
+        condition.check(&known)?;
+    }
+    trigger.entity_type = entity_type.to_string();
+    trigger.category_id = stage.category_id;
+    trigger.stage_id = stage.status_id;
     store::query(
         "INSERT INTO triggers (id, entity_type, category_id, stage_id, name, kind, code, condition, allow_backwards, sort, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (id) DO UPDATE SET entity_type = excluded.entity_type, category_id = excluded.category_id,
+             stage_id = excluded.stage_id, name = excluded.name, kind = excluded.kind, code = excluded.code,
+             condition = excluded.condition, allow_backwards = excluded.allow_backwards, sort = excluded.sort",
     )
     .bind(&trigger.id)
     .bind(&trigger.entity_type)
@@ -255,7 +269,7 @@ pub async fn add(tx: &mut Tx, new: NewTrigger, now: Millis) -> Result<Trigger, C
     .bind(trigger.created_at)
     .execute(&mut *tx)
     .await?;
-    Ok(trigger)
+    Ok(())
 }
 
 fn kind_name(kind: &TriggerKind) -> String {
