@@ -225,7 +225,7 @@ async fn https_get(url: &str, cert: &std::path::Path, http2: bool) -> (hyper::Ve
     for der in CertificateDer::pem_file_iter(cert).unwrap() {
         roots.add(der.unwrap()).unwrap();
     }
-    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
