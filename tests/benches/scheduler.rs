@@ -4,9 +4,12 @@
 //!   with one run per transaction and with the default claim batch;
 //! - lateness: 4,000 robots due over 20 s of wall-clock time, p50/p99 of start minus due;
 //! - pending: 1,000,000 delayed robots in the database, the host's start-up time and the
-//!   process's resident memory after it.
+//!   process's resident memory after it;
+//! - peer (PostgreSQL only, not run unless named): the batched drain and graphile-worker 0.17
+//!   (npm, installed on first use) draining the same 100,000 trivial jobs on the same server with
+//!   8 workers and batches of 128, in alternation, three rounds, with the ratio of each round.
 //!
-//! `cargo bench -p stagewright-tests --bench scheduler [-- drain-single|drain-batched|lateness|pending]`
+//! `cargo bench -p stagewright-tests --bench scheduler [-- drain-single|drain-batched|lateness|pending|peer]`
 //!
 //! Due runs are made by cloning one real run (and its deal) in SQL, so seeding a million takes
 //! seconds instead of a million REST calls; everything after that is the real scheduler.
@@ -40,6 +43,9 @@ async fn main() {
     }
     if wanted("pending") {
         pending().await;
+    }
+    if named.iter().any(|n| n == "peer") {
+        peer().await;
     }
 }
 
@@ -155,7 +161,8 @@ async fn wait_until_succeeded(host: &TestHost, total: i64) {
     assert_eq!(count(host, "succeeded").await, total);
 }
 
-async fn drain(claim_batch: usize) {
+/// Drains [`DRAIN`] due robots; answers runs per second.
+async fn drain(claim_batch: usize) -> f64 {
     let host = host_with_one_pending_run(
         |s| {
             s.manual_clock = true;
@@ -169,10 +176,87 @@ async fn drain(claim_batch: usize) {
     host.advance_clock(3_600_000).await;
     wait_until_succeeded(&host, DRAIN).await;
     let seconds = started.elapsed().as_secs_f64();
+    let rate = DRAIN as f64 / seconds;
+    println!("drain: {DRAIN} robots due at once ran in {seconds:.1} s ({rate:.0} runs/s, claim batch {claim_batch})");
+    rate
+}
+
+/// The graphile-worker release the peer phase measures.
+const PEER: &str = "graphile-worker@0.17.3";
+
+/// The batched drain and graphile-worker on the same PostgreSQL server, in alternation.
+async fn peer() {
+    let server = std::env::var(stagewright_tests::POSTGRES_VARIABLE).unwrap_or_else(|_| {
+        panic!(
+            "the peer phase runs on PostgreSQL: set {}",
+            stagewright_tests::POSTGRES_VARIABLE
+        )
+    });
+    let modules = peer_modules();
+    let batch = SchedulerSettings::default().claim_batch;
+    let workers = SchedulerSettings::default().workers;
+    for round in 1..=3 {
+        let ours = drain(batch).await;
+        let theirs = graphile_drain(&server, &modules, workers, batch).await;
+        println!(
+            "peer round {round}: Stagewright {ours:.0} runs/s, {PEER} {theirs:.0} jobs/s ({workers} workers, batches of {batch}): ratio {:.2}",
+            ours / theirs
+        );
+    }
+}
+
+/// Where graphile-worker is installed, installing it with npm on first use.
+fn peer_modules() -> std::path::PathBuf {
+    let dir = std::env::temp_dir()
+        .join("stagewright-peers")
+        .join(PEER.replace('@', "-"));
+    if !dir.join("node_modules/graphile-worker").is_dir() {
+        stagewright_tests::run(
+            std::path::Path::new("npm"),
+            &[
+                "install",
+                "--prefix",
+                dir.to_str().unwrap(),
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=error",
+                PEER,
+            ],
+        );
+    }
+    dir
+}
+
+/// graphile-worker draining [`DRAIN`] trivial jobs in a database of its own; answers jobs per
+/// second.
+async fn graphile_drain(server: &str, modules: &std::path::Path, workers: usize, batch: usize) -> f64 {
+    let name = format!("graphile_bench_{:08x}", rand::random::<u32>());
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(server).await.unwrap();
+    sqlx::Executor::execute(&mut admin, format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    let (base, _) = server.rsplit_once('/').expect("a database URL ends in /DBNAME");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/graphile-drain.mjs");
+    let output = tokio::process::Command::new("node")
+        .arg(script)
+        .arg(modules)
+        .arg(format!("{base}/{name}"))
+        .args([DRAIN.to_string(), workers.to_string(), batch.to_string()])
+        .output()
+        .await
+        .unwrap();
+    sqlx::Executor::execute(&mut admin, format!("DROP DATABASE {name} WITH (FORCE)").as_str())
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let line: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON line");
+    assert_eq!(line["left"], 0, "every job completed: {line}");
+    let seconds = line["seconds"].as_f64().unwrap();
     println!(
-        "drain: {DRAIN} robots due at once ran in {seconds:.1} s ({:.0} runs/s, claim batch {claim_batch})",
+        "graphile-worker: {DRAIN} jobs ran in {seconds:.1} s ({:.0} jobs/s)",
         DRAIN as f64 / seconds
     );
+    DRAIN as f64 / seconds
 }
 
 async fn lateness() {
