@@ -8,6 +8,7 @@
 
 mod assets;
 mod automation;
+mod configuration;
 mod item;
 mod kanban;
 mod layout;
@@ -131,5 +132,6 @@ pub fn router() -> Router<AppState> {
         .route("/test", get(testmode::page))
         .route("/roles", get(roles::page))
         .route("/repeat-sales", get(repeat_sales::page))
+        .route("/configuration", get(configuration::page))
         .route("/assets/{file}", get(assets::serve))
 }

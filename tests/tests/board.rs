@@ -794,3 +794,66 @@ async fn in_the_browser_an_admin_reads_the_pipeline_report_and_turns_repeat_mark
     assert_eq!(checked, json!(false), "the page shows the saved mode");
     browser.close().await;
 }
+
+#[tokio::test]
+async fn in_the_browser_an_admin_downloads_the_configuration_and_imports_a_file_after_reviewing_it() {
+    let host = TestHost::start().await;
+    let kept = host.add_robot("NEW", "add-comment", json!({"text": "kept"})).await;
+    let dropped = host.add_robot("WON", "add-comment", json!({"text": "dropped"})).await;
+    let (_, mut file) = host.admin(Method::GET, "/api/v1/config", None).await;
+    file["robots"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|r| r["id"] == kept.as_str());
+    let path = tempfile::Builder::new().suffix(".json").tempfile().unwrap();
+    std::fs::write(path.path(), file.to_string()).unwrap();
+
+    let browser = Browser::open(&host).await;
+    browser.sign_in_as_admin(&host).await;
+    browser.goto("/configuration").await;
+    let summary = browser.find("#config-summary").await.text().await.unwrap();
+    assert!(summary.contains("2 robots"), "{summary}");
+    let downloaded = browser
+        .script(
+            "return fetch(document.getElementById('config-download').href).then((r) => r.json())",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        downloaded["format"], "stagewright-config/1",
+        "the link serves the file to the signed-in admin"
+    );
+    browser
+        .find("#config-file")
+        .await
+        .send_keys(path.path().to_str().unwrap())
+        .await
+        .unwrap();
+    let review = browser.find("#config-review .review").await.text().await.unwrap();
+    assert!(review.contains(&format!("Delete robot {dropped}")), "{review}");
+    let (_, robots) = host.admin(Method::GET, "/api/v1/robots", None).await;
+    assert_eq!(
+        robots["robots"].as_array().unwrap().len(),
+        2,
+        "nothing changed before confirming"
+    );
+    browser.screenshot("configuration").await;
+    browser
+        .find("#config-review button.primary")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .until("document.getElementById('config-summary').textContent.includes('1 robot,')")
+        .await;
+    let (_, robots) = host.admin(Method::GET, "/api/v1/robots", None).await;
+    let ids: Vec<&str> = robots["robots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [kept.as_str()]);
+    browser.close().await;
+}

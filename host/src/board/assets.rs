@@ -23,6 +23,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("assets/automation.js"),
     ),
     (
+        "configuration.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/configuration.js"),
+    ),
+    (
         "plugins.js",
         "text/javascript; charset=utf-8",
         include_str!("assets/plugins.js"),

@@ -23,6 +23,8 @@ pub enum Section {
     Roles,
     /// Repeat sales: the mode and the pipeline report.
     RepeatSales,
+    /// The configuration file: export and import.
+    Configuration,
 }
 
 /// A full page for a signed-in user. `scripts` are asset names to load after the page.
@@ -62,6 +64,7 @@ pub fn page(
                             (nav(Section::Test, "/test".into(), "Test mode"))
                             (nav(Section::RepeatSales, "/repeat-sales".into(), "Repeat sales"))
                             (nav(Section::Roles, "/roles".into(), "Access permissions"))
+                            (nav(Section::Configuration, "/configuration".into(), "Configuration"))
                         }
                     }
                     div.who {
