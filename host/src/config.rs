@@ -10,8 +10,9 @@
 //!
 //! An import applies the file in one transaction, after installing the plugins it carries: the
 //! whole file is applied or, on any refusal, none of it. It adds and updates smart processes,
-//! pipelines, stages and custom fields and never deletes them, since items live in them; robots
-//! and triggers are the automation the file describes, so those it leaves out are deleted. A
+//! pipelines, stages and custom fields and never deletes them, since items live in them; robots,
+//! triggers, return rules and segments are the automation the file describes, so those it leaves
+//! out are deleted. A
 //! section missing from the file is left alone. Importing the same file again changes nothing.
 
 pub mod remote;
@@ -28,10 +29,12 @@ use crate::crm::userfields::{self, ListChange, UserFieldChanges};
 use crate::crm::{self as pipelines, NewStage, StageChanges};
 use crate::model::userfield::{UserField, UserType};
 use crate::model::{CrmError, EntityType};
+use crate::returns::{self, ReturnRule};
 use crate::rules::calendar::{self, Calendar};
 use crate::rules::triggers::{self, Trigger, TriggerKind};
 use crate::rules::{self, ConditionGroup, Robot, Timing};
 use crate::runtime::{Plugin, PluginError, Runtime};
+use crate::segments::{self, Segment};
 use crate::store::{self, Conn, Store, Tx};
 
 /// The `format` of the files this host writes and reads.
@@ -60,6 +63,10 @@ pub struct ConfigFile {
     pub triggers: Option<Vec<TriggerConfig>>,
     /// The business calendar and the repeat-sales mode.
     pub settings: Option<SettingsConfig>,
+    /// Repeat-deal rules and reactivation policies; an import deletes those left out.
+    pub return_rules: Option<Vec<ReturnRule>>,
+    /// Repeat-sales segments; an import deletes those left out.
+    pub segments: Option<Vec<Segment>>,
 }
 
 /// A smart-process type.
@@ -347,6 +354,8 @@ pub async fn export(conn: &mut Conn, components: bool) -> Result<ConfigFile, Crm
             calendar: calendar::load(conn).await?,
             repeat_sales: repeat_sales::load(conn).await?,
         }),
+        return_rules: Some(returns::rules(conn).await?),
+        segments: Some(segments::list(conn).await?),
     })
 }
 
@@ -527,6 +536,12 @@ pub async fn import(
     }
     if let Some(triggers) = &file.triggers {
         apply_triggers(&mut tx, triggers, now, &mut changes).await?;
+    }
+    if let Some(rules) = &file.return_rules {
+        apply_return_rules(&mut tx, rules, now, &mut changes).await?;
+    }
+    if let Some(segments) = &file.segments {
+        apply_segments(&mut tx, segments, now, &mut changes).await?;
     }
     if !dry_run {
         tx.commit().await?;
@@ -945,6 +960,74 @@ async fn apply_triggers(
     for gone in current.iter().filter(|t| !wanted.iter().any(|w| w.id == t.id)) {
         triggers::delete(tx, &gone.id).await?;
         changes.record(ChangeAction::Deleted, "trigger", &gone.id, &gone.name);
+    }
+    Ok(())
+}
+
+async fn apply_return_rules(
+    tx: &mut Tx,
+    wanted: &[ReturnRule],
+    now: Millis,
+    changes: &mut Changes,
+) -> Result<(), CrmError> {
+    let current = returns::rules(tx).await?;
+    for rule in wanted {
+        let key = rule.id.to_string();
+        let existing = current.iter().find(|r| r.id == rule.id);
+        if existing == Some(rule) {
+            changes.unchanged += 1;
+            continue;
+        }
+        let stored = if rule.id > 0 {
+            returns::put_rule(tx, rule.clone(), now).await
+        } else {
+            returns::add_rule(tx, rule.clone(), now).await
+        };
+        let stored = stored.map_err(about(format!("return rule {key}")))?;
+        let action = if existing.is_some() {
+            ChangeAction::Updated
+        } else {
+            ChangeAction::Added
+        };
+        changes.record(action, "return rule", stored.id.to_string(), &stored.stage_id);
+    }
+    for gone in current.iter().filter(|r| !wanted.iter().any(|w| w.id == r.id)) {
+        returns::delete_rule(tx, gone.id).await?;
+        changes.record(
+            ChangeAction::Deleted,
+            "return rule",
+            gone.id.to_string(),
+            &gone.stage_id,
+        );
+    }
+    Ok(())
+}
+
+async fn apply_segments(tx: &mut Tx, wanted: &[Segment], now: Millis, changes: &mut Changes) -> Result<(), CrmError> {
+    let current = segments::list(tx).await?;
+    for segment in wanted {
+        let key = segment.id.to_string();
+        let existing = current.iter().find(|s| s.id == segment.id);
+        if existing == Some(segment) {
+            changes.unchanged += 1;
+            continue;
+        }
+        let stored = if segment.id > 0 {
+            segments::put(tx, segment.clone(), now).await
+        } else {
+            segments::add(tx, segment.clone(), now).await
+        };
+        let stored = stored.map_err(about(format!("segment {key}")))?;
+        let action = if existing.is_some() {
+            ChangeAction::Updated
+        } else {
+            ChangeAction::Added
+        };
+        changes.record(action, "segment", stored.id.to_string(), &stored.name);
+    }
+    for gone in current.iter().filter(|s| !wanted.iter().any(|w| w.id == s.id)) {
+        segments::delete(tx, gone.id).await?;
+        changes.record(ChangeAction::Deleted, "segment", gone.id.to_string(), &gone.name);
     }
     Ok(())
 }

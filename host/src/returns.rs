@@ -15,7 +15,7 @@ use crate::directory::{self, AUTOMATION_USER};
 use crate::model::{CrmError, EntityType, Item, ItemRef, Write, check_fields};
 use crate::notifications::{self, NewNotification};
 use crate::rules::template::{self, Reference};
-use crate::store::{self, Conn, Tx};
+use crate::store::{self, Conn, Store, Tx};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -329,6 +329,26 @@ pub async fn replace_rule(
         .execute(&mut *tx)
         .await?;
     Ok((updated.rows_affected() > 0).then_some(rule))
+}
+
+/// Stores a rule under its own id: replaces rule `id` when there is one, else adds it with that
+/// id. What a configuration import uses to keep a file's rules as they are.
+pub async fn put_rule(tx: &mut Tx, rule: ReturnRule, now: Millis) -> Result<ReturnRule, CrmError> {
+    let id = rule.id;
+    if let Some(replaced) = replace_rule(tx, id, rule.clone(), now).await? {
+        return Ok(replaced);
+    }
+    rule.check(tx).await?;
+    store::query("INSERT INTO return_rules (id, entity_type, stage_id, rule, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(id)
+        .bind(rule.entity()?)
+        .bind(rule.stage_id.as_str())
+        .bind(stored_without_id(&rule)?)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    Store::ids_after_explicit_insert(tx, "return_rules").await?;
+    Ok(rule)
 }
 
 /// A rule or segment as stored: its JSON without the id, which is the row's.

@@ -224,6 +224,24 @@ pub async fn replace(tx: &mut Tx, id: i64, mut segment: Segment) -> Result<Optio
     Ok((updated.rows_affected() > 0).then_some(segment))
 }
 
+/// Stores a segment under its own id: replaces segment `id` when there is one, else adds it with
+/// that id. What a configuration import uses.
+pub async fn put(tx: &mut Tx, segment: Segment, now: Millis) -> Result<Segment, CrmError> {
+    let id = segment.id;
+    if let Some(replaced) = replace(tx, id, segment.clone()).await? {
+        return Ok(replaced);
+    }
+    segment.check(tx).await?;
+    store::query("INSERT INTO repeat_sale_segments (id, segment, created_at) VALUES ($1, $2, $3)")
+        .bind(id)
+        .bind(returns::stored_without_id(&segment)?)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    Store::ids_after_explicit_insert(tx, "repeat_sale_segments").await?;
+    Ok(segment)
+}
+
 /// Every segment, in the order the daily job runs them.
 pub async fn list(conn: &mut Conn) -> Result<Vec<Segment>, CrmError> {
     let rows = store::query("SELECT id, segment FROM repeat_sale_segments ORDER BY id")

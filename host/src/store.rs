@@ -345,6 +345,20 @@ impl Store {
         Ok(())
     }
 
+    /// After a row was inserted into `table` under an id of its own, makes the table's generated
+    /// ids continue after its largest (PostgreSQL's identity columns do not look; SQLite's
+    /// AUTOINCREMENT does by itself).
+    pub async fn ids_after_explicit_insert(tx: &mut Tx, table: &str) -> Result<(), StoreError> {
+        if tx.backend() == Backend::Postgres {
+            query(&format!(
+                "SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))"
+            ))
+            .execute(tx)
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Gives a counter that many writers take from at once a native sequence of its own on
     /// PostgreSQL, where [`Self::next_id`] then takes from it (migration 0024); it starts where
     /// the counter's row left off. SQLite keeps every counter in its row.

@@ -90,6 +90,15 @@ async fn set_up(host: &TestHost) -> String {
         )
         .await;
     assert_eq!(status, 201, "{trigger}");
+    let rule =
+        json!({"kind": "reactivation", "entity_type": "deal", "stage_id": "LOSE", "after_days": 30, "mode": "copy"});
+    let (status, body) = host.admin(Method::POST, "/api/v1/return-rules", Some(rule)).await;
+    assert_eq!(status, 201, "{body}");
+    let segment = json!({"name": "A year on", "kind": "won_ago", "days": 365, "category_id": pipeline});
+    let (status, body) = host
+        .admin(Method::POST, "/api/v1/repeat-sales/segments", Some(segment))
+        .await;
+    assert_eq!(status, 201, "{body}");
     let calendar = json!({"work_days": [1, 2, 3, 4], "start": "08:00", "end": "17:00", "utc_offset_minutes": 120});
     let (status, body) = host.admin(Method::PUT, "/api/v1/calendar", Some(calendar)).await;
     assert_eq!(status, 200, "{body}");
@@ -132,6 +141,8 @@ async fn a_configuration_moves_to_a_fresh_server_works_there_and_imports_again_a
         &format!("added stage {review}"),
         "added custom field deal UF_CRM_CHANNEL",
         "updated settings calendar",
+        "added return rule 1",
+        "added segment 1",
     ] {
         assert!(done.iter().any(|c| c == expected), "{expected} in {done:?}");
     }
@@ -283,6 +294,33 @@ async fn a_refused_file_or_a_dry_run_changes_nothing_and_an_import_deletes_the_r
         .map(|r| r["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, [kept["id"].as_str().unwrap()]);
+
+    let mut no_rules = before.clone();
+    no_rules["return_rules"] = json!([]);
+    no_rules["robots"] = json!([kept]);
+    no_rules["triggers"] = json!([]);
+    let (status, done) = import(&host, &no_rules, false).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(changes(&done), ["deleted return rule 1"]);
+    let (_, rules) = host.admin(Method::GET, "/api/v1/return-rules", None).await;
+    assert_eq!(rules["rules"], json!([]));
+    let (status, done) = import(&host, &before, false).await;
+    assert_eq!(status, 200, "{done}");
+    let (_, rules) = host.admin(Method::GET, "/api/v1/return-rules", None).await;
+    assert_eq!(
+        rules["rules"], before["return_rules"],
+        "a rule comes back under its own id"
+    );
+    let rule =
+        json!({"kind": "reactivation", "entity_type": "deal", "stage_id": "APOLOGY", "after_days": 7, "mode": "copy"});
+    let (status, added) = host.admin(Method::POST, "/api/v1/return-rules", Some(rule)).await;
+    assert_eq!(
+        (status, added["id"].clone()),
+        (201, json!(2)),
+        "new rules are numbered after imported ones: {added}"
+    );
+    let (status, done) = import(&host, &fewer, false).await;
+    assert_eq!(status, 200, "{done}");
 
     let (status, partial) = import(
         &host,

@@ -42,6 +42,12 @@ pub async fn page(viewer: Viewer, State(app): State<AppState>) -> Result<Markup,
         ),
         (count(file.robots.as_ref().map(Vec::len)), "robot", "robots"),
         (count(file.triggers.as_ref().map(Vec::len)), "trigger", "triggers"),
+        (
+            count(file.return_rules.as_ref().map(Vec::len)),
+            "return rule",
+            "return rules",
+        ),
+        (count(file.segments.as_ref().map(Vec::len)), "segment", "segments"),
     ];
     let body = html! {
         div.page-head {
@@ -62,7 +68,7 @@ pub async fn page(viewer: Viewer, State(app): State<AppState>) -> Result<Markup,
         }
         section.config-section aria-labelledby="import-title" {
             h2 #import-title { "Import" }
-            p.muted { "Robots and triggers the file leaves out are deleted; pipelines, stages and fields are only added and changed. Nothing changes until you confirm." }
+            p.muted { "Robots, triggers, return rules and segments the file leaves out are deleted; pipelines, stages and fields are only added and changed. Nothing changes until you confirm." }
             label { "Configuration file (.json)" input #config-file type="file" accept=".json,application/json"; }
             div #config-review hidden {}
         }
