@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod apps;
 pub mod backup;
 pub mod board;
 pub mod changeset;

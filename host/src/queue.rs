@@ -494,6 +494,9 @@ pub async fn forget_finished(tx: &mut Tx, before: Millis) -> Result<u64, CrmErro
         .bind(before)
         .execute(&mut *tx)
         .await?;
+    store::query("DELETE FROM app_calls WHERE NOT EXISTS (SELECT 1 FROM runs WHERE runs.id = app_calls.run_id)")
+        .execute(&mut *tx)
+        .await?;
     Ok(deleted.rows_affected())
 }
 
@@ -730,26 +733,72 @@ pub async fn parked_of(tx: &mut Tx, item: ItemRef) -> Result<Vec<RunRecord>, Crm
     rows.iter().map(run_from_row).collect()
 }
 
-/// Ends a parked run as succeeded, `woke_by` added to its return values. Returns whether it was
-/// still parked (and so ended now).
-pub async fn end_parked(tx: &mut Tx, run: &RunRecord, woke_by: &str, now: Millis) -> Result<bool, CrmError> {
-    let mut values = match &run.return_values {
+/// How a parked run's wait ends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WaitEnd<'a> {
+    /// What ended it: a happening's kind, "timeout", or "app" (its app's answer).
+    pub woke_by: &'a str,
+    /// Values added to its return values (an app's answer).
+    pub values: Map<String, Value>,
+    /// A line added to its log (the app's log message).
+    pub log: Option<String>,
+}
+
+impl<'a> WaitEnd<'a> {
+    /// A wait ended by `woke_by` and nothing more.
+    pub fn by(woke_by: &'a str) -> Self {
+        Self {
+            woke_by,
+            values: Map::new(),
+            log: None,
+        }
+    }
+}
+
+/// Ends a parked run as succeeded, with `end`'s values and `woke_by` added to its return values
+/// and its line to its log. Returns whether it was still parked (and so ended now).
+pub async fn end_parked(tx: &mut Tx, run: &RunRecord, end: &WaitEnd<'_>, now: Millis) -> Result<bool, CrmError> {
+    let stored = match end.log {
+        Some(_) => Some(get(tx, &run.id).await?),
+        None => None,
+    };
+    let record = stored.as_ref().unwrap_or(run);
+    let mut values = match &record.return_values {
         Some(Value::Object(values)) => values.clone(),
         _ => Map::new(),
     };
-    values.insert("woke_by".into(), Value::from(woke_by));
+    values.extend(end.values.clone());
+    values.insert("woke_by".into(), Value::from(end.woke_by));
+    let mut logs = record.logs.clone();
+    if let Some(message) = &end.log {
+        logs.push(LogLine {
+            level: "info".into(),
+            message: message.clone(),
+        });
+    }
     let sql = format!(
-        "UPDATE runs SET status = '{}', finished_at = $1, return_values = $2 WHERE id = $3 AND {}",
+        "UPDATE runs SET status = '{}', finished_at = $1, return_values = $2, logs = $3 WHERE id = $4 AND {}",
         RunStatus::Succeeded,
         RunStatus::Parked.is()
     );
     let ended = store::query(&sql)
         .bind(now)
         .bind(Value::Object(values).to_string())
+        .bind(serde_json::to_string(&logs).expect("log lines serialize"))
         .bind(&run.id)
         .execute(&mut *tx)
         .await?;
     Ok(ended.rows_affected() == 1)
+}
+
+/// A run, its row locked until the transaction ends (on PostgreSQL; SQLite's one writer holds
+/// everything anyway): a write that must not cross a worker's end of the same run takes it first.
+pub async fn lock(tx: &mut Tx, id: &str) -> Result<Option<RunRecord>, CrmError> {
+    let row = store::query("UPDATE runs SET status = status WHERE id = $1 RETURNING *")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    row.as_ref().map(run_from_row).transpose()
 }
 
 #[cfg(test)]

@@ -575,17 +575,17 @@ pub async fn wake_parked(tx: &mut Tx, item: ItemRef, kind: &str, now: Millis) ->
             .as_ref()
             .is_some_and(|kinds| kinds.iter().any(|k| k == kind))
         {
-            end_wait(tx, &run, kind, now).await?;
+            end_wait(tx, &run, &queue::WaitEnd::by(kind), now).await?;
             woke += 1;
         }
     }
     Ok(woke)
 }
 
-/// Ends a parked run's wait (`woke_by` what, or "timeout") and lets the robot after it in the
-/// stage start.
-pub async fn end_wait(tx: &mut Tx, run: &RunRecord, woke_by: &str, now: Millis) -> Result<(), CrmError> {
-    if queue::end_parked(tx, run, woke_by, now).await? {
+/// Ends a parked run's wait (by a happening, the timeout or its app's answer) and lets the robot
+/// after it in the stage start.
+pub async fn end_wait(tx: &mut Tx, run: &RunRecord, end: &queue::WaitEnd<'_>, now: Millis) -> Result<(), CrmError> {
+    if queue::end_parked(tx, run, end, now).await? {
         continue_chains(tx, &[run], now).await?;
     }
     Ok(())

@@ -398,7 +398,7 @@ impl Scheduler {
         }
         let mut tx = self.store.write().await?;
         for run in queue::parked_due_runs(&mut tx, now, 500).await? {
-            rules::end_wait(&mut tx, &run, "timeout", now).await?;
+            rules::end_wait(&mut tx, &run, &queue::WaitEnd::by("timeout"), now).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -698,5 +698,11 @@ async fn write_ends(tx: &mut Tx, ends: &[RunEnd<'_>], now: Millis) -> Result<boo
         .map(|end| end.run)
         .collect();
     rules::continue_chains(tx, &over, now).await?;
+    let parked: Vec<&RunRecord> = ends
+        .iter()
+        .filter(|end| end.status == RunStatus::Parked)
+        .map(|end| end.run)
+        .collect();
+    crate::apps::end_answered(tx, &parked, now).await?;
     Ok(true)
 }

@@ -119,6 +119,9 @@ impl Server {
         let cache = Dir::open_ambient_dir(&cache_dir, ambient_authority())?;
         let runtime = Arc::new(Runtime::new(cache, settings.limits, settings.http.clone())?);
         runtime.load_installed(&store).await?;
+        for registration in crate::apps::all(&mut store.pool().acquire().await?).await? {
+            runtime.register_app(registration);
+        }
         for (name, wasm) in BUILTIN_PLUGINS {
             runtime
                 .install(&store, wasm, true, clock.now())
@@ -158,6 +161,8 @@ impl Server {
             Some(tls) => Some(tls.certificate(&settings.data_dir, addr)?),
             None => None,
         };
+        let scheme = if certificate.is_some() { "https" } else { "http" };
+        state.runtime.set_base_url(format!("{scheme}://{addr}"));
         let http = axum_server::Handle::new();
         tasks.push(serve_http(
             listener,

@@ -127,6 +127,9 @@ pub struct InstalledPlugin {
     contract: Option<String>,
     /// Its capabilities as an admin reads them ("reads deals", "sends email").
     capabilities_in_words: Vec<String>,
+    /// For a Bitrix24 app's robot (`app:<CODE>`, registered with `bizproc.robot.add`), the
+    /// handler its runs are posted to; none for a Wasm component.
+    app_handler: Option<String>,
 }
 
 impl From<&Plugin> for InstalledPlugin {
@@ -137,6 +140,7 @@ impl From<&Plugin> for InstalledPlugin {
             builtin: plugin.builtin,
             contract: plugin.contract.as_ref().map(ToString::to_string),
             capabilities_in_words: plugin.manifest.capabilities.iter().map(|c| c.in_words()).collect(),
+            app_handler: plugin.app().map(|app| app.handler.clone()),
         }
     }
 }

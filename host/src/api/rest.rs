@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 mod activities;
 mod automation;
 mod batch;
+mod bizproc;
 mod directory;
 mod items;
 mod notify;
@@ -205,6 +206,7 @@ fn required_scope(method: &str) -> Option<&'static str> {
         "user" => Some("user"),
         "department" => Some("department"),
         "im" => Some("im"),
+        "bizproc" => Some("bizproc"),
         _ => Some("crm"),
     }
 }
@@ -239,6 +241,7 @@ async fn dispatch(
         _ if method.starts_with("crm.item.") => items::dispatch(app, access, method, p).await,
         _ if method.starts_with("crm.automation.trigger") => automation::dispatch(app, user, method, p).await,
         _ if method.starts_with("crm.type.") => types::dispatch(app, user, method, p).await,
+        _ if method.starts_with("bizproc.") => bizproc::dispatch(app, user, method, p).await,
         _ if method.starts_with("tasks.task.") => tasks::dispatch(app, user, method, p).await,
         _ if method.starts_with("crm.activity.") => activities::dispatch(app, user, method, p).await,
         _ if method.starts_with("im.notify") => notify::dispatch(app, user, method, p).await,

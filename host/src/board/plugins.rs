@@ -44,7 +44,7 @@ pub async fn page(viewer: Viewer, State(app): State<AppState>) -> Result<Markup,
                     tr data-plugin=(id) {
                         td {
                             strong { (newest.manifest.name) }
-                            div.muted { code { (id) } @if newest.builtin { " · built in" } }
+                            div.muted { code { (id) } @if newest.builtin { " · built in" } @if newest.app().is_some() { " · a Bitrix24 app's robot" } }
                             p { (newest.manifest.description) }
                         }
                         td { @for v in versions { span.badge { (v.manifest.version) } " " } }

@@ -17,7 +17,7 @@ mod run_state;
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
 use crate::store;
@@ -30,12 +30,13 @@ pub use grants::{Access, Denial, Grants, Target};
 pub use host::{HostFailure, to_wit_item};
 pub use limits::Limits;
 pub use manifest::{Capability, Manifest};
-pub use outbound::HttpPolicy;
-use outbound::Outbound;
+pub use outbound::{HttpPolicy, Outbound, Unanswered};
 pub use outcome::{RunOutcome, RunResult};
-pub use run_log::LogLine;
+pub use run_log::{LogLine, RunLog};
 pub use run_state::{RunEffects, RunState, Wait};
 
+use crate::apps::Registration;
+use crate::apps::handler::{self, Endpoint};
 use crate::clock::Millis;
 use crate::store::{Store, StoreError};
 
@@ -120,7 +121,25 @@ pub struct Plugin {
     /// The `stagewright:action` contract version it was built against: the newest version among
     /// its imports of the contract's interfaces.
     pub contract: Option<semver::Version>,
-    pre: bindings::ActionPre<RunState>,
+    body: PluginBody,
+}
+
+/// What carries out a plugin's runs.
+enum PluginBody {
+    /// A Wasm component, pre-linked.
+    Wasm(bindings::ActionPre<RunState>),
+    /// A Bitrix24 app's handler, called over HTTP ([`crate::apps`]).
+    App(Arc<Registration>),
+}
+
+impl Plugin {
+    /// The app robot's registration, when this plugin is a Bitrix24 app's robot.
+    pub fn app(&self) -> Option<&Registration> {
+        match &self.body {
+            PluginBody::App(registration) => Some(registration),
+            PluginBody::Wasm(_) => None,
+        }
+    }
 }
 
 /// The engine, the compiled-code cache and the installed plugins.
@@ -132,6 +151,8 @@ pub struct Runtime {
     limits: Limits,
     outbound: Arc<Outbound>,
     plugins: RwLock<HashMap<String, BTreeMap<semver::Version, Arc<Plugin>>>>,
+    /// Where apps reach this host back, known once it listens.
+    endpoint: OnceLock<Endpoint>,
 }
 
 impl Runtime {
@@ -170,6 +191,7 @@ impl Runtime {
             limits,
             outbound: Arc::new(outbound),
             plugins: RwLock::new(HashMap::new()),
+            endpoint: OnceLock::new(),
         })
     }
 
@@ -272,6 +294,35 @@ impl Runtime {
         Ok(self.register(plugin))
     }
 
+    /// Tells the runtime the host's base URL once it listens: app robots' handlers are told it
+    /// as the endpoint to call back.
+    pub fn set_base_url(&self, base_url: String) {
+        let _ = self.endpoint.set(Endpoint { base_url });
+    }
+
+    /// Lists a Bitrix24 app's robot in the catalogue as plugin `app:<CODE>`, replacing its
+    /// earlier registration.
+    pub fn register_app(&self, registration: Registration) -> Arc<Plugin> {
+        let manifest = registration.manifest();
+        let mut plugins = self.plugins.write().expect("plugin registry lock");
+        plugins.remove(&manifest.id);
+        drop(plugins);
+        self.register(Plugin {
+            grants: Arc::new(Grants::of(&manifest)),
+            manifest: Arc::new(manifest),
+            sha256: String::new(),
+            builtin: false,
+            contract: None,
+            body: PluginBody::App(Arc::new(registration)),
+        })
+    }
+
+    /// Takes a Bitrix24 app's robot out of the catalogue.
+    pub fn unregister_app(&self, code: &str) {
+        let mut plugins = self.plugins.write().expect("plugin registry lock");
+        plugins.remove(&crate::apps::plugin_id(code));
+    }
+
     /// Checks a component as [`Runtime::install`] does and answers what it is and asks for,
     /// installing nothing: what an admin reviews before confirming an upload.
     pub async fn inspect(&self, store: &Store, wasm: &[u8]) -> Result<Plugin, PluginError> {
@@ -322,7 +373,7 @@ impl Runtime {
             manifest: Arc::new(manifest),
             sha256,
             builtin,
-            pre,
+            body: PluginBody::Wasm(pre),
         })
     }
 
@@ -393,10 +444,26 @@ impl Runtime {
         invocation: &wit::Invocation,
         now: Millis,
     ) -> Result<RunOutcome, PluginError> {
+        let pre = match &plugin.body {
+            PluginBody::Wasm(pre) => pre,
+            PluginBody::App(registration) => {
+                let endpoint = self.endpoint.get().cloned().unwrap_or_default();
+                let called = handler::call(
+                    &self.outbound,
+                    store,
+                    registration,
+                    &endpoint,
+                    invocation,
+                    &self.limits,
+                    now,
+                );
+                return Ok(called.await);
+            }
+        };
         let mut sandbox = self.sandbox(store, plugin.grants.clone(), now, Some(invocation))?;
         let started = Instant::now();
         let call = async {
-            let instance = plugin.pre.instantiate_async(&mut sandbox).await?;
+            let instance = pre.instantiate_async(&mut sandbox).await?;
             instance.call_run(&mut sandbox, invocation).await
         };
         let result = match tokio::time::timeout(self.limits.wall_time, call).await {

@@ -82,6 +82,61 @@ impl Outbound {
     }
 }
 
+/// Why a request the host made itself did not get an answer, and whether trying again may help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unanswered {
+    /// What the run record says.
+    pub reason: String,
+    /// False when the rules refused it: another attempt is refused again.
+    pub transient: bool,
+}
+
+impl Outbound {
+    /// POSTs a form for a run, under the rules a plugin's requests follow: `host` is the one host
+    /// granted, the resolved address is checked, connecting and the response are bounded in time
+    /// and size, and the run id goes as `Idempotency-Key`. Like a plugin's request it waits until
+    /// what the host committed before is on disk. Answers the response's status.
+    pub async fn post_form(
+        &self,
+        store: &Store,
+        url: &str,
+        form: String,
+        run_id: &str,
+    ) -> Result<http::StatusCode, Unanswered> {
+        let refused = |reason: String| Unanswered {
+            reason,
+            transient: false,
+        };
+        let uri = http::Uri::try_from(url).map_err(|e| refused(format!("{url} is not a URL: {e}")))?;
+        let target = Target::of(&uri).map_err(refused)?;
+        let authority = uri.authority().map(|a| a.to_string()).unwrap_or_default();
+        let body = http_body_util::Full::new(Bytes::from(form))
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let request = http::Request::post(uri)
+            .header(http::header::HOST, authority)
+            .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(IDEMPOTENCY_KEY, run_id)
+            .body(body)
+            .map_err(|e| refused(format!("the request cannot be made: {e}")))?;
+        store.settle().await.map_err(|e| Unanswered {
+            reason: format!("the host could not put its earlier writes on disk: {e}"),
+            transient: true,
+        })?;
+        let unanswered = |refusal: Refusal| Unanswered {
+            transient: !matches!(refusal.code, Error::DestinationIpProhibited | Error::HttpRequestDenied),
+            reason: refusal.reason,
+        };
+        let (response, _connection) = send(self, target, request, None).await.map_err(unanswered)?;
+        let status = response.status();
+        response.into_body().collect().await.map_err(|e| Unanswered {
+            reason: format!("reading the response: {e}"),
+            transient: true,
+        })?;
+        Ok(status)
+    }
+}
+
 /// The `wasi:http` hooks of one run: its grants, its id, and the log it writes its requests to.
 pub struct RunHttp {
     outbound: Arc<Outbound>,
