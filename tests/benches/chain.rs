@@ -12,11 +12,9 @@
 //! A bench binary: the figures are an end-to-end latency and a rate through the durable
 //! scheduler, which criterion's one-closure model does not express.
 
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use stagewright::store::{self, Store};
 use stagewright_tests::TestHost;
 use tokio::sync::oneshot;
 
@@ -117,41 +115,8 @@ async fn wait_for_runs(host: &TestHost, count: usize) {
     }
 }
 
-/// A thread that, given a deal, tells when its chain has finished. It polls every 50 µs with a
-/// thread sleep: a tokio sleep lasts at least a millisecond, which would add up to that much to
-/// every sample.
-fn chain_watcher(database_url: String) -> mpsc::Sender<(i64, oneshot::Sender<()>)> {
-    let (requests, incoming) = mpsc::channel::<(i64, oneshot::Sender<()>)>();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let store = runtime.block_on(Store::open(&database_url)).expect("open the database");
-        for (deal, finished) in incoming {
-            loop {
-                let done: i64 = runtime
-                    .block_on(
-                        store::query_scalar(
-                            "SELECT COUNT(*) FROM runs WHERE entity_type = 'deal' AND item_id = $1 AND status = 'succeeded'",
-                        )
-                        .bind(deal)
-                        .fetch_one(store.pool()),
-                    )
-                    .expect("count the chain's runs");
-                if done >= ROBOTS as i64 {
-                    break;
-                }
-                std::thread::sleep(Duration::from_micros(50));
-            }
-            let _ = finished.send(());
-        }
-    });
-    requests
-}
-
 async fn latency(host: &TestHost) {
-    let watcher = chain_watcher(host.database_url());
+    let watcher = stagewright_tests::succeeded_runs_watcher(host.database_url(), ROBOTS as i64);
     let mut samples = Vec::with_capacity(SAMPLES);
     let mut answers = Vec::with_capacity(SAMPLES);
     for n in 0..SAMPLES {

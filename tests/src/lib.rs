@@ -516,3 +516,41 @@ pub async fn assert_hostile_plugin_fails_alone(wasm: &[u8], plugin_id: &str, mem
     let next = host.add_deal("Still serving").await;
     assert_eq!(host.deal(next).await["TITLE"], "Still serving");
 }
+
+/// A thread that, given a deal, tells when `runs` of its robot runs have succeeded. It polls
+/// every 50 µs with a thread sleep: a tokio sleep lasts at least a millisecond, which would add
+/// up to that much to every latency sample of the benches that use it.
+pub fn succeeded_runs_watcher(
+    database_url: String,
+    runs: i64,
+) -> std::sync::mpsc::Sender<(i64, tokio::sync::oneshot::Sender<()>)> {
+    let (requests, incoming) = std::sync::mpsc::channel::<(i64, tokio::sync::oneshot::Sender<()>)>();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let store = runtime
+            .block_on(stagewright::store::Store::open(&database_url))
+            .expect("open the database");
+        for (deal, finished) in incoming {
+            loop {
+                let done: i64 = runtime
+                    .block_on(
+                        stagewright::store::query_scalar(
+                            "SELECT COUNT(*) FROM runs WHERE entity_type = 'deal' AND item_id = $1 AND status = 'succeeded'",
+                        )
+                        .bind(deal)
+                        .fetch_one(store.pool()),
+                    )
+                    .expect("count the deal's runs");
+                if done >= runs {
+                    break;
+                }
+                std::thread::sleep(Duration::from_micros(50));
+            }
+            let _ = finished.send(());
+        }
+    });
+    requests
+}
