@@ -63,6 +63,13 @@ pub enum StagedChange {
     Email(OutgoingEmail),
     /// Phones and emails for the repeat-lead exception list.
     Exceptions(NewExceptions),
+    /// The item's open tasks completed: all, or those the robot `robot_id` created.
+    CompleteTasks {
+        /// The item.
+        item: ItemRef,
+        /// The robot whose tasks only.
+        robot_id: Option<String>,
+    },
 }
 
 impl StagedChange {
@@ -92,6 +99,9 @@ impl StagedChange {
             StagedChange::Email(email) => mailer::queue(tx, email, now).await?,
             StagedChange::Exceptions(new) => {
                 repeat::add(tx, new, now).await?;
+            }
+            StagedChange::CompleteTasks { item, robot_id } => {
+                tasks::complete_open(tx, automation, *item, robot_id.as_deref(), now).await?;
             }
         }
         Ok(())
@@ -132,6 +142,9 @@ impl StagedChange {
             }
             StagedChange::Exceptions(new) => json!({
                 "kind": "exceptions", "values": new.values.iter().map(|(_, value)| value).collect::<Vec<_>>(), "comment": new.comment,
+            }),
+            StagedChange::CompleteTasks { item, robot_id } => json!({
+                "kind": "complete_tasks", "item": item.short(), "robot_id": robot_id,
             }),
         }
     }

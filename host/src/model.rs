@@ -171,6 +171,18 @@ impl ItemRef {
         let id = id.parse().ok().filter(|id| *id > 0).ok_or_else(invalid)?;
         Ok(Self { entity_type, id })
     }
+
+    /// The short reference [`ItemRef::parse_short`] reads, in its one spelling (`D_12`, `T80_7`).
+    pub fn short(&self) -> String {
+        let prefix = match self.entity_type {
+            EntityType::Lead => "L".to_string(),
+            EntityType::Deal => "D".to_string(),
+            EntityType::Contact => "C".to_string(),
+            EntityType::Company => "CO".to_string(),
+            EntityType::Dynamic(type_id) => format!("T{type_id:x}"),
+        };
+        format!("{prefix}_{}", self.id)
+    }
 }
 
 impl fmt::Display for ItemRef {

@@ -86,6 +86,9 @@ pub struct TaskChanges {
     pub auditors: Option<Vec<i64>>,
     /// New co-executors, replacing the old.
     pub accomplices: Option<Vec<i64>>,
+    /// The robot creating the task, when a robot run does; set by the host on add, never from
+    /// REST fields.
+    pub robot_id: Option<String>,
 }
 
 impl TaskChanges {
@@ -117,6 +120,7 @@ impl TaskChanges {
             crm_bindings: rest_fields::optional_strings(fields, "UF_CRM_TASK")?,
             auditors: rest_fields::optional_ids(fields, "AUDITORS")?,
             accomplices: rest_fields::optional_ids(fields, "ACCOMPLICES")?,
+            robot_id: None,
         })
     }
 }
@@ -216,8 +220,8 @@ pub async fn add(
         None => Store::next_id(tx, SEQUENCE).await?,
     };
     store::query(
-        "INSERT INTO tasks (id, title, description, responsible_id, created_by, status, priority, deadline, crm_bindings, created_at, updated_at)
-         VALUES ($1, $2, '', $3, $4, $5, 1, NULL, '[]', $6, $6)",
+        "INSERT INTO tasks (id, title, description, responsible_id, created_by, status, priority, deadline, crm_bindings, created_at, updated_at, robot_id)
+         VALUES ($1, $2, '', $3, $4, $5, 1, NULL, '[]', $6, $6, $7)",
     )
     .bind(id)
     .bind(checked_name("TITLE", title)?)
@@ -225,6 +229,7 @@ pub async fn add(
     .bind(created_by)
     .bind(status::PENDING)
     .bind(now)
+    .bind(changes.robot_id.as_deref())
     .execute(&mut *tx)
     .await?;
     let rest = TaskChanges {
@@ -304,6 +309,41 @@ pub async fn update(
     task(tx, id).await
 }
 
+/// The open (not completed) tasks bound to `item`, or only those robot `robot_id` created,
+/// by id.
+pub async fn open_of(conn: &mut Conn, item: ItemRef, robot_id: Option<&str>) -> Result<Vec<i64>, CrmError> {
+    let binding = serde_json::Value::from(item.short()).to_string();
+    let ids: Vec<i64> = store::query_scalar(
+        "SELECT id FROM tasks WHERE status <> $1 AND crm_bindings LIKE $2 AND ($3 IS NULL OR robot_id = $3) ORDER BY id",
+    )
+    .bind(status::COMPLETED)
+    .bind(format!("%{binding}%"))
+    .bind(robot_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(ids)
+}
+
+/// Completes the open tasks of `item` ([`open_of`]), each a completed-task happening of its items
+/// as when a person completes it; returns how many.
+pub async fn complete_open(
+    tx: &mut Tx,
+    automation: &dyn Automation,
+    item: ItemRef,
+    robot_id: Option<&str>,
+    now: Millis,
+) -> Result<usize, CrmError> {
+    let open = open_of(tx, item, robot_id).await?;
+    let done = TaskChanges {
+        status: Some(status::COMPLETED),
+        ..TaskChanges::default()
+    };
+    for &id in &open {
+        update(tx, automation, id, &done, now).await?;
+    }
+    Ok(open.len())
+}
+
 /// Bindings like `D_12` (L lead, D deal, C contact, CO company) to items that exist.
 async fn checked_bindings(conn: &mut Conn, bindings: &[String]) -> Result<Vec<String>, CrmError> {
     let mut checked = Vec::with_capacity(bindings.len());
@@ -312,8 +352,9 @@ async fn checked_bindings(conn: &mut Conn, bindings: &[String]) -> Result<Vec<St
         crm::get(conn, item)
             .await
             .map_err(|_| CrmError::Invalid(format!("UF_CRM_TASK: {binding} does not exist")))?;
-        if !checked.contains(binding) {
-            checked.push(binding.clone());
+        let canonical = item.short();
+        if !checked.contains(&canonical) {
+            checked.push(canonical);
         }
     }
     Ok(checked)

@@ -3,8 +3,8 @@
 // (`jco types` would declare bigint, which that backend does not give).
 
 /** The SDK's version: the `stagewright:action` contract version it builds against. */
-export const VERSION: "0.1.4";
-export const CONTRACT: "stagewright:action@0.1.4";
+export const VERSION: "0.1.5";
+export const CONTRACT: "stagewright:action@0.1.5";
 
 /** Why a run did not succeed. */
 export class ActionError extends Error {}
@@ -86,6 +86,8 @@ export class Context {
   addActivity(activity: object, ref?: ItemRef): number;
   createTask(task: object): number;
   addToExceptions(comment?: string, ref?: ItemRef): number;
+  /** Completes the item's open tasks, or only those robot `robotId` created; answers how many (since 0.1.5). */
+  completeTasks(robotId?: string | null, ref?: ItemRef): number;
   absent(users: number[]): number[];
   nextInTurn(users: number[], skipping?: number[]): number | null;
   notifyUser(userId: number, message: string): [number, number];

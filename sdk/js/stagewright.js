@@ -20,7 +20,7 @@
 //       },
 //     });
 //
-// The SDK speaks version 0.1.4 of the `stagewright:action` contract; hosts serving any later
+// The SDK speaks version 0.1.5 of the `stagewright:action` contract; hosts serving any later
 // 0.1.x load what it builds. Numbers cross the contract as JavaScript numbers (ids up to 2^53).
 //
 // Errors: throw `InvalidConfig` (an admin must fix the robot), `Transient` (the host retries the
@@ -28,17 +28,17 @@
 // `Failed` with the host's reason, as in the Rust SDK. Any other exception fails the run for
 // good with its message and stack, so a bug reads as a bug in the run record.
 
-import * as crm from "stagewright:action/crm@0.1.4";
-import * as directory from "stagewright:action/directory@0.1.4";
-import * as email from "stagewright:action/email@0.1.4";
-import * as flow from "stagewright:action/flow@0.1.4";
-import * as log from "stagewright:action/log@0.1.4";
-import * as notify from "stagewright:action/notify@0.1.4";
+import * as crm from "stagewright:action/crm@0.1.5";
+import * as directory from "stagewright:action/directory@0.1.5";
+import * as email from "stagewright:action/email@0.1.5";
+import * as flow from "stagewright:action/flow@0.1.5";
+import * as log from "stagewright:action/log@0.1.5";
+import * as notify from "stagewright:action/notify@0.1.5";
 
 /** The SDK's own version, which is the contract version it is built against. */
-export const VERSION = "0.1.4";
+export const VERSION = "0.1.5";
 /** The contract this SDK builds against. */
-export const CONTRACT = "stagewright:action@0.1.4";
+export const CONTRACT = "stagewright:action@0.1.5";
 
 /** Why a run did not succeed. */
 export class ActionError extends Error {}
@@ -214,6 +214,11 @@ export class Context {
   /** Puts the item's phones and emails on the repeat-lead exception list; answers how many. */
   addToExceptions(comment = "", ref = this.item.ref) {
     return call("crm", crm.addToExceptions, ref, comment);
+  }
+
+  /** Completes the item's open tasks, or only those robot `robotId` created; answers how many (since 0.1.5). */
+  completeTasks(robotId = null, ref = this.item.ref) {
+    return call("crm", crm.completeTasks, ref, robotId ?? undefined);
   }
 
   /** Which of the users are away now, by the absence calendar. */

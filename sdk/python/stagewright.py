@@ -22,7 +22,7 @@ its config and return values, and the capabilities it needs) and runs once per r
     WitWorld = stagewright.export(Plugin)
 
 `stagewright plugin build` runs componentize-py with the contract's WIT and this module. The
-SDK speaks version 0.1.4 of the `stagewright:action` contract; hosts serving any later 0.1.x
+SDK speaks version 0.1.5 of the `stagewright:action` contract; hosts serving any later 0.1.x
 load what it builds.
 
 Errors: raise `InvalidConfig` (an admin must fix the robot), `Transient` (the host retries the
@@ -40,8 +40,8 @@ import wit_world
 from componentize_py_types import Err
 from wit_world.imports import crm, directory, email, flow, log, notify, types
 
-__version__ = "0.1.4"
-CONTRACT = "stagewright:action@0.1.4"
+__version__ = "0.1.5"
+CONTRACT = "stagewright:action@0.1.5"
 
 
 class ActionError(Exception):
@@ -270,6 +270,10 @@ class Context:
     def add_to_exceptions(self, comment: str = "", ref: Optional[ItemRef] = None) -> int:
         """Puts the item's phones and emails on the repeat-lead exception list; answers how many."""
         return _call(crm.add_to_exceptions, (ref or self.item.ref).to_wit(), comment)
+
+    def complete_tasks(self, robot_id: Optional[str] = None, ref: Optional[ItemRef] = None) -> int:
+        """Completes the item's open tasks, or only those robot `robot_id` created; answers how many (since 0.1.5)."""
+        return _call(crm.complete_tasks, (ref or self.item.ref).to_wit(), robot_id)
 
     def absent(self, users: List[int]) -> List[int]:
         """Which of the users are away now, by the absence calendar."""

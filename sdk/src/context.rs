@@ -103,6 +103,13 @@ impl Context {
         Ok(crm::add_to_exceptions(item, comment)?)
     }
 
+    /// Completes the item's open tasks, or only those the robot `robot_id` created (a robot id,
+    /// `r_…`); returns how many. Staged like a write. Needs read access to the item's type and
+    /// `Capability::Write("task")` (since 0.1.5).
+    pub fn complete_tasks(&self, item: &ItemRef, robot_id: Option<&str>) -> Result<u32, ActionError> {
+        Ok(crm::complete_tasks(item, robot_id)?)
+    }
+
     /// Which of `users` are absent (vacation, sick leave, business trip) by the directory's
     /// absence calendar at this run's time ([`Context::now_ms`]), in the order given: for actions
     /// that hand out work. Needs `Capability::Read("user")` (since 0.1.3).

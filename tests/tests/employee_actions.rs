@@ -114,6 +114,78 @@ async fn a_robot_sets_a_task_bound_to_the_deal_for_its_responsible() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_robot_completes_the_deals_open_tasks_or_only_those_of_one_robot() {
+    let host = TestHost::start().await;
+    let call = host
+        .add_robot("NEW", "create-task", json!({"title": "Call {=Document:TITLE}"}))
+        .await;
+    host.add_robot("NEW", "create-task", json!({"title": "Visit {=Document:TITLE}"}))
+        .await;
+    let only_calls = host
+        .add_robot("PREPARATION", "complete-task", json!({"created_by_robot": call}))
+        .await;
+    let all = host.add_robot("WON", "complete-task", json!({})).await;
+    let deal = add_deal(&host, json!({"TITLE": "Acme"})).await;
+    let other = add_deal(&host, json!({"TITLE": "Globex"})).await;
+    host.finished_runs(deal, 2).await;
+    host.finished_runs(other, 2).await;
+    let by_hand = host
+        .ok(
+            "tasks.task.add",
+            json!({"fields": {"TITLE": "Send the contract", "RESPONSIBLE_ID": 1, "UF_CRM_TASK": [format!("D_{deal}")]}}),
+        )
+        .await["task"]["id"]
+        .clone();
+    let status_of = |title: String| {
+        let host = &host;
+        async move {
+            let tasks = host.ok("tasks.task.list", json!({"filter": {"TITLE": title}})).await["tasks"].clone();
+            assert_eq!(tasks.as_array().unwrap().len(), 1, "{tasks}");
+            tasks[0]["status"].as_str().unwrap().to_string()
+        }
+    };
+
+    host.move_deal(deal, "PREPARATION").await;
+    let run = host.finished_run(deal, &only_calls).await;
+    assert_eq!(
+        (run["status"].as_str(), &run["return_values"]),
+        (Some("succeeded"), &json!({"completed": 1})),
+        "{run:#}"
+    );
+    assert_eq!(status_of("Call Acme".into()).await, "5");
+    assert_eq!(
+        status_of("Visit Acme".into()).await,
+        "2",
+        "another robot's task stays open"
+    );
+    let got = host.ok("tasks.task.get", json!({"taskId": by_hand})).await;
+    assert_eq!(got["task"]["status"], "2", "a person's task stays open");
+
+    host.move_deal(deal, "WON").await;
+    let run = host.finished_run(deal, &all).await;
+    assert_eq!(run["return_values"], json!({"completed": 2}), "{run:#}");
+    assert_eq!(status_of("Visit Acme".into()).await, "5");
+    let got = host.ok("tasks.task.get", json!({"taskId": by_hand})).await;
+    assert_eq!(got["task"]["status"], "5");
+    assert!(got["task"]["closedDate"].is_string(), "{got}");
+    assert_eq!(
+        status_of("Call Globex".into()).await,
+        "2",
+        "another deal's tasks stay open"
+    );
+    assert_eq!(status_of("Visit Globex".into()).await, "2");
+
+    refused(
+        &host,
+        "complete-task",
+        json!({"created_by_robot": "the call robot"}),
+        "created_by_robot",
+    )
+    .await;
+    refused(&host, "complete-task", json!({"robot": "r_1"}), "robot").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_robot_schedules_a_call_on_the_deal_timeline() {
     let host = manual_host().await;
     let robot = host
@@ -262,6 +334,7 @@ async fn a_plugin_of_every_released_contract_version_loads_runs_and_is_listed_wi
         ("0.1.2", json!({"woke_by": "timeout"})),
         ("0.1.3", json!({"absent": []})),
         ("0.1.4", json!({"next": 1})),
+        ("0.1.5", json!({"completed": 0})),
     ];
     for (version, returns) in releases {
         let id = format!("contract-{}", version.replace('.', "-"));
@@ -294,7 +367,7 @@ async fn a_plugin_of_every_released_contract_version_loads_runs_and_is_listed_wi
         .find(|p| p["manifest"]["id"] == "add-comment")
         .unwrap();
     assert_eq!(
-        builtin["contract"], "0.1.4",
+        builtin["contract"], "0.1.5",
         "built-ins are built against the working contract"
     );
     assert_eq!(

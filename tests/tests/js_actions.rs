@@ -16,7 +16,7 @@ async fn the_javascript_port_of_notify_tells_the_responsible_as_a_robot_of_the_r
     assert_eq!(status, 201, "{installed}");
     assert_eq!(installed["manifest"]["id"], "notify-js");
     assert_eq!(
-        installed["contract"], "0.1.4",
+        installed["contract"], "0.1.5",
         "built against the contract the host serves"
     );
     assert_eq!(installed["capabilities_in_words"], json!(["notifies users"]));

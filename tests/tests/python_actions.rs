@@ -15,7 +15,7 @@ async fn the_python_port_of_change_stage_moves_a_deal_as_a_robot_of_the_real_hos
     assert_eq!(status, 201, "{installed}");
     assert_eq!(installed["manifest"]["id"], "change-stage-py");
     assert_eq!(
-        installed["contract"], "0.1.4",
+        installed["contract"], "0.1.5",
         "built against the contract the host serves"
     );
     assert_eq!(

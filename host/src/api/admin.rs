@@ -122,7 +122,7 @@ pub struct InstalledPlugin {
     sha256: String,
     /// Whether it ships with the host.
     builtin: bool,
-    /// The `stagewright:action` contract version it was built against ("0.1.4"), from its
+    /// The `stagewright:action` contract version it was built against ("0.1.5"), from its
     /// imports; none for a component that imports none of the contract's interfaces.
     contract: Option<String>,
     /// Its capabilities as an admin reads them ("reads deals", "sends email").

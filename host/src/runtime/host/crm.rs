@@ -289,11 +289,29 @@ impl wit_crm::Host for RunState {
                 "CREATED_BY is required: tasks are created in an employee's name",
             ));
         }
+        let changes = TaskChanges {
+            robot_id: self.robot_id.clone(),
+            ..changes
+        };
         let id = self.next_id(tasks::SEQUENCE).await?;
         let change = StagedChange::Task { id, changes };
         self.dry_run(&change).await?;
         self.staged.push(change);
         Ok(id as u64)
+    }
+
+    async fn complete_tasks(&mut self, r: WitRef, robot_id: Option<String>) -> Result<u32, CrmCallError> {
+        self.allow(|g| g.check(Access::Write, TASKS))?;
+        let item = self.item_ref(Access::Read, &r)?;
+        self.read(item).await?;
+        let mut tx = self.store.write().await?;
+        changeset::apply(&mut tx, &Engine, &self.staged, self.now).await?;
+        let open = tasks::open_of(&mut tx, item, robot_id.as_deref()).await?;
+        tx.rollback().await?;
+        if !open.is_empty() {
+            self.staged.push(StagedChange::CompleteTasks { item, robot_id });
+        }
+        Ok(u32::try_from(open.len()).unwrap_or(u32::MAX))
     }
 
     async fn add_to_exceptions(&mut self, r: WitRef, comment: String) -> Result<u32, CrmCallError> {
