@@ -256,6 +256,8 @@ async fn plugins_survive_a_restart_and_one_that_no_longer_loads_does_not_stop_th
     let host = TestHost::start().await;
     assert_eq!(host.install(test_plugin("noop")).await.0, 201);
     assert_eq!(host.install(test_plugin("misbehave")).await.0, 201);
+    let app = json!({"CODE": "survivor", "HANDLER": "https://app.example.com/robot", "NAME": "A Bitrix24 app's robot"});
+    assert_eq!(host.ok("bizproc.robot.add", app).await, true);
     let ids = |body: &Value| -> Vec<String> {
         let mut ids: Vec<String> = body["plugins"]
             .as_array()
@@ -274,9 +276,11 @@ async fn plugins_survive_a_restart_and_one_that_no_longer_loads_does_not_stop_th
         [
             "add-comment",
             "add-to-exceptions",
+            "app:survivor",
             "change-pipeline",
             "change-responsible",
             "change-stage",
+            "complete-task",
             "create-activity",
             "create-from-source",
             "create-repeat-lead",
@@ -313,9 +317,11 @@ async fn plugins_survive_a_restart_and_one_that_no_longer_loads_does_not_stop_th
         [
             "add-comment",
             "add-to-exceptions",
+            "app:survivor",
             "change-pipeline",
             "change-responsible",
             "change-stage",
+            "complete-task",
             "create-activity",
             "create-from-source",
             "create-repeat-lead",
