@@ -449,6 +449,78 @@ async fn in_the_browser_an_admin_adds_a_robot_through_its_generated_form_and_it_
 }
 
 #[tokio::test]
+async fn in_the_browser_an_admin_puts_a_bitrix24_apps_robot_on_a_stage_through_the_form_its_properties_made() {
+    let host = TestHost::start().await;
+    let registration = json!({
+        "CODE": "quote", "HANDLER": "https://quotes.example.com/robot", "NAME": "Prepare a quote",
+        "PROPERTIES": {
+            "format": {"Name": "Document type", "Type": "select", "Options": {"pdf": "PDF", "docx": "Word"}, "Default": "pdf"},
+            "amount": {"Name": "Amount", "Description": "What the quote is for", "Type": "double", "Required": "Y"},
+            "urgent": {"Name": "Urgent", "Type": "bool"}
+        },
+        "RETURN_PROPERTIES": {"quote_id": {"Name": "Quote", "Type": "string"}}
+    });
+    assert_eq!(host.ok("bizproc.robot.add", registration).await, true);
+    let browser = Browser::open(&host).await;
+    browser.sign_in_as_admin(&host).await;
+    browser.goto("/automation/deal/0").await;
+    browser
+        .find(r#"button[data-add-robot="NEW"]"#)
+        .await
+        .click()
+        .await
+        .unwrap();
+    let dialog = browser.find("dialog[open]").await;
+    dialog
+        .find(fantoccini::Locator::Css("select[name=plugin_id]"))
+        .await
+        .unwrap()
+        .select_by_value("app:quote")
+        .await
+        .unwrap();
+    let options = browser
+        .find(r#"dialog [data-path="/format"] select"#)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        options.contains("PDF") && options.contains("Word"),
+        "the options' titles: {options}"
+    );
+    let amount = browser.find(r#"dialog [data-path="/amount"] input"#).await;
+    amount.send_keys("{=Document:OPPORTUNITY}").await.unwrap();
+    browser
+        .find(r#"dialog [data-path="/urgent"] input[type=checkbox]"#)
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.screenshot("app-robot-editor").await;
+    browser.find("dialog button[type=submit]").await.click().await.unwrap();
+    browser.find("li.robot").await;
+    let card = browser.find("li.robot").await.text().await.unwrap();
+    assert!(card.contains("Prepare a quote"), "{card}");
+    let robots = host.admin(Method::GET, "/api/v1/robots", None).await.1["robots"].clone();
+    assert_eq!(robots[0]["plugin_id"], "app:quote");
+    assert_eq!(
+        robots[0]["config"],
+        json!({"format": "pdf", "amount": "{=Document:OPPORTUNITY}", "urgent": true, "timeout_duration": 86400})
+    );
+    browser.goto("/plugins").await;
+    let row = browser
+        .find(r#"tr[data-plugin="app:quote"]"#)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        row.contains("a Bitrix24 app's robot") && row.contains("calls quotes.example.com over HTTP"),
+        "{row}"
+    );
+}
+
+#[tokio::test]
 async fn in_the_browser_an_admin_reviews_a_plugins_capabilities_before_installing_it() {
     let host = TestHost::start().await;
     let wasm = tempfile::Builder::new().suffix(".wasm").tempfile().unwrap();
