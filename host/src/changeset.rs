@@ -12,6 +12,7 @@ use crate::directory::AUTOMATION_USER;
 use crate::mailer::{self, OutgoingEmail};
 use crate::model::{CrmError, FieldChanges, ItemRef};
 use crate::notifications::{self, NewNotification};
+use crate::sms::{self, OutgoingSms};
 use crate::store::Tx;
 use crate::tasks::{self, TaskChanges};
 
@@ -61,6 +62,8 @@ pub enum StagedChange {
     Notification(NewNotification),
     /// An email for the outbox.
     Email(OutgoingEmail),
+    /// A text message for the outbox.
+    Sms(OutgoingSms),
     /// Phones and emails for the repeat-lead exception list.
     Exceptions(NewExceptions),
     /// The item's open tasks completed: all, or those the robot `robot_id` created.
@@ -97,6 +100,7 @@ impl StagedChange {
                 notifications::add(tx, notification, now).await?;
             }
             StagedChange::Email(email) => mailer::queue(tx, email, now).await?,
+            StagedChange::Sms(message) => sms::queue(tx, message, now).await?,
             StagedChange::Exceptions(new) => {
                 repeat::add(tx, new, now).await?;
             }
@@ -140,6 +144,7 @@ impl StagedChange {
             StagedChange::Email(e) => {
                 json!({"kind": "email", "id": e.id, "to": e.to, "subject": e.subject, "text": e.text})
             }
+            StagedChange::Sms(m) => json!({"kind": "sms", "id": m.id, "to": m.to, "text": m.text}),
             StagedChange::Exceptions(new) => json!({
                 "kind": "exceptions", "values": new.values.iter().map(|(_, value)| value).collect::<Vec<_>>(), "comment": new.comment,
             }),

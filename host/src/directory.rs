@@ -25,6 +25,8 @@ pub struct User {
     pub email: Option<String>,
     /// Job title.
     pub work_position: String,
+    /// Mobile phone number (Bitrix24's PERSONAL_MOBILE), for text messages.
+    pub personal_mobile: Option<String>,
     /// Whether the user may still act and be assigned work.
     pub active: bool,
     /// Whether the user administers the CRM (pipelines, users, plugins).
@@ -44,6 +46,8 @@ pub struct UserChanges {
     pub email: Option<String>,
     /// Job title.
     pub work_position: Option<String>,
+    /// Mobile phone number; empty clears it.
+    pub personal_mobile: Option<String>,
     /// Active or dismissed.
     pub active: Option<bool>,
     /// The departments, replacing the current ones.
@@ -91,6 +95,7 @@ async fn user_from_row(conn: &mut Conn, row: &store::Row) -> Result<User, CrmErr
         last_name: row.try_get("last_name")?,
         email: row.try_get("email")?,
         work_position: row.try_get("work_position")?,
+        personal_mobile: row.try_get("personal_mobile")?,
         active: row.try_get::<i64, _>("active")? != 0,
         is_admin: row.try_get::<i64, _>("is_admin")? != 0,
         departments,
@@ -189,7 +194,8 @@ pub async fn update_user(tx: &mut Tx, id: i64, changes: &UserChanges) -> Result<
         None => current.email.as_deref(),
     };
     store::query(
-        "UPDATE users SET name = $1, last_name = $2, email = $3, work_position = $4, active = $5 WHERE id = $6",
+        "UPDATE users SET name = $1, last_name = $2, email = $3, work_position = $4, active = $5, personal_mobile = $7
+         WHERE id = $6",
     )
     .bind(changes.name.as_deref().unwrap_or(&current.name).trim())
     .bind(changes.last_name.as_deref().unwrap_or(&current.last_name).trim())
@@ -203,6 +209,11 @@ pub async fn update_user(tx: &mut Tx, id: i64, changes: &UserChanges) -> Result<
     )
     .bind(i64::from(changes.active.unwrap_or(current.active)))
     .bind(id)
+    .bind(match &changes.personal_mobile {
+        Some(number) if number.trim().is_empty() => None,
+        Some(number) => Some(crate::sms::check_number(number)?),
+        None => current.personal_mobile.clone(),
+    })
     .execute(&mut *tx)
     .await?;
     if let Some(departments) = &changes.departments {

@@ -49,80 +49,103 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// `serve`'s options.
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "STAGEWRIGHT_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Directory for the SQLite database and the compiled-plugin cache.
+    #[arg(long, env = "STAGEWRIGHT_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// PostgreSQL URL (`postgres://user:password@host/db`) to keep the data in instead of SQLite
+    /// in the data directory; several hosts on one database share the work.
+    #[arg(long, env = "STAGEWRIGHT_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Scheduler workers in this process.
+    #[arg(long, env = "STAGEWRIGHT_WORKERS", default_value_t = 8)]
+    workers: usize,
+    /// Most robot runs a worker claims in one transaction and finishes in one more (1: a
+    /// transaction per run).
+    #[arg(long, env = "STAGEWRIGHT_CLAIM_BATCH", default_value_t = 128)]
+    claim_batch: usize,
+    /// Most workers the runs of one plugin may hold at once (half the workers by default), so
+    /// a plugin that sleeps to its wall-time bound cannot stall every other robot.
+    #[arg(long, env = "STAGEWRIGHT_WORKERS_PER_PLUGIN")]
+    workers_per_plugin: Option<usize>,
+    /// Seconds a worker holds a claimed run before another may take it over (a host that
+    /// died mid-run loses its runs to the others after this long).
+    #[arg(long, env = "STAGEWRIGHT_LEASE_SECONDS", default_value_t = 60)]
+    lease_seconds: u64,
+    /// Days a finished robot run stays in the history.
+    #[arg(long, env = "STAGEWRIGHT_RUN_RETENTION_DAYS", default_value_t = 365)]
+    run_retention_days: u64,
+    /// Run on a clock that only moves through `POST /api/v1/clock/advance` (for trying out
+    /// delayed robots; never in production).
+    #[arg(long, env = "STAGEWRIGHT_MANUAL_CLOCK")]
+    manual_clock: bool,
+    /// SMTP server robots' email leaves through: `smtp://host:25`,
+    /// `smtp://user:password@host:587?tls=required` or `smtps://host:465`. Without one,
+    /// email stays queued in the outbox (GET /api/v1/outbox).
+    #[arg(long, env = "STAGEWRIGHT_SMTP_URL")]
+    smtp_url: Option<String>,
+    /// The sender of robots' email.
+    #[arg(
+        long,
+        env = "STAGEWRIGHT_MAIL_FROM",
+        default_value = "Stagewright <stagewright@localhost>"
+    )]
+    mail_from: String,
+    /// The HTTP gateway robots' text messages (SMS) are posted to, one request per message
+    /// with the message id as `Idempotency-Key`. Without one, messages stay queued in the
+    /// outbox (GET /api/v1/outbox?channel=sms).
+    #[arg(long, env = "STAGEWRIGHT_SMS_GATEWAY_URL")]
+    sms_gateway_url: Option<String>,
+    /// A header every gateway request carries, `Name: value` (`Authorization: Bearer …`).
+    #[arg(long, env = "STAGEWRIGHT_SMS_GATEWAY_HEADER")]
+    sms_gateway_header: Option<String>,
+    /// The gateway request's body, with `{to}`, `{text}` and `{id}` replaced by the number,
+    /// the text and the message id, escaped for `--sms-gateway-content-type`.
+    #[arg(long, env = "STAGEWRIGHT_SMS_GATEWAY_BODY", default_value = stagewright::sms::DEFAULT_BODY)]
+    sms_gateway_body: String,
+    /// The gateway request body's media type.
+    #[arg(
+        long,
+        env = "STAGEWRIGHT_SMS_GATEWAY_CONTENT_TYPE",
+        default_value = "application/json"
+    )]
+    sms_gateway_content_type: String,
+    /// A network plugins may call over HTTP although it is internal (loopback, private,
+    /// link-local), e.g. `10.1.0.0/16` or `127.0.0.1/32`; repeat for several. Without it,
+    /// plugins reach public addresses only.
+    #[arg(long = "allow-http-to", env = "STAGEWRIGHT_ALLOW_HTTP_TO", value_delimiter = ',')]
+    allow_http_to: Vec<ipnet::IpNet>,
+    /// Seconds a stopping host (SIGTERM, Ctrl-C) gives the robots that are running to finish
+    /// before it exits; one still running after that is taken over by another host when its
+    /// lease expires.
+    #[arg(long, env = "STAGEWRIGHT_SHUTDOWN_TIMEOUT", default_value_t = 15)]
+    shutdown_timeout: u64,
+    /// Serve HTTPS with this certificate chain (PEM, the server's certificate first).
+    #[arg(
+        long,
+        env = "STAGEWRIGHT_TLS_CERT",
+        requires = "tls_key",
+        conflicts_with = "tls_self_signed"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "STAGEWRIGHT_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a self-signed certificate for the listen address and localhost, made
+    /// in the data directory (tls/cert.pem) and printed, for clients to trust.
+    #[arg(long, env = "STAGEWRIGHT_TLS_SELF_SIGNED")]
+    tls_self_signed: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Runs the host: HTTP API, scheduler and plugin runtime.
-    Serve {
-        /// Address to listen on.
-        #[arg(long, env = "STAGEWRIGHT_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
-        /// Directory for the SQLite database and the compiled-plugin cache.
-        #[arg(long, env = "STAGEWRIGHT_DATA_DIR", default_value = "./data")]
-        data_dir: PathBuf,
-        /// PostgreSQL URL (`postgres://user:password@host/db`) to keep the data in instead of SQLite
-        /// in the data directory; several hosts on one database share the work.
-        #[arg(long, env = "STAGEWRIGHT_DATABASE_URL")]
-        database_url: Option<String>,
-        /// Scheduler workers in this process.
-        #[arg(long, env = "STAGEWRIGHT_WORKERS", default_value_t = 8)]
-        workers: usize,
-        /// Most robot runs a worker claims in one transaction and finishes in one more (1: a
-        /// transaction per run).
-        #[arg(long, env = "STAGEWRIGHT_CLAIM_BATCH", default_value_t = 128)]
-        claim_batch: usize,
-        /// Most workers the runs of one plugin may hold at once (half the workers by default), so
-        /// a plugin that sleeps to its wall-time bound cannot stall every other robot.
-        #[arg(long, env = "STAGEWRIGHT_WORKERS_PER_PLUGIN")]
-        workers_per_plugin: Option<usize>,
-        /// Seconds a worker holds a claimed run before another may take it over (a host that
-        /// died mid-run loses its runs to the others after this long).
-        #[arg(long, env = "STAGEWRIGHT_LEASE_SECONDS", default_value_t = 60)]
-        lease_seconds: u64,
-        /// Days a finished robot run stays in the history.
-        #[arg(long, env = "STAGEWRIGHT_RUN_RETENTION_DAYS", default_value_t = 365)]
-        run_retention_days: u64,
-        /// Run on a clock that only moves through `POST /api/v1/clock/advance` (for trying out
-        /// delayed robots; never in production).
-        #[arg(long, env = "STAGEWRIGHT_MANUAL_CLOCK")]
-        manual_clock: bool,
-        /// SMTP server robots' email leaves through: `smtp://host:25`,
-        /// `smtp://user:password@host:587?tls=required` or `smtps://host:465`. Without one,
-        /// email stays queued in the outbox (GET /api/v1/outbox).
-        #[arg(long, env = "STAGEWRIGHT_SMTP_URL")]
-        smtp_url: Option<String>,
-        /// The sender of robots' email.
-        #[arg(
-            long,
-            env = "STAGEWRIGHT_MAIL_FROM",
-            default_value = "Stagewright <stagewright@localhost>"
-        )]
-        mail_from: String,
-        /// A network plugins may call over HTTP although it is internal (loopback, private,
-        /// link-local), e.g. `10.1.0.0/16` or `127.0.0.1/32`; repeat for several. Without it,
-        /// plugins reach public addresses only.
-        #[arg(long = "allow-http-to", env = "STAGEWRIGHT_ALLOW_HTTP_TO", value_delimiter = ',')]
-        allow_http_to: Vec<ipnet::IpNet>,
-        /// Seconds a stopping host (SIGTERM, Ctrl-C) gives the robots that are running to finish
-        /// before it exits; one still running after that is taken over by another host when its
-        /// lease expires.
-        #[arg(long, env = "STAGEWRIGHT_SHUTDOWN_TIMEOUT", default_value_t = 15)]
-        shutdown_timeout: u64,
-        /// Serve HTTPS with this certificate chain (PEM, the server's certificate first).
-        #[arg(
-            long,
-            env = "STAGEWRIGHT_TLS_CERT",
-            requires = "tls_key",
-            conflicts_with = "tls_self_signed"
-        )]
-        tls_cert: Option<PathBuf>,
-        /// The private key of --tls-cert (PEM).
-        #[arg(long, env = "STAGEWRIGHT_TLS_KEY", requires = "tls_cert")]
-        tls_key: Option<PathBuf>,
-        /// Serve HTTPS with a self-signed certificate for the listen address and localhost, made
-        /// in the data directory (tls/cert.pem) and printed, for clients to trust.
-        #[arg(long, env = "STAGEWRIGHT_TLS_SELF_SIGNED")]
-        tls_self_signed: bool,
-    },
+    Serve(Box<ServeArgs>),
     /// Writes a consistent copy of the SQLite database, while the host serves or not (for
     /// PostgreSQL use pg_dump).
     Backup {
@@ -254,24 +277,29 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     match cli.command {
-        Command::Serve {
-            listen,
-            data_dir,
-            database_url,
-            workers,
-            claim_batch,
-            workers_per_plugin,
-            lease_seconds,
-            run_retention_days,
-            manual_clock,
-            smtp_url,
-            mail_from,
-            allow_http_to,
-            shutdown_timeout,
-            tls_cert,
-            tls_key,
-            tls_self_signed,
-        } => {
+        Command::Serve(args) => {
+            let ServeArgs {
+                listen,
+                data_dir,
+                database_url,
+                workers,
+                claim_batch,
+                workers_per_plugin,
+                lease_seconds,
+                run_retention_days,
+                manual_clock,
+                smtp_url,
+                mail_from,
+                sms_gateway_url,
+                sms_gateway_header,
+                sms_gateway_body,
+                sms_gateway_content_type,
+                allow_http_to,
+                shutdown_timeout,
+                tls_cert,
+                tls_key,
+                tls_self_signed,
+            } = *args;
             let mut settings = Settings::new(data_dir);
             settings.listen = listen;
             settings.database_url = database_url;
@@ -283,6 +311,10 @@ async fn main() -> anyhow::Result<()> {
             settings.manual_clock = manual_clock;
             settings.mail.smtp_url = smtp_url;
             settings.mail.from = mail_from;
+            settings.sms.gateway_url = sms_gateway_url;
+            settings.sms.header = sms_gateway_header;
+            settings.sms.body_template = sms_gateway_body;
+            settings.sms.content_type = sms_gateway_content_type;
             settings.http.allow_internal = allow_http_to;
             settings.tls = match (tls_cert, tls_key) {
                 (Some(cert), Some(key)) => Some(Tls::Files { cert, key }),

@@ -12,8 +12,8 @@ use prometheus::{
 };
 
 use crate::clock::Millis;
-use crate::mailer;
 use crate::model::CrmError;
+use crate::outbox;
 use crate::queue::{self, RunEnd};
 use crate::store::Store;
 
@@ -156,7 +156,7 @@ impl Metrics {
     pub async fn render(&self, store: &Store, now: Millis) -> Result<String, CrmError> {
         let mut conn = store.pool().acquire().await?;
         let counts = queue::counts(&mut conn, now).await?;
-        let unsent = mailer::depth(&mut conn).await?;
+        let unsent = outbox::depth(&mut conn).await?;
         drop(conn);
         for (state, count) in [
             ("due", counts.due),

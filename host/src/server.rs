@@ -15,8 +15,10 @@ use crate::clock::Clock;
 use crate::directory::{self, TokenKind};
 use crate::mailer::{MailSettings, Mailer};
 use crate::metrics::Metrics;
+use crate::outbox;
 use crate::runtime::{HttpPolicy, Limits, Runtime};
 use crate::scheduler::{Scheduler, SchedulerSettings};
+use crate::sms::{Gateway, SmsSettings};
 use crate::store::{Backend, Store};
 use crate::tls::{Certificate, Tls};
 use axum_server::tls_rustls::RustlsConfig;
@@ -42,6 +44,8 @@ pub struct Settings {
     pub scheduler: SchedulerSettings,
     /// Outgoing email.
     pub mail: MailSettings,
+    /// Outgoing text messages.
+    pub sms: SmsSettings,
     /// Plugins' outbound HTTP.
     pub http: HttpPolicy,
     /// HTTPS instead of plain HTTP.
@@ -60,6 +64,7 @@ impl Settings {
             limits: Limits::default(),
             scheduler: SchedulerSettings::default(),
             mail: MailSettings::default(),
+            sms: SmsSettings::default(),
             http: HttpPolicy::default(),
             tls: None,
         }
@@ -143,9 +148,25 @@ impl Server {
         ));
         let workers = scheduler.spawn_workers();
         let mut tasks = Vec::new();
-        match Mailer::new(store.clone(), clock.clone(), settings.mail)? {
-            Some(mailer) => tasks.push(Arc::new(mailer).spawn()),
+        match Mailer::new(&settings.mail)? {
+            Some(mailer) => tasks.push(outbox::spawn(
+                Arc::new(mailer),
+                store.clone(),
+                clock.clone(),
+                settings.mail.retries,
+            )),
             None => tracing::warn!("no SMTP server configured (--smtp-url): robots' email stays in the outbox"),
+        }
+        match Gateway::new(&settings.sms, runtime.outbound(), store.clone())? {
+            Some(gateway) => tasks.push(outbox::spawn(
+                Arc::new(gateway),
+                store.clone(),
+                clock.clone(),
+                settings.sms.retries,
+            )),
+            None => tracing::info!(
+                "no SMS gateway configured (--sms-gateway-url): robots' text messages stay in the outbox"
+            ),
         }
         let state = AppState {
             store,

@@ -34,6 +34,7 @@ import * as email from "stagewright:action/email@0.1.5";
 import * as flow from "stagewright:action/flow@0.1.5";
 import * as log from "stagewright:action/log@0.1.5";
 import * as notify from "stagewright:action/notify@0.1.5";
+import * as sms from "stagewright:action/sms@0.1.5";
 
 /** The SDK's own version, which is the contract version it is built against. */
 export const VERSION = "0.1.5";
@@ -71,6 +72,7 @@ const REFUSALS = {
   crm: { denied: (what) => `denied: ${what}`, invalid: (why) => `invalid CRM call: ${why}` },
   notify: { denied: () => "denied: notify", invalid: (why) => `notification refused: ${why}` },
   email: { denied: () => "denied: email", invalid: (why) => `email refused: ${why}` },
+  sms: { denied: (what) => `denied: ${what}`, invalid: (why) => `text message refused: ${why}` },
 };
 
 /** Calls a host function of `iface` ("crm", "notify", "email"), turning a refusal into `Failed`. */
@@ -239,6 +241,12 @@ export class Context {
   /** Notifies a user's supervisor; answers `[notificationId, supervisorId]`. */
   notifySupervisorOf(userId, message) {
     return call("notify", notify.send, { tag: "supervisor-of", val: userId }, message);
+  }
+
+  /** Queues a text message to a phone number, or to a user id's mobile number; answers its outbox id (since 0.1.5). */
+  sendSms(to, text) {
+    const recipient = typeof to === "number" ? { tag: "user", val: to } : { tag: "phone", val: to };
+    return call("sms", sms.send, recipient, text);
   }
 
   /**

@@ -38,7 +38,7 @@ from typing import Any, Dict, List, Optional
 
 import wit_world
 from componentize_py_types import Err
-from wit_world.imports import crm, directory, email, flow, log, notify, types
+from wit_world.imports import crm, directory, email, flow, log, notify, sms, types
 
 __version__ = "0.1.5"
 CONTRACT = "stagewright:action@0.1.5"
@@ -156,6 +156,10 @@ def _refused(error: Err) -> Failed:
         return Failed("denied: email")
     if isinstance(value, email.EmailError_Invalid):
         return Failed(f"email refused: {value.value}")
+    if isinstance(value, sms.SmsError_Denied):
+        return Failed(f"denied: {value.value}")
+    if isinstance(value, sms.SmsError_Invalid):
+        return Failed(f"text message refused: {value.value}")
     return Failed(f"refused: {getattr(value, 'value', value)}")
 
 
@@ -295,6 +299,11 @@ class Context:
         """Queues an email; each of `to` is an address or a user id. Answers its outbox id."""
         recipients = [email.Recipient_User(r) if isinstance(r, int) else email.Recipient_Address(r) for r in to]
         return _call(email.queue, email.Message(to=recipients, subject=subject, text=text, html=html))
+
+    def send_sms(self, to: Any, text: str) -> str:
+        """Queues a text message to a phone number, or to a user id's mobile number; answers its outbox id (since 0.1.5)."""
+        recipient = sms.Recipient_User(to) if isinstance(to, int) else sms.Recipient_Phone(to)
+        return _call(sms.send, recipient, text)
 
     def log(self, level: str, message: str) -> None:
         """Writes a line to the run's log: "debug", "info", "warn" or "error"."""

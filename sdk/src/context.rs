@@ -1,4 +1,4 @@
-use crate::bindings::stagewright::action::{crm, directory, email, flow, log, notify, types as wit};
+use crate::bindings::stagewright::action::{crm, directory, email, flow, log, notify, sms, types as wit};
 use crate::{ActionError, Item, ItemRef};
 use serde_json::{Value, json};
 use std::cell::OnceCell;
@@ -33,6 +33,37 @@ impl Context {
         self.fields
             .get_or_init(|| serde_json::from_str(&self.invocation.item.fields).unwrap_or(Value::Null))
             .get(name)
+    }
+
+    /// The client's first value of a multi-field (`"PHONE"`, `"EMAIL"`): on the item itself
+    /// (a lead, contact or company), else on its contact (`CONTACT_ID`), else on its company
+    /// (`COMPANY_ID`); `None` when none has one. Reading the contact or company needs
+    /// `Capability::Read` of `"contact"` and `"company"`.
+    pub fn client_value(&self, field: &str) -> Result<Option<String>, ActionError> {
+        if let Some(value) = first_value(self.field(field)) {
+            return Ok(Some(value));
+        }
+        for (link, entity_type) in [("CONTACT_ID", "contact"), ("COMPANY_ID", "company")] {
+            let Some(id) = self.field(link).and_then(|v| crate::id_from(v, link).ok()) else {
+                continue;
+            };
+            let linked = self.get(&ItemRef {
+                entity_type: entity_type.into(),
+                id,
+            })?;
+            let fields: Value = serde_json::from_str(&linked.fields).unwrap_or(Value::Null);
+            if let Some(value) = first_value(fields.get(field)) {
+                return Ok(Some(value));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The item's responsible (`ASSIGNED_BY_ID`).
+    pub fn responsible(&self) -> Result<u64, ActionError> {
+        self.field("ASSIGNED_BY_ID")
+            .ok_or_else(|| ActionError::Failed("the item has no responsible".into()))
+            .and_then(|id| crate::id_from(id, "the item's responsible"))
     }
 
     /// The attempt number, 1 for the first.
@@ -131,6 +162,12 @@ impl Context {
         Ok(notify::send(to, message)?)
     }
 
+    /// Queues a text message for the host's SMS gateway, to a phone number or to an employee's
+    /// mobile number; returns its outbox id. Needs `Capability::Write("sms")` (since 0.1.5).
+    pub fn send_sms(&self, to: &sms::Recipient, text: &str) -> Result<String, ActionError> {
+        Ok(sms::send(to, text)?)
+    }
+
     /// Queues an email for the host's mailer; returns its outbox id. Needs `Capability::Email`.
     pub fn send_email(&self, message: &email::Message) -> Result<String, ActionError> {
         Ok(email::queue(message)?)
@@ -172,4 +209,15 @@ impl Context {
     pub fn log(&self, level: log::Level, message: &str) {
         log::write(level, message);
     }
+}
+
+/// The first non-empty value of a Bitrix24 multi-field (`[{"VALUE": "...", ...}]`).
+fn first_value(field: Option<&Value>) -> Option<String> {
+    field?
+        .as_array()?
+        .iter()
+        .filter_map(|entry| entry.get("VALUE")?.as_str())
+        .map(str::trim)
+        .find(|value| !value.is_empty())
+        .map(str::to_string)
 }

@@ -1,6 +1,7 @@
 use crate::bindings::stagewright::action::crm::CrmError;
 use crate::bindings::stagewright::action::email::EmailError;
 use crate::bindings::stagewright::action::notify::NotifyError;
+use crate::bindings::stagewright::action::sms::SmsError;
 use crate::bindings::stagewright::action::types as wit;
 
 /// Why an action did not succeed; the host retries only [`ActionError::Transient`].
@@ -51,6 +52,16 @@ impl From<EmailError> for ActionError {
         match err {
             EmailError::Denied => Self::Failed("denied: email".into()),
             EmailError::Invalid(why) => Self::Failed(format!("email refused: {why}")),
+        }
+    }
+}
+
+/// A refused text message fails the run.
+impl From<SmsError> for ActionError {
+    fn from(err: SmsError) -> Self {
+        match err {
+            SmsError::Denied(what) => Self::Failed(format!("denied: {what}")),
+            SmsError::Invalid(why) => Self::Failed(format!("text message refused: {why}")),
         }
     }
 }

@@ -37,6 +37,7 @@ pub use bindings::stagewright::action::email::{Message as EmailMessage, Recipien
 pub use bindings::stagewright::action::flow::WakeOn;
 pub use bindings::stagewright::action::log::Level;
 pub use bindings::stagewright::action::notify::Recipient as NotifyRecipient;
+pub use bindings::stagewright::action::sms::Recipient as SmsRecipient;
 pub use bindings::stagewright::action::types::{Item, ItemRef};
 
 /// The item's short CRM reference as task bindings (`UF_CRM_TASK`) take it: `L_1`, `D_12`,

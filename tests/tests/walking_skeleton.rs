@@ -296,6 +296,7 @@ async fn plugins_survive_a_restart_and_one_that_no_longer_loads_does_not_stop_th
             "noop",
             "notify",
             "send-email",
+            "send-sms",
             "wait",
             "webhook",
             "write-log"
@@ -336,6 +337,7 @@ async fn plugins_survive_a_restart_and_one_that_no_longer_loads_does_not_stop_th
             "misbehave",
             "notify",
             "send-email",
+            "send-sms",
             "wait",
             "webhook",
             "write-log"

@@ -24,8 +24,8 @@ use crate::crm::pipeline_report::{self, Period, PipelineReport};
 use crate::crm::repeat::{self, Exception, Kind, NewExceptions};
 use crate::crm::repeat_sales::{self, RepeatSales};
 use crate::directory::{self, Absence, AbsenceKind, NewAbsence, TokenKind};
-use crate::mailer::{self, OutboxEntry};
 use crate::model::{CrmError, EntityType, ItemRef, parse_datetime};
+use crate::outbox::{self, OutboxEntry};
 use crate::permissions::{self, Access, NewRole, Role, RuleAccess};
 use crate::queue::{self, RunFilter, RunRecord};
 use crate::returns::{self, Return, ReturnRule};
@@ -620,19 +620,29 @@ pub struct OutboxFilter {
     status: Option<String>,
     /// Messages of this run.
     run_id: Option<String>,
+    /// `email` or `sms`; both when absent.
+    channel: Option<String>,
     /// At most this many (default 50, at most 500).
     limit: Option<i64>,
 }
 
-/// `GET /api/v1/outbox?status=failed&run_id=run_...&limit=50`: robots' email, newest first, with
-/// its delivery state (queued, sending, sent, failed), attempts and the last SMTP error.
+/// `GET /api/v1/outbox?status=failed&run_id=run_...&channel=sms&limit=50`: robots' email and text
+/// messages, newest first, with their delivery state (queued, sending, sent, failed), attempts and
+/// the last error (the SMTP server's, or the SMS gateway's).
 #[utoipa::path(get, path = "/api/v1/outbox", tag = "runs", security(("admin_token" = [])), params(OutboxFilter),
     responses((status = 200, body = OutboxList), (status = 400, body = ErrorBody)))]
 pub async fn outbox(State(app): State<AppState>, RawQuery(raw): RawQuery) -> Result<impl IntoResponse, ApiError> {
     let filter: OutboxFilter = query(raw.as_deref())?;
     let limit = filter.limit.unwrap_or(50).clamp(1, 500);
     let mut conn = app.store.pool().acquire().await?;
-    let messages = mailer::outbox(&mut conn, filter.status.as_deref(), filter.run_id.as_deref(), limit).await?;
+    let messages = outbox::list(
+        &mut conn,
+        filter.status.as_deref(),
+        filter.run_id.as_deref(),
+        filter.channel.as_deref(),
+        limit,
+    )
+    .await?;
     Ok(Json(OutboxList { messages }))
 }
 

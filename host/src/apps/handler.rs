@@ -1,6 +1,6 @@
 //! One run of an app robot: the run POSTed to the app's handler the way Bitrix24 posts it
 //! (`application/x-www-form-urlencoded`, PHP-style keys), under the rules every outbound request
-//! of a run follows ([`Outbound::post_form`]). A handler that answers 2xx has the run; with
+//! of a run follows ([`Outbound::post`]). A handler that answers 2xx has the run; with
 //! `USE_SUBSCRIPTION` the run then waits for `bizproc.event.send`.
 
 use std::time::Instant;
@@ -11,7 +11,7 @@ use super::{ANSWER_WAKE, Registration};
 use crate::clock::Millis;
 use crate::model::EntityType;
 use crate::runtime::bindings::stagewright::action::types as wit;
-use crate::runtime::{Limits, Outbound, RunEffects, RunLog, RunOutcome, RunResult, Unanswered, Wait};
+use crate::runtime::{HostPost, Limits, Outbound, RunEffects, RunLog, RunOutcome, RunResult, Unanswered, Wait};
 use crate::store::Store;
 
 /// Where the app reaches this host back, as Bitrix24's `auth[...]` fields name it.
@@ -84,10 +84,14 @@ async fn post(
     };
     let form = form(registration, endpoint, invocation, &config, &token, now);
     let line = format!("HTTP POST {}", registration.handler);
-    let status = match outbound
-        .post_form(store, &registration.handler, form, &invocation.run_id)
-        .await
-    {
+    let post = HostPost {
+        url: &registration.handler,
+        content_type: "application/x-www-form-urlencoded",
+        header: None,
+        body: form,
+        idempotency_key: &invocation.run_id,
+    };
+    let status = match outbound.post(store, post).await {
         Ok(status) => status,
         Err(unanswered) => {
             log.push("error", format!("{line}: {}", unanswered.reason));

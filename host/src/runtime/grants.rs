@@ -17,6 +17,9 @@ pub const TASKS: &str = "task";
 /// The capability target for the repeat-lead exception list (written by "add to exceptions").
 pub const EXCEPTIONS: &str = "exceptions";
 
+/// The capability target for text messages (write("sms")).
+pub const SMS: &str = "sms";
+
 /// The capability target for the company directory and its absence calendar.
 pub const USERS: &str = "user";
 
@@ -45,18 +48,21 @@ pub enum Target {
     Exceptions,
     /// The company directory.
     Users,
+    /// Text messages through the host's SMS gateway.
+    Sms,
 }
 
 impl Target {
     /// Parses a capability target as the contract spells it: an entity type ("deal",
-    /// "dynamic_1032", or the 0.1.0 contract's "spa:1032"), "dynamic_*", "task", "exceptions"
-    /// or "user".
+    /// "dynamic_1032", or the 0.1.0 contract's "spa:1032"), "dynamic_*", "task", "exceptions",
+    /// "user" or "sms".
     pub fn parse(name: &str) -> Result<Self, String> {
         match name {
             ANY_SMART_PROCESS => Ok(Self::AnySmartProcess),
             TASKS => Ok(Self::Tasks),
             EXCEPTIONS => Ok(Self::Exceptions),
             USERS => Ok(Self::Users),
+            SMS => Ok(Self::Sms),
             other => EntityType::parse(other).map(Self::Entity).map_err(|e| e.to_string()),
         }
     }

@@ -68,6 +68,7 @@ fn target_in_words(target: &str) -> String {
         Ok(Target::Tasks) => "tasks".into(),
         Ok(Target::Exceptions) => "the repeat-lead exception list".into(),
         Ok(Target::Users) => "the company directory".into(),
+        Ok(Target::Sms) => "text messages".into(),
         Err(_) => target.to_string(),
     }
 }

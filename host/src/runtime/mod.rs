@@ -30,7 +30,7 @@ pub use grants::{Access, Denial, Grants, Target};
 pub use host::{HostFailure, to_wit_item};
 pub use limits::Limits;
 pub use manifest::{Capability, Manifest};
-pub use outbound::{HttpPolicy, Outbound, Unanswered};
+pub use outbound::{HostPost, HttpPolicy, Outbound, Unanswered};
 pub use outcome::{RunOutcome, RunResult};
 pub use run_log::{LogLine, RunLog};
 pub use run_state::{RunEffects, RunState, Wait};
@@ -52,6 +52,7 @@ pub mod bindings {
             "stagewright:action/crm.crm-error" => crate::runtime::host::CrmCallError,
             "stagewright:action/notify.notify-error" => crate::runtime::host::NotifyCallError,
             "stagewright:action/email.email-error" => crate::runtime::host::EmailCallError,
+            "stagewright:action/sms.sms-error" => crate::runtime::host::SmsCallError,
         },
     });
 }
@@ -292,6 +293,12 @@ impl Runtime {
         }
         tx.commit().await?;
         Ok(self.register(plugin))
+    }
+
+    /// The outbound HTTP rules and TLS set-up, for requests the host makes itself (the SMS
+    /// gateway's).
+    pub fn outbound(&self) -> Arc<Outbound> {
+        self.outbound.clone()
     }
 
     /// Tells the runtime the host's base URL once it listens: app robots' handlers are told it

@@ -91,18 +91,27 @@ pub struct Unanswered {
     pub transient: bool,
 }
 
+/// A POST the host makes itself: an app robot's handler call, a text message to the gateway.
+pub struct HostPost<'a> {
+    /// Where to.
+    pub url: &'a str,
+    /// The body's media type.
+    pub content_type: &'a str,
+    /// One more header, name and value (the gateway's `Authorization`).
+    pub header: Option<(&'a str, &'a str)>,
+    /// The body.
+    pub body: String,
+    /// The `Idempotency-Key`: the run's id, or the message's.
+    pub idempotency_key: &'a str,
+}
+
 impl Outbound {
-    /// POSTs a form for a run, under the rules a plugin's requests follow: `host` is the one host
-    /// granted, the resolved address is checked, connecting and the response are bounded in time
-    /// and size, and the run id goes as `Idempotency-Key`. Like a plugin's request it waits until
-    /// what the host committed before is on disk. Answers the response's status.
-    pub async fn post_form(
-        &self,
-        store: &Store,
-        url: &str,
-        form: String,
-        run_id: &str,
-    ) -> Result<http::StatusCode, Unanswered> {
+    /// Sends a POST the host makes itself under the rules a plugin's requests follow: the
+    /// resolved address is checked, connecting and the response are bounded in time and size,
+    /// and the key goes as `Idempotency-Key`. Like a plugin's request it waits until what the
+    /// host committed before is on disk. Answers the response's status.
+    pub async fn post(&self, store: &Store, post: HostPost<'_>) -> Result<http::StatusCode, Unanswered> {
+        let url = post.url;
         let refused = |reason: String| Unanswered {
             reason,
             transient: false,
@@ -110,13 +119,17 @@ impl Outbound {
         let uri = http::Uri::try_from(url).map_err(|e| refused(format!("{url} is not a URL: {e}")))?;
         let target = Target::of(&uri).map_err(refused)?;
         let authority = uri.authority().map(|a| a.to_string()).unwrap_or_default();
-        let body = http_body_util::Full::new(Bytes::from(form))
+        let body = http_body_util::Full::new(Bytes::from(post.body))
             .map_err(|never| match never {})
             .boxed_unsync();
-        let request = http::Request::post(uri)
+        let mut request = http::Request::post(uri)
             .header(http::header::HOST, authority)
-            .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(IDEMPOTENCY_KEY, run_id)
+            .header(http::header::CONTENT_TYPE, post.content_type)
+            .header(IDEMPOTENCY_KEY, post.idempotency_key);
+        if let Some((name, value)) = post.header {
+            request = request.header(name, value);
+        }
+        let request = request
             .body(body)
             .map_err(|e| refused(format!("the request cannot be made: {e}")))?;
         store.settle().await.map_err(|e| Unanswered {

@@ -4,8 +4,7 @@
 
 use serde::Deserialize;
 use stagewright_sdk::{
-    Action, ActionError, Capability, Context, EmailMessage, EmailRecipient, ItemRef, Level, Manifest, Value, id_from,
-    json,
+    Action, ActionError, Capability, Context, EmailMessage, EmailRecipient, Level, Manifest, Value, id_from, json,
 };
 
 /// The robot's configuration; subject and bodies may hold templates.
@@ -33,50 +32,16 @@ pub struct Config {
 /// Queues one email.
 pub struct SendEmail;
 
-/// The first address of a Bitrix24 EMAIL multi-field (`[{"VALUE": "a@b.c", ...}]`).
-fn first_email(field: Option<&Value>) -> Option<String> {
-    field?
-        .as_array()?
-        .iter()
-        .filter_map(|entry| entry.get("VALUE")?.as_str())
-        .map(str::trim)
-        .find(|address| !address.is_empty())
-        .map(str::to_string)
-}
-
-/// The client's address: on the item itself (leads, contacts, companies), else on its contact,
-/// else on its company.
-fn client_address(ctx: &Context) -> Result<String, ActionError> {
-    if let Some(address) = first_email(ctx.field("EMAIL")) {
-        return Ok(address);
-    }
-    for (field, entity_type) in [("CONTACT_ID", "contact"), ("COMPANY_ID", "company")] {
-        let Some(id) = ctx.field(field).and_then(|v| id_from(v, field).ok()) else {
-            continue;
-        };
-        let linked = ctx.get(&ItemRef {
-            entity_type: entity_type.into(),
-            id,
-        })?;
-        let fields: Value = serde_json::from_str(&linked.fields).unwrap_or(Value::Null);
-        if let Some(address) = first_email(fields.get("EMAIL")) {
-            return Ok(address);
-        }
-    }
-    Err(ActionError::Failed(
-        "the client has no email address: none on the item, its contact or its company".into(),
-    ))
-}
-
 fn recipients(ctx: &Context, config: &Config) -> Result<Vec<EmailRecipient>, ActionError> {
-    let responsible = || {
-        ctx.field("ASSIGNED_BY_ID")
-            .ok_or_else(|| ActionError::Failed("the item has no responsible".into()))
-            .and_then(|id| id_from(id, "the item's responsible"))
-    };
     Ok(match config.to.as_deref().unwrap_or("client") {
-        "client" => vec![EmailRecipient::Address(client_address(ctx)?)],
-        "responsible" => vec![EmailRecipient::User(responsible()?)],
+        "client" => vec![EmailRecipient::Address(ctx.client_value("EMAIL")?.ok_or_else(
+            || {
+                ActionError::Failed(
+                    "the client has no email address: none on the item, its contact or its company".into(),
+                )
+            },
+        )?)],
+        "responsible" => vec![EmailRecipient::User(ctx.responsible()?)],
         "user" => {
             let user = config
                 .user_id

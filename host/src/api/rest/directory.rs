@@ -45,6 +45,7 @@ fn user_json(user: &User) -> Value {
         "LAST_NAME": user.last_name,
         "EMAIL": user.email,
         "WORK_POSITION": user.work_position,
+        "PERSONAL_MOBILE": user.personal_mobile.clone().unwrap_or_default(),
         "UF_DEPARTMENT": user.departments,
         "IS_ONLINE": "N",
         "USER_TYPE": "employee",
@@ -161,7 +162,15 @@ fn id_and_fields(p: &Map<String, Value>) -> Result<(i64, Map<String, Value>), Ap
     Ok((id, fields))
 }
 
-const USER_FIELDS: &[&str] = &["EMAIL", "NAME", "LAST_NAME", "WORK_POSITION", "ACTIVE", "UF_DEPARTMENT"];
+const USER_FIELDS: &[&str] = &[
+    "EMAIL",
+    "NAME",
+    "LAST_NAME",
+    "WORK_POSITION",
+    "PERSONAL_MOBILE",
+    "ACTIVE",
+    "UF_DEPARTMENT",
+];
 
 fn user_changes(fields: &Map<String, Value>) -> Result<UserChanges, ApiError> {
     Ok(UserChanges {
@@ -169,6 +178,7 @@ fn user_changes(fields: &Map<String, Value>) -> Result<UserChanges, ApiError> {
         last_name: params::optional_str(fields, "LAST_NAME")?,
         email: params::optional_str(fields, "EMAIL")?,
         work_position: params::optional_str(fields, "WORK_POSITION")?,
+        personal_mobile: params::optional_str(fields, "PERSONAL_MOBILE")?,
         active: params::optional_flag(fields, "ACTIVE")?,
         departments: id_list(fields, "UF_DEPARTMENT")?,
     })

@@ -1,5 +1,5 @@
 //! What a plugin can reach from inside its sandbox: one module per interface of the contract
-//! (`crm`, `directory`, `notify`, `email`, `flow`, `log`), each the host side of that interface.
+//! (`crm`, `directory`, `notify`, `email`, `sms`, `flow`, `log`), each the host side of that interface.
 //! Outbound HTTP goes through `wasi:http` (see `super::outbound`).
 //!
 //! Every call first asks the run's [`Grants`](super::grants::Grants). Reads go to the database
@@ -18,6 +18,7 @@ mod email;
 mod flow;
 mod log;
 mod notify;
+mod sms;
 #[cfg(test)]
 mod tests;
 
@@ -26,6 +27,7 @@ use serde_json::{Map, Value};
 use super::bindings::stagewright::action::crm::CrmError as WitCrmError;
 use super::bindings::stagewright::action::email::EmailError;
 use super::bindings::stagewright::action::notify::NotifyError;
+use super::bindings::stagewright::action::sms::SmsError;
 use super::bindings::stagewright::action::types::{self as wit, Item as WitItem, ItemRef as WitRef};
 use super::grants::Denial;
 use super::run_state::RunState;
@@ -53,6 +55,8 @@ pub type CrmCallError = CallError<WitCrmError>;
 pub type NotifyCallError = CallError<NotifyError>;
 /// An `email` call's error.
 pub type EmailCallError = CallError<EmailError>;
+/// An `sms` call's error.
+pub type SmsCallError = CallError<SmsError>;
 
 /// An interface's WIT error, built from what the host knows of a refusal.
 pub trait Refusal: Sized {
@@ -86,6 +90,15 @@ impl Refusal for EmailError {
     }
     fn denied(_: &Denial) -> Self {
         Self::Denied
+    }
+}
+
+impl Refusal for SmsError {
+    fn invalid(why: String) -> Self {
+        Self::Invalid(why)
+    }
+    fn denied(denial: &Denial) -> Self {
+        Self::Denied(denial.capability())
     }
 }
 
