@@ -9,6 +9,7 @@ use crate::crm::activities::{self, ActivityChanges};
 use crate::crm::repeat::{self, NewExceptions};
 use crate::crm::{self, Automation};
 use crate::directory::AUTOMATION_USER;
+use crate::feed::{self, NewPost};
 use crate::mailer::{self, OutgoingEmail};
 use crate::model::{CrmError, FieldChanges, ItemRef};
 use crate::notifications::{self, NewNotification};
@@ -64,6 +65,13 @@ pub enum StagedChange {
     Email(OutgoingEmail),
     /// A text message for the outbox.
     Sms(OutgoingSms),
+    /// A post in the Activity Stream.
+    FeedPost {
+        /// The post id the plugin was told.
+        id: i64,
+        /// The post.
+        post: NewPost,
+    },
     /// Phones and emails for the repeat-lead exception list.
     Exceptions(NewExceptions),
     /// The item's open tasks completed: all, or those the robot `robot_id` created.
@@ -101,6 +109,9 @@ impl StagedChange {
             }
             StagedChange::Email(email) => mailer::queue(tx, email, now).await?,
             StagedChange::Sms(message) => sms::queue(tx, message, now).await?,
+            StagedChange::FeedPost { id, post } => {
+                feed::add_post(tx, Some(*id), post, now).await?;
+            }
             StagedChange::Exceptions(new) => {
                 repeat::add(tx, new, now).await?;
             }
@@ -145,6 +156,10 @@ impl StagedChange {
                 json!({"kind": "email", "id": e.id, "to": e.to, "subject": e.subject, "text": e.text})
             }
             StagedChange::Sms(m) => json!({"kind": "sms", "id": m.id, "to": m.to, "text": m.text}),
+            StagedChange::FeedPost { id, post } => json!({
+                "kind": "feed_post", "id": id, "title": post.title, "text": post.message,
+                "item": post.item.map(|i| i.short()),
+            }),
             StagedChange::Exceptions(new) => json!({
                 "kind": "exceptions", "values": new.values.iter().map(|(_, value)| value).collect::<Vec<_>>(), "comment": new.comment,
             }),

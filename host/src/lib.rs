@@ -19,6 +19,7 @@ pub mod clock;
 pub mod config;
 pub mod crm;
 pub mod directory;
+pub mod feed;
 pub mod kit;
 pub mod mailer;
 pub mod metrics;

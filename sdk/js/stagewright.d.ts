@@ -92,6 +92,8 @@ export class Context {
   nextInTurn(users: number[], skipping?: number[]): number | null;
   notifyUser(userId: number, message: string): [number, number];
   notifySupervisorOf(userId: number, message: string): [number, number];
+  /** Publishes an Activity Stream post from `author`, about `about` when given; answers its id (since 0.1.5). */
+  postToFeed(author: number, text: string, title?: string, about?: ItemRef | null): number;
   /** Queues a text message to a phone number, or to a user id's mobile number; answers its outbox id (since 0.1.5). */
   sendSms(to: string | number, text: string): string;
   sendEmail(message: { to: (string | number)[]; subject: string; text: string; html?: string | null }): string;

@@ -31,6 +31,7 @@
 import * as crm from "stagewright:action/crm@0.1.5";
 import * as directory from "stagewright:action/directory@0.1.5";
 import * as email from "stagewright:action/email@0.1.5";
+import * as feed from "stagewright:action/feed@0.1.5";
 import * as flow from "stagewright:action/flow@0.1.5";
 import * as log from "stagewright:action/log@0.1.5";
 import * as notify from "stagewright:action/notify@0.1.5";
@@ -73,6 +74,7 @@ const REFUSALS = {
   notify: { denied: () => "denied: notify", invalid: (why) => `notification refused: ${why}` },
   email: { denied: () => "denied: email", invalid: (why) => `email refused: ${why}` },
   sms: { denied: (what) => `denied: ${what}`, invalid: (why) => `text message refused: ${why}` },
+  feed: { denied: (what) => `denied: ${what}`, invalid: (why) => `post refused: ${why}` },
 };
 
 /** Calls a host function of `iface` ("crm", "notify", "email"), turning a refusal into `Failed`. */
@@ -241,6 +243,11 @@ export class Context {
   /** Notifies a user's supervisor; answers `[notificationId, supervisorId]`. */
   notifySupervisorOf(userId, message) {
     return call("notify", notify.send, { tag: "supervisor-of", val: userId }, message);
+  }
+
+  /** Publishes an Activity Stream post from `author`, about `about` when given; answers its id (since 0.1.5). */
+  postToFeed(author, text, title = "", about = null) {
+    return call("feed", feed.post, author, title, text, about ?? undefined);
   }
 
   /** Queues a text message to a phone number, or to a user id's mobile number; answers its outbox id (since 0.1.5). */

@@ -38,7 +38,7 @@ from typing import Any, Dict, List, Optional
 
 import wit_world
 from componentize_py_types import Err
-from wit_world.imports import crm, directory, email, flow, log, notify, sms, types
+from wit_world.imports import crm, directory, email, feed, flow, log, notify, sms, types
 
 __version__ = "0.1.5"
 CONTRACT = "stagewright:action@0.1.5"
@@ -156,6 +156,10 @@ def _refused(error: Err) -> Failed:
         return Failed("denied: email")
     if isinstance(value, email.EmailError_Invalid):
         return Failed(f"email refused: {value.value}")
+    if isinstance(value, feed.FeedError_Denied):
+        return Failed(f"denied: {value.value}")
+    if isinstance(value, feed.FeedError_Invalid):
+        return Failed(f"post refused: {value.value}")
     if isinstance(value, sms.SmsError_Denied):
         return Failed(f"denied: {value.value}")
     if isinstance(value, sms.SmsError_Invalid):
@@ -299,6 +303,10 @@ class Context:
         """Queues an email; each of `to` is an address or a user id. Answers its outbox id."""
         recipients = [email.Recipient_User(r) if isinstance(r, int) else email.Recipient_Address(r) for r in to]
         return _call(email.queue, email.Message(to=recipients, subject=subject, text=text, html=html))
+
+    def post_to_feed(self, author: int, text: str, title: str = "", about: Optional[ItemRef] = None) -> int:
+        """Publishes an Activity Stream post from `author`, about `about` when given; answers its id (since 0.1.5)."""
+        return _call(feed.post, author, title, text, about.to_wit() if about else None)
 
     def send_sms(self, to: Any, text: str) -> str:
         """Queues a text message to a phone number, or to a user id's mobile number; answers its outbox id (since 0.1.5)."""

@@ -1,4 +1,4 @@
-use crate::bindings::stagewright::action::{crm, directory, email, flow, log, notify, sms, types as wit};
+use crate::bindings::stagewright::action::{crm, directory, email, feed, flow, log, notify, sms, types as wit};
 use crate::{ActionError, Item, ItemRef};
 use serde_json::{Value, json};
 use std::cell::OnceCell;
@@ -166,6 +166,19 @@ impl Context {
     /// mobile number; returns its outbox id. Needs `Capability::Write("sms")` (since 0.1.5).
     pub fn send_sms(&self, to: &sms::Recipient, text: &str) -> Result<String, ActionError> {
         Ok(sms::send(to, text)?)
+    }
+
+    /// Publishes a post in the Activity Stream from `author` (an active user), about `about`
+    /// when given (the post names the item and shows on its timeline); returns the post's id.
+    /// Needs `Capability::Write("feed")` (since 0.1.5).
+    pub fn post_to_feed(
+        &self,
+        author: u64,
+        title: &str,
+        text: &str,
+        about: Option<&ItemRef>,
+    ) -> Result<u64, ActionError> {
+        Ok(feed::post(author, title, text, about)?)
     }
 
     /// Queues an email for the host's mailer; returns its outbox id. Needs `Capability::Email`.

@@ -1,5 +1,6 @@
 use crate::bindings::stagewright::action::crm::CrmError;
 use crate::bindings::stagewright::action::email::EmailError;
+use crate::bindings::stagewright::action::feed::FeedError;
 use crate::bindings::stagewright::action::notify::NotifyError;
 use crate::bindings::stagewright::action::sms::SmsError;
 use crate::bindings::stagewright::action::types as wit;
@@ -52,6 +53,16 @@ impl From<EmailError> for ActionError {
         match err {
             EmailError::Denied => Self::Failed("denied: email".into()),
             EmailError::Invalid(why) => Self::Failed(format!("email refused: {why}")),
+        }
+    }
+}
+
+/// A refused post fails the run.
+impl From<FeedError> for ActionError {
+    fn from(err: FeedError) -> Self {
+        match err {
+            FeedError::Denied(what) => Self::Failed(format!("denied: {what}")),
+            FeedError::Invalid(why) => Self::Failed(format!("post refused: {why}")),
         }
     }
 }

@@ -275,6 +275,7 @@ async fn plugins_survive_a_restart_and_one_that_no_longer_loads_does_not_stop_th
         ids(&plugins),
         [
             "add-comment",
+            "add-feed-post",
             "add-to-exceptions",
             "app:survivor",
             "change-pipeline",
@@ -317,6 +318,7 @@ async fn plugins_survive_a_restart_and_one_that_no_longer_loads_does_not_stop_th
         ids(&plugins),
         [
             "add-comment",
+            "add-feed-post",
             "add-to-exceptions",
             "app:survivor",
             "change-pipeline",

@@ -16,6 +16,7 @@ mod automation;
 mod batch;
 mod bizproc;
 mod directory;
+mod feed;
 mod items;
 mod notify;
 mod pipelines;
@@ -207,6 +208,7 @@ fn required_scope(method: &str) -> Option<&'static str> {
         "department" => Some("department"),
         "im" => Some("im"),
         "bizproc" => Some("bizproc"),
+        "log" => Some("log"),
         _ => Some("crm"),
     }
 }
@@ -242,6 +244,7 @@ async fn dispatch(
         _ if method.starts_with("crm.automation.trigger") => automation::dispatch(app, user, method, p).await,
         _ if method.starts_with("crm.type.") => types::dispatch(app, user, method, p).await,
         _ if method.starts_with("bizproc.") => bizproc::dispatch(app, user, method, p).await,
+        _ if method.starts_with("log.") => feed::dispatch(app, user, method, p).await,
         _ if method.starts_with("tasks.task.") => tasks::dispatch(app, user, method, p).await,
         _ if method.starts_with("crm.activity.") => activities::dispatch(app, user, method, p).await,
         _ if method.starts_with("im.notify") => notify::dispatch(app, user, method, p).await,

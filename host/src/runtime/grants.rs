@@ -20,6 +20,9 @@ pub const EXCEPTIONS: &str = "exceptions";
 /// The capability target for text messages (write("sms")).
 pub const SMS: &str = "sms";
 
+/// The capability target for the Activity Stream (write("feed")).
+pub const FEED: &str = "feed";
+
 /// The capability target for the company directory and its absence calendar.
 pub const USERS: &str = "user";
 
@@ -50,12 +53,14 @@ pub enum Target {
     Users,
     /// Text messages through the host's SMS gateway.
     Sms,
+    /// Posts in the Activity Stream.
+    Feed,
 }
 
 impl Target {
     /// Parses a capability target as the contract spells it: an entity type ("deal",
     /// "dynamic_1032", or the 0.1.0 contract's "spa:1032"), "dynamic_*", "task", "exceptions",
-    /// "user" or "sms".
+    /// "user", "sms" or "feed".
     pub fn parse(name: &str) -> Result<Self, String> {
         match name {
             ANY_SMART_PROCESS => Ok(Self::AnySmartProcess),
@@ -63,6 +68,7 @@ impl Target {
             EXCEPTIONS => Ok(Self::Exceptions),
             USERS => Ok(Self::Users),
             SMS => Ok(Self::Sms),
+            FEED => Ok(Self::Feed),
             other => EntityType::parse(other).map(Self::Entity).map_err(|e| e.to_string()),
         }
     }

@@ -69,6 +69,7 @@ fn target_in_words(target: &str) -> String {
         Ok(Target::Exceptions) => "the repeat-lead exception list".into(),
         Ok(Target::Users) => "the company directory".into(),
         Ok(Target::Sms) => "text messages".into(),
+        Ok(Target::Feed) => "the Activity Stream".into(),
         Err(_) => target.to_string(),
     }
 }

@@ -53,6 +53,7 @@ pub mod bindings {
             "stagewright:action/notify.notify-error" => crate::runtime::host::NotifyCallError,
             "stagewright:action/email.email-error" => crate::runtime::host::EmailCallError,
             "stagewright:action/sms.sms-error" => crate::runtime::host::SmsCallError,
+            "stagewright:action/feed.feed-error" => crate::runtime::host::FeedCallError,
         },
     });
 }

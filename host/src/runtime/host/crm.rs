@@ -7,7 +7,9 @@ use super::super::bindings::stagewright::action::crm::{self as wit_crm, CrmError
 use super::super::bindings::stagewright::action::types::{Item as WitItem, ItemRef as WitRef};
 use super::super::grants::{Access, EXCEPTIONS, TASKS};
 use super::super::run_state::RunState;
-use super::{CallError, CrmCallError, id_of, parse_object, read_error, selected_wit_item, to_wit_item, to_wit_ref};
+use super::{
+    CallError, CrmCallError, Refusal, id_of, parse_object, read_error, selected_wit_item, to_wit_item, to_wit_ref,
+};
 use crate::changeset::{self, StagedChange};
 use crate::crm as ops;
 use crate::crm::activities::{self, ActivityChanges};
@@ -61,7 +63,7 @@ impl RunState {
         check_fields(entity_type, &custom, &input, write).map_err(|e| CallError::invalid(e.to_string()))
     }
 
-    async fn next_id(&mut self, sequence: &str) -> Result<i64, CrmCallError> {
+    pub(super) async fn next_id<E: Refusal>(&mut self, sequence: &str) -> Result<i64, CallError<E>> {
         Ok(self.store.reserve_id(sequence).await?)
     }
 
@@ -140,7 +142,7 @@ impl RunState {
     /// Applies a change after the run's earlier ones the way the scheduler will, in a transaction
     /// that is rolled back, so the plugin hears about a dismissed responsible or a missing
     /// binding at its call (and may bind to an item it created itself).
-    async fn dry_run(&mut self, change: &StagedChange) -> Result<(), CrmCallError> {
+    pub(super) async fn dry_run<E: Refusal>(&mut self, change: &StagedChange) -> Result<(), CallError<E>> {
         let mut tx = self.store.write().await?;
         let mut checked = changeset::apply(&mut tx, &Engine, &self.staged, self.now).await;
         if checked.is_ok() {

@@ -1,5 +1,5 @@
 //! What a plugin can reach from inside its sandbox: one module per interface of the contract
-//! (`crm`, `directory`, `notify`, `email`, `sms`, `flow`, `log`), each the host side of that interface.
+//! (`crm`, `directory`, `notify`, `email`, `sms`, `feed`, `flow`, `log`), each the host side of that interface.
 //! Outbound HTTP goes through `wasi:http` (see `super::outbound`).
 //!
 //! Every call first asks the run's [`Grants`](super::grants::Grants). Reads go to the database
@@ -15,6 +15,7 @@
 mod crm;
 mod directory;
 mod email;
+mod feed;
 mod flow;
 mod log;
 mod notify;
@@ -26,6 +27,7 @@ use serde_json::{Map, Value};
 
 use super::bindings::stagewright::action::crm::CrmError as WitCrmError;
 use super::bindings::stagewright::action::email::EmailError;
+use super::bindings::stagewright::action::feed::FeedError;
 use super::bindings::stagewright::action::notify::NotifyError;
 use super::bindings::stagewright::action::sms::SmsError;
 use super::bindings::stagewright::action::types::{self as wit, Item as WitItem, ItemRef as WitRef};
@@ -57,6 +59,8 @@ pub type NotifyCallError = CallError<NotifyError>;
 pub type EmailCallError = CallError<EmailError>;
 /// An `sms` call's error.
 pub type SmsCallError = CallError<SmsError>;
+/// A `feed` call's error.
+pub type FeedCallError = CallError<FeedError>;
 
 /// An interface's WIT error, built from what the host knows of a refusal.
 pub trait Refusal: Sized {
@@ -90,6 +94,15 @@ impl Refusal for EmailError {
     }
     fn denied(_: &Denial) -> Self {
         Self::Denied
+    }
+}
+
+impl Refusal for FeedError {
+    fn invalid(why: String) -> Self {
+        Self::Invalid(why)
+    }
+    fn denied(denial: &Denial) -> Self {
+        Self::Denied(denial.capability())
     }
 }
 
