@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 
+use crate::booking::{self, NewBooking};
 use crate::clock::Millis;
 use crate::crm::activities::{self, ActivityChanges};
 use crate::crm::repeat::{self, NewExceptions};
@@ -65,6 +66,15 @@ pub enum StagedChange {
     Email(OutgoingEmail),
     /// A text message for the outbox.
     Sms(OutgoingSms),
+    /// A resource booked.
+    Booking {
+        /// The booking id the plugin was told.
+        id: i64,
+        /// The booking.
+        booking: NewBooking,
+    },
+    /// A booking cancelled.
+    CancelBooking(i64),
     /// A post in the Activity Stream.
     FeedPost {
         /// The post id the plugin was told.
@@ -112,6 +122,12 @@ impl StagedChange {
             StagedChange::FeedPost { id, post } => {
                 feed::add_post(tx, Some(*id), post, now).await?;
             }
+            StagedChange::Booking { id, booking } => {
+                booking::book(tx, Some(*id), booking, now).await?;
+            }
+            StagedChange::CancelBooking(id) => {
+                booking::cancel(tx, *id, now).await?;
+            }
             StagedChange::Exceptions(new) => {
                 repeat::add(tx, new, now).await?;
             }
@@ -156,6 +172,11 @@ impl StagedChange {
                 json!({"kind": "email", "id": e.id, "to": e.to, "subject": e.subject, "text": e.text})
             }
             StagedChange::Sms(m) => json!({"kind": "sms", "id": m.id, "to": m.to, "text": m.text}),
+            StagedChange::Booking { id, booking } => json!({
+                "kind": "booking", "id": id, "resource_id": booking.resource_id, "name": booking.name,
+                "starts_at": booking.starts_at, "ends_at": booking.ends_at,
+            }),
+            StagedChange::CancelBooking(id) => json!({"kind": "cancel_booking", "id": id}),
             StagedChange::FeedPost { id, post } => json!({
                 "kind": "feed_post", "id": id, "title": post.title, "text": post.message,
                 "item": post.item.map(|i| i.short()),

@@ -401,7 +401,7 @@ impl TokenKind {
 }
 
 /// The scopes a webhook token can carry, as Bitrix24 names them; a method needs its family's.
-pub const SCOPES: &[&str] = &["crm", "task", "user", "department", "im", "bizproc", "log"];
+pub const SCOPES: &[&str] = &["crm", "task", "user", "department", "im", "bizproc", "log", "booking"];
 
 /// Every scope, for tokens that may call everything (the first administrator's).
 pub fn all_scopes() -> Vec<String> {

@@ -117,15 +117,7 @@ pub async fn add_post(tx: &mut Tx, id: Option<i64>, post: &NewPost, now: Millis)
 }
 
 fn post_from_row(row: &store::Row) -> Result<Post, CrmError> {
-    let entity_type: Option<String> = row.try_get("entity_type")?;
-    let item_id: Option<i64> = row.try_get("item_id")?;
-    let item = match (entity_type, item_id) {
-        (Some(entity_type), Some(id)) => Some(ItemRef {
-            entity_type: crate::model::EntityType::parse(&entity_type)?,
-            id,
-        }),
-        _ => None,
-    };
+    let item = ItemRef::from_columns(row.try_get("entity_type")?, row.try_get("item_id")?)?;
     Ok(Post {
         id: row.try_get("id")?,
         author_id: row.try_get("author_id")?,

@@ -14,6 +14,7 @@ pub mod api;
 pub mod apps;
 pub mod backup;
 pub mod board;
+pub mod booking;
 pub mod changeset;
 pub mod clock;
 pub mod config;

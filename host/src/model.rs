@@ -172,6 +172,17 @@ impl ItemRef {
         Ok(Self { entity_type, id })
     }
 
+    /// The item a row names in its `entity_type` and `item_id` columns, if it names one.
+    pub fn from_columns(entity_type: Option<String>, id: Option<i64>) -> Result<Option<Self>, CrmError> {
+        match (entity_type, id) {
+            (Some(entity_type), Some(id)) => Ok(Some(Self {
+                entity_type: EntityType::parse(&entity_type)?,
+                id,
+            })),
+            _ => Ok(None),
+        }
+    }
+
     /// The short reference [`ItemRef::parse_short`] reads, in its one spelling (`D_12`, `T80_7`).
     pub fn short(&self) -> String {
         let prefix = match self.entity_type {

@@ -92,6 +92,10 @@ export class Context {
   nextInTurn(users: number[], skipping?: number[]): number | null;
   notifyUser(userId: number, message: string): [number, number];
   notifySupervisorOf(userId: number, message: string): [number, number];
+  /** Books a resource for `minutes` from `start` (ISO 8601); answers the booking's id (since 0.1.5). */
+  book(resource: number, start: string, minutes: number, options?: { title?: string; user?: number | null; about?: ItemRef | null }): number;
+  /** Cancels a booking; answers whether it was still booked (since 0.1.5). */
+  cancelBooking(id: number): boolean;
   /** Publishes an Activity Stream post from `author`, about `about` when given; answers its id (since 0.1.5). */
   postToFeed(author: number, text: string, title?: string, about?: ItemRef | null): number;
   /** Queues a text message to a phone number, or to a user id's mobile number; answers its outbox id (since 0.1.5). */

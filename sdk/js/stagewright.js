@@ -28,6 +28,7 @@
 // `Failed` with the host's reason, as in the Rust SDK. Any other exception fails the run for
 // good with its message and stack, so a bug reads as a bug in the run record.
 
+import * as booking from "stagewright:action/booking@0.1.5";
 import * as crm from "stagewright:action/crm@0.1.5";
 import * as directory from "stagewright:action/directory@0.1.5";
 import * as email from "stagewright:action/email@0.1.5";
@@ -75,6 +76,7 @@ const REFUSALS = {
   email: { denied: () => "denied: email", invalid: (why) => `email refused: ${why}` },
   sms: { denied: (what) => `denied: ${what}`, invalid: (why) => `text message refused: ${why}` },
   feed: { denied: (what) => `denied: ${what}`, invalid: (why) => `post refused: ${why}` },
+  booking: { denied: (what) => `denied: ${what}`, taken: (why) => `not booked: ${why}`, invalid: (why) => `booking refused: ${why}` },
 };
 
 /** Calls a host function of `iface` ("crm", "notify", "email"), turning a refusal into `Failed`. */
@@ -243,6 +245,16 @@ export class Context {
   /** Notifies a user's supervisor; answers `[notificationId, supervisorId]`. */
   notifySupervisorOf(userId, message) {
     return call("notify", notify.send, { tag: "supervisor-of", val: userId }, message);
+  }
+
+  /** Books a resource for `minutes` from `start` (ISO 8601); answers the booking's id (since 0.1.5). */
+  book(resource, start, minutes, { title = "", user = null, about = null } = {}) {
+    return call("booking", booking.book, resource, start, minutes, user ?? undefined, title, about ?? undefined);
+  }
+
+  /** Cancels a booking; answers whether it was still booked (since 0.1.5). */
+  cancelBooking(id) {
+    return call("booking", booking.cancel, id);
   }
 
   /** Publishes an Activity Stream post from `author`, about `about` when given; answers its id (since 0.1.5). */

@@ -38,7 +38,7 @@ from typing import Any, Dict, List, Optional
 
 import wit_world
 from componentize_py_types import Err
-from wit_world.imports import crm, directory, email, feed, flow, log, notify, sms, types
+from wit_world.imports import booking, crm, directory, email, feed, flow, log, notify, sms, types
 
 __version__ = "0.1.5"
 CONTRACT = "stagewright:action@0.1.5"
@@ -156,6 +156,12 @@ def _refused(error: Err) -> Failed:
         return Failed("denied: email")
     if isinstance(value, email.EmailError_Invalid):
         return Failed(f"email refused: {value.value}")
+    if isinstance(value, booking.BookingError_Denied):
+        return Failed(f"denied: {value.value}")
+    if isinstance(value, booking.BookingError_Taken):
+        return Failed(f"not booked: {value.value}")
+    if isinstance(value, booking.BookingError_Invalid):
+        return Failed(f"booking refused: {value.value}")
     if isinstance(value, feed.FeedError_Denied):
         return Failed(f"denied: {value.value}")
     if isinstance(value, feed.FeedError_Invalid):
@@ -303,6 +309,14 @@ class Context:
         """Queues an email; each of `to` is an address or a user id. Answers its outbox id."""
         recipients = [email.Recipient_User(r) if isinstance(r, int) else email.Recipient_Address(r) for r in to]
         return _call(email.queue, email.Message(to=recipients, subject=subject, text=text, html=html))
+
+    def book(self, resource: int, start: str, minutes: int, title: str = "", user: Optional[int] = None, about: Optional[ItemRef] = None) -> int:
+        """Books a resource for `minutes` from `start` (ISO 8601); answers the booking's id (since 0.1.5)."""
+        return _call(booking.book, resource, start, minutes, user, title, about.to_wit() if about else None)
+
+    def cancel_booking(self, booking_id: int) -> bool:
+        """Cancels a booking; answers whether it was still booked (since 0.1.5)."""
+        return _call(booking.cancel, booking_id)
 
     def post_to_feed(self, author: int, text: str, title: str = "", about: Optional[ItemRef] = None) -> int:
         """Publishes an Activity Stream post from `author`, about `about` when given; answers its id (since 0.1.5)."""

@@ -1,4 +1,6 @@
-use crate::bindings::stagewright::action::{crm, directory, email, feed, flow, log, notify, sms, types as wit};
+use crate::bindings::stagewright::action::{
+    booking, crm, directory, email, feed, flow, log, notify, sms, types as wit,
+};
 use crate::{ActionError, Item, ItemRef};
 use serde_json::{Value, json};
 use std::cell::OnceCell;
@@ -166,6 +168,26 @@ impl Context {
     /// mobile number; returns its outbox id. Needs `Capability::Write("sms")` (since 0.1.5).
     pub fn send_sms(&self, to: &sms::Recipient, text: &str) -> Result<String, ActionError> {
         Ok(sms::send(to, text)?)
+    }
+
+    /// Books `resource` for `minutes` from `start` (ISO 8601) for `user`, about `about` when
+    /// given, named `title`; returns the booking's id. A clash with another booking fails with
+    /// the booking in the way. Needs `Capability::Write("booking")` (since 0.1.5).
+    pub fn book(
+        &self,
+        resource: u64,
+        (start, minutes): (&str, u32),
+        user: Option<u64>,
+        title: &str,
+        about: Option<&ItemRef>,
+    ) -> Result<u64, ActionError> {
+        Ok(booking::book(resource, start, minutes, user, title, about)?)
+    }
+
+    /// Cancels a booking; answers whether it was still booked. Needs
+    /// `Capability::Write("booking")` (since 0.1.5).
+    pub fn cancel_booking(&self, id: u64) -> Result<bool, ActionError> {
+        Ok(booking::cancel(id)?)
     }
 
     /// Publishes a post in the Activity Stream from `author` (an active user), about `about`

@@ -1,3 +1,4 @@
+use crate::bindings::stagewright::action::booking::BookingError;
 use crate::bindings::stagewright::action::crm::CrmError;
 use crate::bindings::stagewright::action::email::EmailError;
 use crate::bindings::stagewright::action::feed::FeedError;
@@ -53,6 +54,17 @@ impl From<EmailError> for ActionError {
         match err {
             EmailError::Denied => Self::Failed("denied: email".into()),
             EmailError::Invalid(why) => Self::Failed(format!("email refused: {why}")),
+        }
+    }
+}
+
+/// A refused booking fails the run; a clash says which booking holds the resource.
+impl From<BookingError> for ActionError {
+    fn from(err: BookingError) -> Self {
+        match err {
+            BookingError::Denied(what) => Self::Failed(format!("denied: {what}")),
+            BookingError::Taken(why) => Self::Failed(format!("not booked: {why}")),
+            BookingError::Invalid(why) => Self::Failed(format!("booking refused: {why}")),
         }
     }
 }

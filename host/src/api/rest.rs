@@ -15,6 +15,7 @@ mod activities;
 mod automation;
 mod batch;
 mod bizproc;
+mod booking;
 mod directory;
 mod feed;
 mod items;
@@ -209,6 +210,7 @@ fn required_scope(method: &str) -> Option<&'static str> {
         "im" => Some("im"),
         "bizproc" => Some("bizproc"),
         "log" => Some("log"),
+        "booking" => Some("booking"),
         _ => Some("crm"),
     }
 }
@@ -245,6 +247,7 @@ async fn dispatch(
         _ if method.starts_with("crm.type.") => types::dispatch(app, user, method, p).await,
         _ if method.starts_with("bizproc.") => bizproc::dispatch(app, user, method, p).await,
         _ if method.starts_with("log.") => feed::dispatch(app, user, method, p).await,
+        _ if method.starts_with("booking.v1.") => booking::dispatch(app, user, method, p).await,
         _ if method.starts_with("tasks.task.") => tasks::dispatch(app, user, method, p).await,
         _ if method.starts_with("crm.activity.") => activities::dispatch(app, user, method, p).await,
         _ if method.starts_with("im.notify") => notify::dispatch(app, user, method, p).await,

@@ -23,6 +23,9 @@ pub const SMS: &str = "sms";
 /// The capability target for the Activity Stream (write("feed")).
 pub const FEED: &str = "feed";
 
+/// The capability target for resources' bookings (write("booking")).
+pub const BOOKING: &str = "booking";
+
 /// The capability target for the company directory and its absence calendar.
 pub const USERS: &str = "user";
 
@@ -55,12 +58,14 @@ pub enum Target {
     Sms,
     /// Posts in the Activity Stream.
     Feed,
+    /// Resources' bookings.
+    Booking,
 }
 
 impl Target {
     /// Parses a capability target as the contract spells it: an entity type ("deal",
     /// "dynamic_1032", or the 0.1.0 contract's "spa:1032"), "dynamic_*", "task", "exceptions",
-    /// "user", "sms" or "feed".
+    /// "user", "sms", "feed" or "booking".
     pub fn parse(name: &str) -> Result<Self, String> {
         match name {
             ANY_SMART_PROCESS => Ok(Self::AnySmartProcess),
@@ -69,6 +74,7 @@ impl Target {
             USERS => Ok(Self::Users),
             SMS => Ok(Self::Sms),
             FEED => Ok(Self::Feed),
+            BOOKING => Ok(Self::Booking),
             other => EntityType::parse(other).map(Self::Entity).map_err(|e| e.to_string()),
         }
     }

@@ -70,6 +70,7 @@ fn target_in_words(target: &str) -> String {
         Ok(Target::Users) => "the company directory".into(),
         Ok(Target::Sms) => "text messages".into(),
         Ok(Target::Feed) => "the Activity Stream".into(),
+        Ok(Target::Booking) => "resources' bookings".into(),
         Err(_) => target.to_string(),
     }
 }

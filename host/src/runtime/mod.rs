@@ -54,6 +54,7 @@ pub mod bindings {
             "stagewright:action/email.email-error" => crate::runtime::host::EmailCallError,
             "stagewright:action/sms.sms-error" => crate::runtime::host::SmsCallError,
             "stagewright:action/feed.feed-error" => crate::runtime::host::FeedCallError,
+            "stagewright:action/booking.booking-error" => crate::runtime::host::BookingCallError,
         },
     });
 }

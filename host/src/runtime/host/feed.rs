@@ -4,10 +4,9 @@ use super::super::bindings::stagewright::action::feed::{self as wit_feed, FeedEr
 use super::super::bindings::stagewright::action::types::ItemRef as WitRef;
 use super::super::grants::{Access, FEED};
 use super::super::run_state::RunState;
-use super::{CallError, FeedCallError, user_id};
+use super::{FeedCallError, user_id};
 use crate::changeset::StagedChange;
 use crate::feed::{self, NewPost};
-use crate::model::ItemRef;
 
 impl wit_feed::Host for RunState {
     fn convert_feed_error(&mut self, err: FeedCallError) -> wasmtime::Result<FeedError> {
@@ -22,14 +21,7 @@ impl wit_feed::Host for RunState {
         about: Option<WitRef>,
     ) -> Result<u64, FeedCallError> {
         self.allow(|g| g.check(Access::Write, FEED))?;
-        let item = match about {
-            Some(r) => {
-                let entity_type = self.allow(|g| g.entity(Access::Read, &r.entity_type))?;
-                let id = i64::try_from(r.id).map_err(|_| CallError::invalid(format!("id {} is out of range", r.id)))?;
-                Some(ItemRef { entity_type, id })
-            }
-            None => None,
-        };
+        let item = self.about(about)?;
         let post = NewPost {
             author_id: user_id(author)?,
             title,

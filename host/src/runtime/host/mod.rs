@@ -1,5 +1,5 @@
 //! What a plugin can reach from inside its sandbox: one module per interface of the contract
-//! (`crm`, `directory`, `notify`, `email`, `sms`, `feed`, `flow`, `log`), each the host side of that interface.
+//! (`crm`, `directory`, `notify`, `email`, `sms`, `feed`, `booking`, `flow`, `log`), each the host side of that interface.
 //! Outbound HTTP goes through `wasi:http` (see `super::outbound`).
 //!
 //! Every call first asks the run's [`Grants`](super::grants::Grants). Reads go to the database
@@ -12,6 +12,7 @@
 //! scheduler records a transient failure and tries again. [`CallError`] carries the last two;
 //! the bindings map it with `trappable_error_type`, so host functions use `?`.
 
+mod booking;
 mod crm;
 mod directory;
 mod email;
@@ -25,6 +26,7 @@ mod tests;
 
 use serde_json::{Map, Value};
 
+use super::bindings::stagewright::action::booking::BookingError as WitBookingError;
 use super::bindings::stagewright::action::crm::CrmError as WitCrmError;
 use super::bindings::stagewright::action::email::EmailError;
 use super::bindings::stagewright::action::feed::FeedError;
@@ -61,6 +63,8 @@ pub type EmailCallError = CallError<EmailError>;
 pub type SmsCallError = CallError<SmsError>;
 /// A `feed` call's error.
 pub type FeedCallError = CallError<FeedError>;
+/// A `booking` call's error.
+pub type BookingCallError = CallError<WitBookingError>;
 
 /// An interface's WIT error, built from what the host knows of a refusal.
 pub trait Refusal: Sized {
@@ -94,6 +98,15 @@ impl Refusal for EmailError {
     }
     fn denied(_: &Denial) -> Self {
         Self::Denied
+    }
+}
+
+impl Refusal for WitBookingError {
+    fn invalid(why: String) -> Self {
+        Self::Invalid(why)
+    }
+    fn denied(denial: &Denial) -> Self {
+        Self::Denied(denial.capability())
     }
 }
 
@@ -160,6 +173,18 @@ impl From<WitCrmError> for CrmCallError {
 
 impl wit::Host for RunState {}
 
+impl RunState {
+    /// The item a call is `about`, when it names one the plugin may read.
+    fn about<E: Refusal>(&mut self, about: Option<WitRef>) -> Result<Option<ItemRef>, CallError<E>> {
+        let Some(r) = about else {
+            return Ok(None);
+        };
+        let entity_type = self.allow(|g| g.entity(super::grants::Access::Read, &r.entity_type))?;
+        let id = i64::try_from(r.id).map_err(|_| CallError::invalid(format!("id {} is out of range", r.id)))?;
+        Ok(Some(ItemRef { entity_type, id }))
+    }
+}
+
 /// Reading one item: "not found" names the item the plugin asked for.
 fn read_error(e: CrmError, item_ref: ItemRef) -> CrmCallError {
     match e {
@@ -196,9 +221,10 @@ fn to_wit_ref(r: ItemRef) -> WitRef {
     }
 }
 
-/// The item as a plugin sees it: the REST shape, so templates and plugins use one set of names.
+/// The item as a plugin sees it: the REST shape, so templates and plugins use one set of names,
+/// with every field, custom ones (`UF_CRM_*`) included, as the contract says.
 pub fn to_wit_item(item: &Item) -> WitItem {
-    selected_wit_item(item, &[])
+    selected_wit_item(item, &["*".into(), "UF_*".into()])
 }
 
 /// The item with only the selected fields (all when `select` is empty or holds `*`).
