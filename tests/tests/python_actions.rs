@@ -46,3 +46,31 @@ async fn a_python_plugin_that_spins_hoards_or_has_a_bug_fails_alone_in_the_real_
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_plugin_completes_tasks_texts_and_posts_through_the_0_1_5_calls() {
+    let wasm = kit_built("tests/python/calls-0-1-5", &["app.py"]).await;
+    let host = TestHost::start().await;
+    let (status, installed) = host.install(&wasm).await;
+    assert_eq!(status, 201, "{installed}");
+    let robot = host.add_robot("PREPARATION", "calls-0-1-5-py", json!({})).await;
+    let deal = host.add_deal("Chairs").await;
+    host.ok(
+        "tasks.task.add",
+        json!({"fields": {"TITLE": "Measure the room", "RESPONSIBLE_ID": 1, "UF_CRM_TASK": [format!("D_{deal}")]}}),
+    )
+    .await;
+    host.move_deal(deal, "PREPARATION").await;
+    let run = host.finished_run(deal, &robot).await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    assert_eq!(run["return_values"]["completed"], 1, "{run:#}");
+    let tasks = host.ok("tasks.task.list", json!({})).await["tasks"].clone();
+    assert_eq!(tasks[0]["status"], "5", "{tasks}");
+    let (_, outbox) = host
+        .admin(reqwest::Method::GET, "/api/v1/outbox?channel=sms", None)
+        .await;
+    assert_eq!(outbox["messages"][0]["to"], json!(["+15550100"]));
+    let posts = host.ok("log.blogpost.get", json!({})).await;
+    assert_eq!(posts[0]["DETAIL_TEXT"], "Posted from Python");
+    assert_eq!(posts[0]["CRM_ITEM"], format!("D_{deal}"));
+}
