@@ -1,7 +1,8 @@
 //! JavaScript actions: the built-in notify ported to JavaScript (`sdk/js/examples/notify`), built
 //! by the plugin kit with jco's QuickJS backend, checked against its test cases in the kit's
 //! scratch host, then installed over the admin API and run by the real host as a robot; and a
-//! hostile JavaScript plugin held by the same limits as a Rust one. Needs jco and
+//! hostile JavaScript plugin held by the same limits as a Rust one; and a plugin calling what
+//! contract 0.1.5 added (`tests/js/calls-0-1-5`). Needs jco and
 //! componentize-qjs on PATH (`npm install -g @bytecodealliance/jco@1.35.0 componentize-qjs@0.4.5`;
 //! CI installs them).
 

@@ -1,7 +1,8 @@
 //! A built-in action ported to Python (`sdk/python/examples/change-stage`), built by the plugin
 //! kit with componentize-py, checked against its test cases in the kit's scratch host, then
 //! installed over the admin API and run by the real host as a robot; and a hostile Python plugin
-//! (`tests/python/misbehave`) held by the same limits as a Rust one. Needs componentize-py on
+//! (`tests/python/misbehave`) held by the same limits as a Rust one; and a plugin calling what
+//! contract 0.1.5 added (`tests/python/calls-0-1-5`). Needs componentize-py on
 //! PATH (`pip install componentize-py==0.25.1`; CI installs it).
 
 use serde_json::json;
