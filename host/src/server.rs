@@ -127,12 +127,7 @@ impl Server {
         for registration in crate::apps::all(&mut store.pool().acquire().await?).await? {
             runtime.register_app(registration);
         }
-        for (name, wasm) in BUILTIN_PLUGINS {
-            runtime
-                .install(&store, wasm, true, clock.now())
-                .await
-                .map_err(|e| anyhow::anyhow!("built-in plugin {name}: {e}"))?;
-        }
+        runtime.install_builtins(&store, BUILTIN_PLUGINS, clock.now()).await?;
         let (admin_token, webhook_token) = ensure_tokens(&store, clock.now()).await?;
         let database = match store.backend() {
             Backend::Sqlite => "sqlite",

@@ -352,3 +352,49 @@ async fn plugins_survive_a_restart_and_one_that_no_longer_loads_does_not_stop_th
     let deal = host.add_deal("Still serving").await;
     assert_eq!(host.deal(deal).await["TITLE"], "Still serving");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn built_in_code_stays_in_the_binary_and_an_earlier_binarys_versions_are_retired() {
+    let host = TestHost::start().await;
+    let mut conn = host.database().await;
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM plugins WHERE builtin = 1 AND length(wasm) > 0")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0, "built-in plugins' code is stored in the database");
+    // What an earlier binary that shipped change-stage 0.0.1 leaves behind.
+    sqlx::query(
+        "INSERT INTO plugins (id, version, sha256, manifest, wasm, builtin, installed_at)
+         SELECT id, '0.0.1', sha256, manifest, wasm, builtin, installed_at FROM plugins WHERE id = 'change-stage'",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    drop(conn);
+
+    let host = host.restart().await;
+    let (_, plugins) = host.admin(Method::GET, "/api/v1/plugins", None).await;
+    let versions: Vec<&str> = plugins["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["manifest"]["id"] == "change-stage")
+        .map(|p| p["manifest"]["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions.len(), 1, "{versions:?}");
+    assert_ne!(versions[0], "0.0.1");
+    let mut conn = host.database().await;
+    let retired: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM plugins WHERE id = 'change-stage' AND version = '0.0.1'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(retired, 0);
+    let deal = host.add_deal("Built-ins still run").await;
+    let robot = host
+        .add_robot("PREPARATION", "change-stage", json!({"stage_id": "EXECUTING"}))
+        .await;
+    host.move_deal(deal, "PREPARATION").await;
+    assert_eq!(host.finished_run(deal, &robot).await["status"], "succeeded");
+    assert_eq!(host.deal(deal).await["STAGE_ID"], "EXECUTING");
+}

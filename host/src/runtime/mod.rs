@@ -92,6 +92,14 @@ pub enum PluginError {
         /// Plugin version.
         version: String,
     },
+    /// A plugin that ships with the host did not install.
+    #[error("built-in plugin {name}: {source}")]
+    Builtin {
+        /// Its folder name.
+        name: String,
+        /// Why.
+        source: Box<PluginError>,
+    },
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -219,13 +227,14 @@ impl Runtime {
         all
     }
 
-    /// Loads every plugin recorded in the database (at start-up). One that no longer loads is
-    /// logged and left out, so it cannot keep the host from serving; its robots' runs fail with
-    /// "not installed" until it is uploaded again.
+    /// Loads every uploaded plugin recorded in the database (at start-up). One that no longer
+    /// loads is logged and left out, so it cannot keep the host from serving; its robots' runs
+    /// fail with "not installed" until it is uploaded again. Built-in plugins are not among them:
+    /// their code is the binary's ([`Runtime::install_builtins`]).
     pub async fn load_installed(&self, store: &Store) -> Result<(), PluginError> {
         // One build in memory at a time: all of them at once would be tens of MiB for a moment,
         // which the allocator keeps for the life of the process.
-        let installed = store::query("SELECT id, version, builtin FROM plugins")
+        let installed = store::query("SELECT id, version FROM plugins WHERE builtin = 0")
             .fetch_all(store.pool())
             .await?;
         for row in installed {
@@ -235,7 +244,7 @@ impl Runtime {
                 .bind(&version)
                 .fetch_one(store.pool())
                 .await?;
-            match self.prepare(store, &wasm, row.try_get::<i64, _>("builtin")? != 0).await {
+            match self.prepare(store, &wasm, false).await {
                 Ok(plugin) => {
                     self.register(plugin);
                 }
@@ -243,6 +252,44 @@ impl Runtime {
                     tracing::error!(plugin = %id, %version, error = %e, "installed plugin does not load; skipped")
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Installs the plugins that ship with the binary, and retires the built-in versions an
+    /// earlier binary installed that this one no longer ships: their code was that binary's, and
+    /// the database keeps no copy of it.
+    pub async fn install_builtins(
+        &self,
+        store: &Store,
+        components: &[(&str, &[u8])],
+        now: Millis,
+    ) -> Result<(), PluginError> {
+        let mut shipped = Vec::with_capacity(components.len());
+        for (name, wasm) in components {
+            let plugin = self
+                .install(store, wasm, true, now)
+                .await
+                .map_err(|e| PluginError::Builtin {
+                    name: (*name).to_string(),
+                    source: Box::new(e),
+                })?;
+            shipped.push((plugin.manifest.id.clone(), plugin.manifest.version.clone()));
+        }
+        let recorded = store::query("SELECT id, version FROM plugins WHERE builtin = 1")
+            .fetch_all(store.pool())
+            .await?;
+        for row in recorded {
+            let (id, version): (String, String) = (row.try_get("id")?, row.try_get("version")?);
+            if shipped.iter().any(|(i, v)| *i == id && *v == version) {
+                continue;
+            }
+            store::query("DELETE FROM plugins WHERE id = $1 AND version = $2 AND builtin = 1")
+                .bind(&id)
+                .bind(&version)
+                .execute(store.pool())
+                .await?;
+            tracing::warn!(plugin = %id, %version, "built-in plugin version no longer ships with this binary; retired");
         }
         Ok(())
     }
@@ -280,13 +327,15 @@ impl Runtime {
                      VALUES ($1, $2, $3, $4, $5, $6, $7)
                      ON CONFLICT (id, version) DO UPDATE
                      SET sha256 = excluded.sha256, manifest = excluded.manifest, wasm = excluded.wasm,
-                         installed_at = excluded.installed_at",
+                         builtin = excluded.builtin, installed_at = excluded.installed_at",
                 )
                 .bind(&m.id)
                 .bind(&m.version)
                 .bind(&plugin.sha256)
                 .bind(serde_json::to_string(&**m).expect("manifest serializes"))
-                .bind(wasm)
+                // A built-in's code is the binary's: storing it too would double the empty data
+                // directory.
+                .bind(if builtin { &[][..] } else { wasm })
                 .bind(i64::from(builtin))
                 .bind(now)
                 .execute(&mut *tx)
