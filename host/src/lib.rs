@@ -10,6 +10,11 @@
 
 #![warn(missing_docs)]
 
+/// Every program that runs the host (the binary, its tests and benchmarks) allocates with
+/// mimalloc: glibc's malloc was a quarter of the scheduler's CPU in the PostgreSQL drain.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod api;
 pub mod apps;
 pub mod backup;

@@ -23,10 +23,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyPool, Transaction};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::SqlitePoolOptions;
+use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub use value::{Arg, Bind, ColumnIndex, Decode, Row, Value};
@@ -120,7 +121,7 @@ enum Writer {
         conn: Arc<Mutex<rusqlite::Connection>>,
         wal: Arc<sqlite::WalSync>,
     },
-    Postgres(AnyPool),
+    Postgres(PgPool),
 }
 
 /// Connections for reads.
@@ -131,7 +132,7 @@ pub struct Pool(PoolKind);
 enum PoolKind {
     /// The read connections, and the writer's, lent by [`Pool::acquire_quick`].
     Sqlite(Arc<sqlite::ReadPool>, Arc<Mutex<rusqlite::Connection>>),
-    Postgres(AnyPool),
+    Postgres(PgPool),
 }
 
 /// A database connection: one taken from the pool for reads, or the one a write transaction
@@ -141,8 +142,8 @@ pub struct Conn(ConnKind);
 enum ConnKind {
     Sqlite(sqlite::PooledConnection),
     SqliteWriter(OwnedMutexGuard<rusqlite::Connection>),
-    Postgres(PoolConnection<Any>),
-    PostgresTx(Transaction<'static, Any>),
+    Postgres(PoolConnection<Postgres>),
+    PostgresTx(Transaction<'static, Postgres>),
     /// What a committed or rolled-back transaction leaves behind.
     Ended,
 }
@@ -194,10 +195,11 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 /// benchmark). A connection the server has closed fails its next statement instead, which callers
 /// already treat as a transient database error (the scheduler retries the run), and the pool
 /// then replaces it.
-fn pool_options() -> AnyPoolOptions {
-    AnyPoolOptions::new()
+fn postgres_pool_options() -> PgPoolOptions {
+    PgPoolOptions::new()
         .acquire_timeout(Duration::from_secs(30))
         .test_before_acquire(false)
+        .max_connections(16)
 }
 
 impl Store {
@@ -212,14 +214,13 @@ impl Store {
 
     /// Opens the database at `url` (`sqlite://PATH` or `postgres://...`) and runs the migrations.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        install_default_drivers();
         if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
             return Self::open_sqlite_file(PathBuf::from(path.split('?').next().unwrap_or(path))).await;
         }
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         }
-        let pool = pool_options().max_connections(16).connect(url).await?;
+        let pool = postgres_pool_options().connect(url).await?;
         POSTGRES_MIGRATIONS.run(&pool).await?;
         Ok(Self {
             pool: Pool(PoolKind::Postgres(pool.clone())),
@@ -229,7 +230,9 @@ impl Store {
 
     async fn open_sqlite_file(path: PathBuf) -> Result<Self, StoreError> {
         let writer = Arc::new(Mutex::new(sqlite::open(&path)?));
-        let migrations = pool_options()
+        // sqlx's SQLite driver runs the migrations; the store's own statements go through
+        // rusqlite.
+        let migrations = SqlitePoolOptions::new()
             .max_connections(1)
             .connect(&format!("sqlite://{}", path.display()))
             .await?;

@@ -1,9 +1,12 @@
-//! PostgreSQL, through sqlx: statements go over the connection's socket from the calling task.
+//! PostgreSQL, through sqlx's own PostgreSQL driver: statements go over the connection's socket
+//! from the calling task. The arguments are bound by reference and the rows decoded straight into
+//! [`Value`]s; sqlx's Any driver copied both once more on the way (docs/decisions.md).
 
 use std::sync::Arc;
 
-use sqlx::any::{AnyRow, AnyTypeInfoKind};
-use sqlx::{AnyConnection, Column, Row as _};
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
+use sqlx::{Column, PgConnection, Postgres, Row as _, TypeInfo, ValueRef};
 
 use super::StoreError;
 use super::value::{Arg, Row, Value};
@@ -11,21 +14,12 @@ use super::value::{Arg, Row, Value};
 /// Runs one statement with its arguments; returns the rows, or (when `rows` is false) how many
 /// rows it changed.
 pub(super) async fn run(
-    conn: &mut AnyConnection,
+    conn: &mut PgConnection,
     sql: &str,
     args: &[Arg],
     rows: bool,
 ) -> Result<(Vec<Row>, u64), StoreError> {
-    let mut query = sqlx::query(sql);
-    for arg in args {
-        query = match arg.clone() {
-            Arg::Int(i) => query.bind(i),
-            Arg::Real(f) => query.bind(f),
-            Arg::Text(s) => query.bind(s),
-            Arg::Blob(b) => query.bind(b),
-            Arg::Bool(b) => query.bind(b),
-        };
-    }
+    let query = args.iter().fold(sqlx::query(sql), bind);
     if !rows {
         return Ok((Vec::new(), query.execute(conn).await?.rows_affected()));
     }
@@ -42,21 +36,35 @@ pub(super) async fn run(
     Ok((rows, count))
 }
 
-fn values_of(row: &AnyRow) -> Result<Vec<Value>, StoreError> {
+fn bind<'q>(query: Query<'q, Postgres, PgArguments>, arg: &'q Arg) -> Query<'q, Postgres, PgArguments> {
+    match arg {
+        Arg::Int(i) => query.bind(*i),
+        Arg::Real(f) => query.bind(*f),
+        Arg::Text(s) => query.bind(s.as_deref()),
+        Arg::Blob(b) => query.bind(b.as_deref()),
+        Arg::Bool(b) => query.bind(*b),
+    }
+}
+
+/// A row's values, by the PostgreSQL type of each column: the store's SQL uses integers, reals,
+/// text, bytes and booleans only.
+fn values_of(row: &PgRow) -> Result<Vec<Value>, StoreError> {
     (0..row.len())
         .map(|i| {
-            let kind = row.column(i).type_info().kind();
-            Ok(match kind {
-                AnyTypeInfoKind::Null => Value::Null,
-                AnyTypeInfoKind::Bool => row.try_get::<Option<bool>, _>(i)?.map_or(Value::Null, Value::Bool),
-                AnyTypeInfoKind::SmallInt | AnyTypeInfoKind::Integer | AnyTypeInfoKind::BigInt => {
-                    row.try_get::<Option<i64>, _>(i)?.map_or(Value::Null, Value::Int)
-                }
-                AnyTypeInfoKind::Real | AnyTypeInfoKind::Double => {
-                    row.try_get::<Option<f64>, _>(i)?.map_or(Value::Null, Value::Real)
-                }
-                AnyTypeInfoKind::Text => row.try_get::<Option<String>, _>(i)?.map_or(Value::Null, Value::Text),
-                AnyTypeInfoKind::Blob => row.try_get::<Option<Vec<u8>>, _>(i)?.map_or(Value::Null, Value::Blob),
+            let raw = row.try_get_raw(i)?;
+            if raw.is_null() {
+                return Ok(Value::Null);
+            }
+            Ok(match raw.type_info().name() {
+                "BOOL" => Value::Bool(row.try_get(i)?),
+                "INT2" => Value::Int(row.try_get::<i16, _>(i)?.into()),
+                "INT4" => Value::Int(row.try_get::<i32, _>(i)?.into()),
+                "INT8" => Value::Int(row.try_get(i)?),
+                "FLOAT4" => Value::Real(row.try_get::<f32, _>(i)?.into()),
+                "FLOAT8" => Value::Real(row.try_get(i)?),
+                "BYTEA" => Value::Blob(row.try_get(i)?),
+                "VOID" => Value::Null,
+                _ => Value::Text(row.try_get(i)?),
             })
         })
         .collect()
