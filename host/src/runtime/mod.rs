@@ -276,8 +276,9 @@ impl Runtime {
                 })?;
             shipped.push((plugin.manifest.id.clone(), plugin.manifest.version.clone()));
         }
+        let mut tx = store.write().await?;
         let recorded = store::query("SELECT id, version FROM plugins WHERE builtin = 1")
-            .fetch_all(store.pool())
+            .fetch_all(&mut tx)
             .await?;
         for row in recorded {
             let (id, version): (String, String) = (row.try_get("id")?, row.try_get("version")?);
@@ -287,10 +288,11 @@ impl Runtime {
             store::query("DELETE FROM plugins WHERE id = $1 AND version = $2 AND builtin = 1")
                 .bind(&id)
                 .bind(&version)
-                .execute(store.pool())
+                .execute(&mut tx)
                 .await?;
             tracing::warn!(plugin = %id, %version, "built-in plugin version no longer ships with this binary; retired");
         }
+        tx.commit().await?;
         Ok(())
     }
 
