@@ -73,6 +73,14 @@ struct ServeArgs {
     /// a plugin that sleeps to its wall-time bound cannot stall every other robot.
     #[arg(long, env = "STAGEWRIGHT_WORKERS_PER_PLUGIN")]
     workers_per_plugin: Option<usize>,
+    /// Most robot runs one chain slice commits together: consecutive small batches (the robots
+    /// of a chain, one after another) run in one write transaction (0: a commit per batch).
+    #[arg(long, env = "STAGEWRIGHT_SLICE_RUNS", default_value_t = 32)]
+    slice_runs: usize,
+    /// Milliseconds a chain slice may hold the write transaction; a run inside a slice that
+    /// takes longer runs again on its own.
+    #[arg(long, env = "STAGEWRIGHT_SLICE_MS", default_value_t = 5)]
+    slice_ms: u64,
     /// Seconds a worker holds a claimed run before another may take it over (a host that
     /// died mid-run loses its runs to the others after this long).
     #[arg(long, env = "STAGEWRIGHT_LEASE_SECONDS", default_value_t = 60)]
@@ -285,6 +293,8 @@ async fn main() -> anyhow::Result<()> {
                 workers,
                 claim_batch,
                 workers_per_plugin,
+                slice_runs,
+                slice_ms,
                 lease_seconds,
                 run_retention_days,
                 manual_clock,
@@ -306,6 +316,8 @@ async fn main() -> anyhow::Result<()> {
             settings.scheduler.workers = workers.max(1);
             settings.scheduler.claim_batch = claim_batch.max(1);
             settings.scheduler.plugin_share = workers_per_plugin;
+            settings.scheduler.slice_runs = slice_runs;
+            settings.scheduler.slice_time = std::time::Duration::from_millis(slice_ms.max(1));
             settings.scheduler.lease = std::time::Duration::from_secs(lease_seconds.max(1));
             settings.scheduler.retention = std::time::Duration::from_secs(run_retention_days.saturating_mul(86_400));
             settings.manual_clock = manual_clock;

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::clock::Millis;
@@ -22,6 +22,10 @@ use crate::store::Store;
 const RUN_BUCKETS: [f64; 12] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0, 2.5, 10.0,
 ];
+
+/// Buckets for the runs one scheduler commit ends: one robot alone, a chain slice (at most 32 by
+/// default), a full claim batch (128).
+const COMMIT_BUCKETS: [f64; 8] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0];
 
 /// Buckets for HTTP requests, in seconds.
 const HTTP_BUCKETS: [f64; 12] = [
@@ -47,6 +51,7 @@ pub struct Metrics {
     registry: Registry,
     run_ends: IntCounterVec,
     run_duration: HistogramVec,
+    commit_runs: Histogram,
     http_requests: IntCounterVec,
     http_duration: HistogramVec,
     runs: IntGaugeVec,
@@ -73,6 +78,16 @@ impl Metrics {
                 "Time of one robot run in its sandbox, host calls included, by plugin.",
                 &["plugin"],
                 &RUN_BUCKETS,
+            ),
+            commit_runs: registered(
+                &registry,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "stagewright_scheduler_commit_runs",
+                        "Runs ended by one commit of a scheduler worker: a batch, or a chain slice of consecutive batches.",
+                    )
+                    .buckets(COMMIT_BUCKETS.to_vec()),
+                ),
             ),
             http_requests: counter(
                 &registry,
@@ -134,6 +149,11 @@ impl Metrics {
                 self.run_duration.with_label_values(&[plugin]).observe(us as f64 / 1e6);
             }
         }
+    }
+
+    /// Counts one scheduler commit that ended `runs` runs.
+    pub fn commit_ended(&self, runs: usize) {
+        self.commit_runs.observe(runs as f64);
     }
 
     /// Counts one answered request to `path` with `status`, taking `elapsed`.

@@ -6,10 +6,10 @@
 //! asked to wait ends `parked`, holding its stage's chain until something happens to the item or
 //! its time passes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 use tokio::sync::Notify;
@@ -24,7 +24,7 @@ use crate::queue::{self, RunEnd, RunRecord, RunStatus};
 use crate::returns;
 use crate::rules::{self, Engine, Robot, template, triggers};
 use crate::runtime::bindings::stagewright::action::types::Invocation;
-use crate::runtime::{self, Plugin, RunOutcome, RunResult, Runtime};
+use crate::runtime::{self, Plugin, RunDb, RunOutcome, RunResult, Runtime, SliceTx, begin_savepoint, end_savepoint};
 use crate::segments;
 use crate::store::{Backend, Conn, Store, StoreError, Syncing, Tx};
 
@@ -51,6 +51,14 @@ pub struct SchedulerSettings {
     /// least one). A plugin that sleeps to its wall-time bound then stalls at most that many,
     /// and the other robots keep running.
     pub plugin_share: Option<usize>,
+    /// Most runs one chain slice ends: a batch small enough runs inside the transaction that
+    /// claimed it, which goes on to end it and claim the next, so consecutive robots commit
+    /// once (docs/decisions.md, "A chain's robots share one transaction"); 0 commits every
+    /// batch before it runs.
+    pub slice_runs: usize,
+    /// How long a slice may hold the write transaction: no batch joins a slice older than
+    /// this, and a run inside a slice is cut off after this long, to run again on its own.
+    pub slice_time: Duration,
 }
 
 impl Default for SchedulerSettings {
@@ -64,6 +72,8 @@ impl Default for SchedulerSettings {
             retry_base: Duration::from_secs(10),
             retention: Duration::from_secs(365 * 86_400),
             plugin_share: None,
+            slice_runs: 32,
+            slice_time: Duration::from_millis(5),
         }
     }
 }
@@ -74,6 +84,35 @@ impl SchedulerSettings {
         self.plugin_share
             .unwrap_or(self.workers / 2)
             .clamp(1, self.workers.max(1))
+    }
+}
+
+/// The savepoint of one run inside a slice: what its host calls wrote stays only if it succeeded.
+const RUN_SAVEPOINT: &str = "slice_run";
+
+/// The savepoint of a batch's ends: what is undone if they cannot be written together.
+const BATCH_SAVEPOINT: &str = "batch_end";
+
+/// A write transaction a worker holds open: the one that claimed the batch in hand, and, while
+/// batches run inside it, a chain slice holding their ends until it commits.
+struct OpenTx {
+    tx: Tx,
+    /// The runs whose ends it holds, counted in the metrics once it commits.
+    ended: Vec<(Claimed, Finish)>,
+    /// When it began: from then on it holds the write lock (on SQLite, the only one).
+    since: Instant,
+    /// Whether a run it ended parked: a robot that waits ends its slice.
+    parked: bool,
+}
+
+impl OpenTx {
+    fn new(tx: Tx) -> Self {
+        Self {
+            tx,
+            ended: Vec::new(),
+            since: Instant::now(),
+            parked: false,
+        }
     }
 }
 
@@ -182,6 +221,8 @@ pub struct Scheduler {
     last_sweep: AtomicI64,
     /// Set when the host is stopping: workers claim nothing more, finish what they hold and end.
     stopping: AtomicBool,
+    /// Plugins one of whose runs outlasted a slice's time: they run outside slices from then on.
+    slow_for_slices: std::sync::Mutex<HashSet<String>>,
 }
 
 /// How often (in clock time) quiet items and old run records are swept.
@@ -206,6 +247,7 @@ impl Scheduler {
             wake: Notify::new(),
             last_sweep: AtomicI64::new(i64::MIN / 2),
             stopping: AtomicBool::new(false),
+            slow_for_slices: std::sync::Mutex::default(),
         }
     }
 
@@ -284,43 +326,110 @@ impl Scheduler {
     /// Ends the waits that timed out, then claims due runs a batch at a time and runs them
     /// until none is left; returns how many ran. The transaction that writes a batch's ends
     /// claims the next batch, so a batch costs one commit, and the next robot of a chain, made
-    /// due by that very transaction, starts without waiting for a wake-up. Nor does it wait for
-    /// that commit to reach the disk, unless the next batch is full: the sync runs while the next
-    /// batch does, and the worker waits for the last one before it rests. A full batch means a
-    /// backlog, where waiting leaves the CPU to the other workers, whose commits share the sync
-    /// (docs/decisions.md, "A chain does not wait for the disk between its robots").
+    /// due by that very transaction, starts without waiting for a wake-up.
+    ///
+    /// A small batch runs inside that transaction, which then ends it and claims the next: a
+    /// chain slice, committed once for all its batches. The slice commits before a batch that is
+    /// large, holds a robot that reaches outside the host, or would take it past its bounds on
+    /// runs and time, and after a robot that waits.
+    ///
+    /// Nor does a commit's batch wait for it to reach the disk, unless the batch is full: the sync
+    /// runs while the batch does, and the worker waits for the last one before it rests. A full
+    /// batch means a backlog, where waiting leaves the CPU to the other workers, whose commits
+    /// share the sync (docs/decisions.md, "A chain does not wait for the disk between its robots").
     pub async fn run_due(&self) -> Result<usize, CrmError> {
         self.end_timed_out_waits().await?;
         self.bring_clients_back().await?;
         self.run_segments().await?;
         let mut ran = 0;
         let mut syncing = None;
-        let (mut batch, mut reads) = self.claim().await?;
+        let Some((mut batch, mut reads, mut open)) = self.claim().await? else {
+            return Ok(0);
+        };
         while !batch.is_empty() {
             if batch.len() >= self.settings.claim_batch {
                 self.wake();
             }
             ran += batch.len();
-            let ended = self.attempt_all(batch, &reads).await;
-            let sync;
-            (batch, reads, sync) = self.finish_and_claim(ended).await?;
-            if batch.len() >= self.settings.claim_batch {
-                sync.on_disk().await?;
+            let ended;
+            (ended, open) = if self.slice_takes(&open, &batch, &reads) {
+                self.attempt_in_slice(batch, &reads, open).await?
             } else {
-                syncing = Some(tokio::spawn(sync.on_disk()));
-            }
+                let sync = self.commit(open).await?;
+                if batch.len() >= self.settings.claim_batch {
+                    sync.on_disk().await?;
+                } else {
+                    syncing = Some(tokio::spawn(sync.on_disk()));
+                }
+                let ended = self.attempt_all(batch, &reads, None).await?;
+                (ended, self.begin().await?)
+            };
+            (batch, reads, open) = self.finish_and_claim(open, ended).await?;
         }
+        self.commit(open).await?.on_disk().await?;
         if let Some(syncing) = syncing {
             syncing.await.map_err(|_| StoreError::Closed)??;
         }
         Ok(ran)
     }
 
-    /// Runs a claimed batch; nothing is written yet. A run whose plugin already holds its share
-    /// of the workers is put back for a moment rather than run, and so are the batch's other
-    /// runs of a plugin that ran into its wall-time bound: one slow plugin holds a worker for
-    /// at most one bound per batch, and never more than its share of the workers.
-    async fn attempt_all(&self, batch: Vec<Claimed>, reads: &BatchReads) -> Vec<(Claimed, Finish)> {
+    /// Whether `batch` may run inside `open`, as the next part of its slice: not if a run's
+    /// plugin (as the run recorded it, or as its robot names it now) may reach outside.
+    fn slice_takes(&self, open: &OpenTx, batch: &[Claimed], reads: &BatchReads) -> bool {
+        let slow = self
+            .slow_for_slices
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        !open.parked
+            && open.ended.len() + batch.len() <= self.settings.slice_runs
+            && open.since.elapsed() < self.settings.slice_time
+            && batch.iter().all(|claimed| {
+                let robot = reads.robots.get(&claimed.record.robot_id);
+                std::iter::once(claimed.record.plugin_id.as_str())
+                    .chain(robot.map(|robot| robot.plugin_id.as_str()))
+                    .all(|plugin| !slow.contains(plugin) && !self.runtime.reaches_outside(plugin))
+            })
+    }
+
+    /// Runs a claimed batch inside the transaction that claimed it: each run's host calls read
+    /// and check there, behind a savepoint that a run that did not succeed is rolled back to.
+    async fn attempt_in_slice(
+        &self,
+        batch: Vec<Claimed>,
+        reads: &BatchReads,
+        open: OpenTx,
+    ) -> Result<(Vec<(Claimed, Finish)>, OpenTx), CrmError> {
+        let OpenTx {
+            tx,
+            ended: held,
+            since,
+            parked,
+        } = open;
+        let slice = SliceTx::new(tx);
+        let ended = self.attempt_all(batch, reads, Some(&slice)).await;
+        let tx = slice
+            .into_tx()
+            .expect("every run of the batch has given the slice's transaction back");
+        let open = OpenTx {
+            tx,
+            ended: held,
+            since,
+            parked,
+        };
+        Ok((ended?, open))
+    }
+
+    /// Runs a claimed batch; nothing is written yet, but in a slice's savepoints. A run whose
+    /// plugin already holds its share of the workers is put back for a moment rather than run,
+    /// and so are the batch's other runs of a plugin that ran into its wall-time bound: one slow
+    /// plugin holds a worker for at most one bound per batch, and never more than its share of
+    /// the workers.
+    async fn attempt_all(
+        &self,
+        batch: Vec<Claimed>,
+        reads: &BatchReads,
+        slice: Option<&SliceTx>,
+    ) -> Result<Vec<(Claimed, Finish)>, CrmError> {
         let mut ended = Vec::with_capacity(batch.len());
         let mut too_slow: Vec<String> = Vec::new();
         for claimed in batch {
@@ -328,16 +437,71 @@ impl Scheduler {
             let share = (!too_slow.contains(&plugin))
                 .then(|| self.in_hand.take(&plugin))
                 .flatten();
-            let finish = match share {
-                Some(_share) => self.attempt(&claimed, reads).await,
-                None => self.deferred(&claimed),
+            let finish = match (share, slice) {
+                (Some(_share), None) => {
+                    let db = RunDb::own(self.store.clone());
+                    self.attempt(&claimed, reads, &db, self.runtime.limits().wall_time)
+                        .await
+                }
+                (Some(_share), Some(slice)) => self.attempt_in(slice, &claimed, reads).await?,
+                (None, _) => self.deferred(&claimed),
             };
             if finish.hit_wall_time(self.runtime.limits().wall_time) {
                 too_slow.push(plugin);
             }
             ended.push((claimed, finish));
         }
-        ended
+        Ok(ended)
+    }
+
+    /// Runs one claimed run inside a slice, behind a savepoint kept only if it succeeded. A run
+    /// cut off by the slice's time goes back, its attempt not counted, to run on its own.
+    async fn attempt_in(&self, slice: &SliceTx, claimed: &Claimed, reads: &BatchReads) -> Result<Finish, CrmError> {
+        begin_savepoint(&mut *slice.lock().await, RUN_SAVEPOINT).await?;
+        let db = RunDb::in_slice(self.store.clone(), slice.clone());
+        let mut finish = self.attempt(claimed, reads, &db, self.settings.slice_time).await;
+        drop(db);
+        if self.outlasted_slice(&finish) {
+            finish = self.out_of_slice(claimed);
+        }
+        let keep = matches!(finish.status, RunStatus::Succeeded | RunStatus::Parked);
+        end_savepoint(&mut *slice.lock().await, RUN_SAVEPOINT, keep).await?;
+        Ok(finish)
+    }
+
+    /// Whether a run in a slice was cut off by the slice's time rather than the run bound.
+    fn outlasted_slice(&self, finish: &Finish) -> bool {
+        self.settings.slice_time < self.runtime.limits().wall_time
+            && finish.outcome.as_ref().is_some_and(|outcome| {
+                matches!(outcome.result, RunResult::Failed { .. }) && outcome.duration >= self.settings.slice_time
+            })
+    }
+
+    /// A run that outlasted its slice: due again at once, its attempt not counted, and its
+    /// plugin kept out of slices from now on, so the retry runs on its own under the run bound.
+    fn out_of_slice(&self, claimed: &Claimed) -> Finish {
+        let plugin = &claimed.record.plugin_id;
+        tracing::info!(
+            plugin,
+            "a run outlasted a chain slice; the plugin runs outside slices from now on"
+        );
+        self.slow_for_slices
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(plugin.clone());
+        Finish {
+            status: RunStatus::Pending,
+            due_at: claimed.record.due_at,
+            plugin_version: None,
+            changes: Vec::new(),
+            outcome: None,
+            return_values: None,
+            error: Some(format!(
+                "ran longer than a chain slice allows ({:?}); runs again on its own",
+                self.settings.slice_time
+            )),
+            deferred: true,
+        }
     }
 
     /// A run put back, unrun, for its plugin's share: due again in a moment, its attempt not
@@ -410,16 +574,40 @@ impl Scheduler {
     /// was emptied by the last commit. On PostgreSQL a read first asks whether there is a due run,
     /// so the many wake-ups of many hosts that find nothing never queue for a write; on SQLite
     /// taking the one writer connection is cheaper than that read.
-    async fn claim(&self) -> Result<(Vec<Claimed>, BatchReads), CrmError> {
+    ///
+    /// The claim's transaction is left open, for the batch to run in as a slice; its commit does
+    /// not wait for the disk unless it comes to hold runs' ends. `None` when nothing was due.
+    async fn claim(&self) -> Result<Option<(Vec<Claimed>, BatchReads, OpenTx)>, CrmError> {
         let now = self.clock.now();
         if self.store.backend() == Backend::Postgres && !queue::any_due(self.store.pool(), now).await? {
-            return Ok((Vec::new(), BatchReads::default()));
+            return Ok(None);
         }
-        let mut tx = self.store.write_unsynced().await?;
-        tx.use_generic_plans().await?;
-        let next = self.claim_in(&mut tx, now).await?;
-        tx.commit().await?;
-        Ok(next)
+        let mut open = OpenTx::new(self.store.write_unsynced().await?);
+        open.tx.use_generic_plans().await?;
+        let (batch, reads) = self.claim_in(&mut open.tx, now).await?;
+        if batch.is_empty() {
+            open.tx.rollback().await?;
+            return Ok(None);
+        }
+        Ok(Some((batch, reads, open)))
+    }
+
+    /// A write transaction to end a batch that ran on its own in.
+    async fn begin(&self) -> Result<OpenTx, CrmError> {
+        let mut open = OpenTx::new(self.store.write().await?);
+        open.tx.use_generic_plans().await?;
+        Ok(open)
+    }
+
+    /// Commits `open` and counts the runs it ended; returns before the commit is on disk.
+    async fn commit(&self, open: OpenTx) -> Result<Syncing, CrmError> {
+        let syncing = open.tx.commit_visible().await?;
+        if !open.ended.is_empty() {
+            let ends: Vec<RunEnd> = open.ended.iter().map(|(claimed, finish)| finish.end(claimed)).collect();
+            self.metrics.runs_ended(&ends);
+            self.metrics.commit_ended(ends.len());
+        }
+        Ok(syncing)
     }
 
     /// Claims up to a batch of due runs inside `tx`, with their reads.
@@ -441,16 +629,21 @@ impl Scheduler {
         Ok((claimed, reads))
     }
 
-    /// Runs a claimed run in the sandbox and says how it ends; nothing is written yet.
-    async fn attempt(&self, claimed: &Claimed, reads: &BatchReads) -> Finish {
+    /// Runs a claimed run in the sandbox, its host calls reaching the database through `db` and
+    /// cut off after `wall_time`, and says how it ends; nothing is written yet.
+    async fn attempt(&self, claimed: &Claimed, reads: &BatchReads, db: &RunDb, wall_time: Duration) -> Finish {
         let now = self.clock.now();
-        let (plugin, invocation) = match self.prepare(&claimed.record, now, reads).await {
+        let (plugin, invocation) = match self.prepare(&claimed.record, now, reads, db).await {
             Ok(Ok(ready)) => ready,
             Ok(Err(finish)) => return finish,
             Err(e) => return self.failure(claimed, None, None, format!("could not be prepared: {e}"), true),
         };
         let version = Some(plugin.manifest.version.clone());
-        let mut outcome = match self.runtime.run(&self.store, &plugin, &invocation, now).await {
+        let mut outcome = match self
+            .runtime
+            .run_on(db.clone(), &plugin, &invocation, now, wall_time)
+            .await
+        {
             Ok(outcome) => outcome,
             Err(e) => return self.failure(claimed, version, None, e.to_string(), true),
         };
@@ -478,14 +671,15 @@ impl Scheduler {
     }
 
     /// Looks up what the run needs; a run that can no longer run gets its final state instead.
-    /// A template that names a linked record reads it through a connection of its own, given
-    /// back before the run: a plugin's reads take connections too, and workers holding theirs
-    /// through their runs could take them all.
+    /// A template that names a linked record reads it where the run's host calls read, through
+    /// a connection given back before the run: a plugin's reads take connections too, and
+    /// workers holding theirs through their runs could take them all.
     async fn prepare(
         &self,
         run: &RunRecord,
         now: Millis,
         reads: &BatchReads,
+        db: &RunDb,
     ) -> Result<Result<(Arc<Plugin>, Invocation), Finish>, CrmError> {
         let ends = |status: RunStatus, error: String| Finish {
             status,
@@ -530,11 +724,12 @@ impl Scheduler {
             .get(&(run.entity_type.clone(), run.item_id, run.entry_id))
             .cloned()
             .unwrap_or_default();
-        let mut links = template::LinkedRecords::new(self.store.pool());
+        let mut links = template::LinkedRecords::of_run(db);
         let config = match template::resolve_config(&mut links, robot, item, &previous, now).await? {
             Ok(config) => config,
             Err(why) => return Ok(Err(ends(RunStatus::Failed, format!("config template: {why}")))),
         };
+        drop(links);
         let invocation = runtime::invocation(&run.id, &robot.id, item, &config, previous, run.attempt, now);
         Ok(Ok((plugin, invocation)))
     }
@@ -567,43 +762,50 @@ impl Scheduler {
         }
     }
 
-    /// Writes the ends of a batch's runs with their changes and claims the next batch, all in
-    /// one transaction, and returns before that reaches the disk; if it fails (a change that
-    /// cannot be applied, a lease lost), each run ends in its own transaction and the next batch
-    /// is claimed apart.
+    /// Writes the ends of a batch's runs with their changes into `open` and claims the next
+    /// batch there; `open` stays uncommitted. If the ends cannot be written together (a change
+    /// that cannot be applied, a lease lost), they are undone back to the batch's savepoint,
+    /// `open` commits what it held before, each run ends in a transaction of its own, and the
+    /// next batch is claimed in a new one.
     async fn finish_and_claim(
         &self,
+        mut open: OpenTx,
         ended: Vec<(Claimed, Finish)>,
-    ) -> Result<(Vec<Claimed>, BatchReads, Syncing), CrmError> {
-        match self.finish_together_and_claim(&ended).await {
-            Ok(next) => return Ok(next),
-            Err(e) => tracing::debug!(error = %e, runs = ended.len(), "finishing runs one by one"),
+    ) -> Result<(Vec<Claimed>, BatchReads, OpenTx), CrmError> {
+        let now = self.clock.now();
+        open.tx.make_durable().await?;
+        begin_savepoint(&mut open.tx, BATCH_SAVEPOINT).await?;
+        match self.write_batch(&mut open.tx, &ended, now).await {
+            Ok(()) => {
+                end_savepoint(&mut open.tx, BATCH_SAVEPOINT, true).await?;
+                open.parked |= ended.iter().any(|(_, finish)| finish.status == RunStatus::Parked);
+                open.ended.extend(ended);
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, runs = ended.len(), "finishing runs one by one");
+                end_savepoint(&mut open.tx, BATCH_SAVEPOINT, false).await?;
+                self.commit(open).await?.on_disk().await?;
+                for (claimed, finish) in ended {
+                    self.finish_one(&claimed, finish).await?;
+                }
+                open = OpenTx::new(self.store.write_unsynced().await?);
+                open.tx.use_generic_plans().await?;
+            }
         }
-        for (claimed, finish) in ended {
-            self.finish_one(&claimed, finish).await?;
-        }
-        let (batch, reads) = self.claim().await?;
-        Ok((batch, reads, Syncing::done()))
+        let (batch, reads) = self.claim_in(&mut open.tx, now).await?;
+        Ok((batch, reads, open))
     }
 
-    async fn finish_together_and_claim(
-        &self,
-        ended: &[(Claimed, Finish)],
-    ) -> Result<(Vec<Claimed>, BatchReads, Syncing), BatchFinishError> {
-        let now = self.clock.now();
-        let mut tx = self.store.write().await.map_err(CrmError::from)?;
-        tx.use_generic_plans().await.map_err(CrmError::from)?;
+    /// Applies a batch's changes and writes its runs' ends in `tx`.
+    async fn write_batch(&self, tx: &mut Tx, ended: &[(Claimed, Finish)], now: Millis) -> Result<(), BatchFinishError> {
         for (_, finish) in ended {
-            changeset::apply(&mut tx, &Engine, &finish.changes, now).await?;
+            changeset::apply(tx, &Engine, &finish.changes, now).await?;
         }
         let ends: Vec<RunEnd> = ended.iter().map(|(claimed, finish)| finish.end(claimed)).collect();
-        if !write_ends(&mut tx, &ends, now).await? {
+        if !write_ends(tx, &ends, now).await? {
             return Err(BatchFinishError::LeaseLost);
         }
-        let (batch, reads) = self.claim_in(&mut tx, now).await?;
-        let syncing = tx.commit_visible().await.map_err(CrmError::from)?;
-        self.metrics.runs_ended(&ends);
-        Ok((batch, reads, syncing))
+        Ok(())
     }
 
     /// Writes one run's end with its changes; changes that cannot be applied fail the run
@@ -625,6 +827,7 @@ impl Scheduler {
         if write_ends(&mut tx, &end, now).await? {
             tx.commit().await?;
             self.metrics.runs_ended(&end);
+            self.metrics.commit_ended(1);
         }
         Ok(())
     }

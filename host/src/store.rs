@@ -484,6 +484,19 @@ impl Tx {
         }
     }
 
+    /// Makes a transaction begun with [`Store::write_unsynced`] durable after all, because it
+    /// came to hold writes that must reach the disk (the runs of a chain slice, claimed in it).
+    pub async fn make_durable(&mut self) -> Result<(), StoreError> {
+        if self.synced {
+            return Ok(());
+        }
+        self.synced = true;
+        if self.backend() == Backend::Postgres {
+            query("SET LOCAL synchronous_commit = on").execute(&mut *self).await?;
+        }
+        Ok(())
+    }
+
     /// Lets the rest of the transaction run its statements on generic plans (PostgreSQL; SQLite
     /// plans a statement once anyway). For transactions that run the same statements over and
     /// over, the scheduler's: PostgreSQL would otherwise plan most executions anew (a tenth of

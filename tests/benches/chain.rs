@@ -7,7 +7,10 @@
 //!   (median and p99 over the samples), the add's own answer time (it waits for the disk, the
 //!   chain need not), and each plugin's sandboxed time per run;
 //! - throughput: deals added as fast as the REST API takes them, by one client and by eight,
-//!   chains finished per second.
+//!   chains finished per second;
+//! - each for chain slices (the default: consecutive robots in one transaction) and for a commit
+//!   per batch (`slice_runs = 0`), in alternation over two rounds, each on a fresh host, with the
+//!   runs one commit ended on average.
 //!
 //! A bench binary: the figures are an end-to-end latency and a rate through the durable
 //! scheduler, which criterion's one-closure model does not express.
@@ -24,13 +27,33 @@ const ROBOTS: usize = 5;
 /// One integration adding deals one after another, then several at once.
 const THROUGHPUT_CLIENTS: [usize; 2] = [1, 8];
 
+/// Each way of committing a chain, by name and whether it slices.
+const MODES: [(&str, bool); 2] = [("chain slices", true), ("a commit per batch", false)];
+
 #[tokio::main]
 async fn main() {
-    let host = TestHost::start_with(|s| s.scheduler.poll = Duration::from_millis(500)).await;
-    setup(&host).await;
-    latency(&host).await;
-    for (round, clients) in THROUGHPUT_CLIENTS.into_iter().enumerate() {
-        throughput(&host, clients, SAMPLES + round * BATCH).await;
+    for round in 1..=2 {
+        for (mode, sliced) in MODES {
+            println!("round {round}, {mode}:");
+            let host = TestHost::start_with(|s| {
+                s.scheduler.poll = Duration::from_millis(500);
+                if !sliced {
+                    s.scheduler.slice_runs = 0;
+                }
+            })
+            .await;
+            setup(&host).await;
+            latency(&host).await;
+            for (n, clients) in THROUGHPUT_CLIENTS.into_iter().enumerate() {
+                throughput(&host, clients, SAMPLES + n * BATCH).await;
+            }
+            let samples = host.metrics().await;
+            let sample = |name: &str| samples.get(name).copied().unwrap_or_default();
+            println!(
+                "  {:.2} runs ended per commit",
+                sample("stagewright_scheduler_commit_runs_sum") / sample("stagewright_scheduler_commit_runs_count")
+            );
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! of a PostgreSQL server (`postgres://user@127.0.0.1/postgres`), a fresh database created there
 //! per host: the same suite runs against both.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -50,15 +51,16 @@ pub struct TestHost {
 pub const POSTGRES_VARIABLE: &str = "STAGEWRIGHT_TEST_POSTGRES";
 
 /// A database of its own on the server named by [`POSTGRES_VARIABLE`], dropped with the host.
-struct PostgresDatabase {
+pub struct PostgresDatabase {
     server: String,
     name: String,
-    url: String,
+    /// Its URL.
+    pub url: String,
 }
 
 impl PostgresDatabase {
     /// Creates an empty database, if the suite runs on PostgreSQL.
-    async fn create() -> Option<Self> {
+    pub async fn create() -> Option<Self> {
         let server = std::env::var(POSTGRES_VARIABLE).ok()?;
         let name = format!("stagewright_test_{:016x}", rand::random::<u64>());
         let mut admin = sqlx::PgConnection::connect(&server)
@@ -104,7 +106,7 @@ pub fn http_client() -> reqwest::ClientBuilder {
 }
 
 /// Compiled plugin code is shared by every test host of a run, so each test does not recompile.
-fn shared_cache() -> PathBuf {
+pub fn shared_cache() -> PathBuf {
     std::env::temp_dir().join("stagewright-test-compile-cache")
 }
 
@@ -291,6 +293,28 @@ impl TestHost {
         let (status, body) = self.admin(reqwest::Method::POST, "/api/v1/robots", Some(robot)).await;
         assert_eq!(status, 201, "adding robot failed: {body}");
         body["id"].as_str().expect("robot id").to_string()
+    }
+
+    /// The samples of `GET /metrics`, by name with labels (`name{a="b"}`), as Prometheus reads
+    /// them.
+    pub async fn metrics(&self) -> HashMap<String, f64> {
+        let answer = self
+            .http
+            .get(format!("{}/metrics", self.server.base_url()))
+            .send()
+            .await
+            .expect("scrape");
+        assert_eq!(answer.status(), 200, "no token needed");
+        let content_type = answer.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
+        let text = answer.text().await.expect("metrics text");
+        text.lines()
+            .filter(|line| !line.starts_with('#') && !line.is_empty())
+            .map(|line| {
+                let (name, value) = line.rsplit_once(' ').expect("a sample and its value");
+                (name.to_string(), value.parse().expect("a number"))
+            })
+            .collect()
     }
 
     /// Moves a manual clock forward; returns the new time.

@@ -1,28 +1,8 @@
 //! `/metrics` as Prometheus scrapes it: runs counted by plugin and outcome with their times,
 //! requests by method family, and the queue, lag, outbox and pool read from the database.
 
-use std::collections::HashMap;
-
 use serde_json::json;
 use stagewright_tests::TestHost;
-
-/// The samples of a Prometheus text answer, by name with labels (`name{a="b"}`).
-async fn scrape(host: &TestHost) -> HashMap<String, f64> {
-    let answer = reqwest::get(format!("{}/metrics", host.server.base_url()))
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 200, "no token needed");
-    let content_type = answer.headers()["content-type"].to_str().unwrap().to_string();
-    assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
-    let text = answer.text().await.unwrap();
-    text.lines()
-        .filter(|line| !line.starts_with('#') && !line.is_empty())
-        .map(|line| {
-            let (name, value) = line.rsplit_once(' ').unwrap();
-            (name.to_string(), value.parse().unwrap())
-        })
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_and_requests_are_counted_by_plugin_outcome_and_family() {
@@ -41,7 +21,7 @@ async fn runs_and_requests_are_counted_by_plugin_outcome_and_family() {
     assert_eq!(host.finished_run(deal, &failing).await["status"], "failed");
     host.rest("made.up.method", json!({})).await;
 
-    let samples = scrape(&host).await;
+    let samples = host.metrics().await;
     let sample = |name: &str| {
         samples
             .get(name)
@@ -101,13 +81,13 @@ async fn the_queue_and_the_lag_are_read_from_the_database_at_each_scrape() {
     for title in ["One", "Two"] {
         host.add_deal(title).await;
     }
-    let samples = scrape(&host).await;
+    let samples = host.metrics().await;
     assert_eq!(samples[r#"stagewright_runs{state="due"}"#], 2.0, "no worker takes them");
     assert_eq!(samples[r#"stagewright_runs{state="scheduled"}"#], 2.0, "{samples:#?}");
     assert_eq!(samples["stagewright_scheduler_lag_seconds"], 0.0);
 
     host.advance_clock(90_000).await;
-    let samples = scrape(&host).await;
+    let samples = host.metrics().await;
     assert_eq!(
         samples["stagewright_scheduler_lag_seconds"], 90.0,
         "the oldest due run waited 90 s"

@@ -12,6 +12,7 @@ use crate::clock::Millis;
 use crate::crm;
 use crate::directory;
 use crate::model::{CrmError, EntityType, Item, ItemRef, rest_datetime};
+use crate::runtime::{RunConn, RunDb};
 use crate::store::{Conn, Pool};
 
 use super::Robot;
@@ -169,24 +170,47 @@ fn as_text(value: &Value) -> String {
 }
 
 /// Where the records an item links to are read from when a template names one. It takes a
-/// connection from the pool on the first such template only: most configs name none, and on
-/// PostgreSQL every connection taken and given back is a round trip to the server.
+/// connection on the first such template only: most configs name none, and on PostgreSQL every
+/// connection taken and given back is a round trip to the server.
 pub struct LinkedRecords<'p> {
-    pool: &'p Pool,
-    conn: Option<Conn>,
+    source: LinkSource<'p>,
+    conn: Option<RunConn>,
+}
+
+/// Where [`LinkedRecords`] takes its connection.
+enum LinkSource<'p> {
+    /// Any connection of the pool.
+    Pool(&'p Pool),
+    /// Where the run reads: in a chain slice, its transaction, which holds what the slice's
+    /// earlier robots wrote.
+    Run(&'p RunDb),
 }
 
 impl<'p> LinkedRecords<'p> {
     /// Reads through `pool`.
     pub fn new(pool: &'p Pool) -> Self {
-        Self { pool, conn: None }
+        Self {
+            source: LinkSource::Pool(pool),
+            conn: None,
+        }
+    }
+
+    /// Reads where a run's host calls read.
+    pub fn of_run(db: &'p RunDb) -> Self {
+        Self {
+            source: LinkSource::Run(db),
+            conn: None,
+        }
     }
 
     async fn conn(&mut self) -> Result<&mut Conn, CrmError> {
         if self.conn.is_none() {
-            self.conn = Some(self.pool.acquire().await?);
+            self.conn = Some(match self.source {
+                LinkSource::Pool(pool) => RunConn::Own(pool.acquire().await?),
+                LinkSource::Run(db) => db.read().await?,
+            });
         }
-        Ok(self.conn.as_mut().expect("a connection was just taken"))
+        Ok(&mut **self.conn.as_mut().expect("a connection was just taken"))
     }
 }
 

@@ -154,6 +154,11 @@ impl Grants {
         grants
     }
 
+    /// Whether the plugin may send requests out of the host.
+    pub fn reaches_outside(&self) -> bool {
+        !self.http.is_empty()
+    }
+
     /// Whether `access` to `target` is granted; write implies read.
     pub fn allows(&self, access: Access, target: Target) -> bool {
         let covered = |targets: &[Target]| targets.iter().any(|t| t.covers(target));

@@ -12,6 +12,7 @@ mod limits;
 mod manifest;
 mod outbound;
 mod outcome;
+mod run_db;
 mod run_log;
 mod run_state;
 
@@ -32,6 +33,7 @@ pub use limits::Limits;
 pub use manifest::{Capability, Manifest};
 pub use outbound::{HostPost, HttpPolicy, Outbound, Unanswered};
 pub use outcome::{RunOutcome, RunResult};
+pub use run_db::{RunConn, RunDb, RunTx, SliceTx, begin_savepoint, end_savepoint};
 pub use run_log::{LogLine, RunLog};
 pub use run_state::{RunEffects, RunState, Wait};
 
@@ -411,7 +413,7 @@ impl Runtime {
             .map_err(|e| PluginError::WrongWorld(format!("{e:#}")))?;
         let pre = bindings::ActionPre::new(instance_pre).map_err(|e| PluginError::WrongWorld(format!("{e:#}")))?;
         // describe() runs with no capabilities: a manifest is not yet granted.
-        let mut sandbox = self.sandbox(store, Arc::default(), 0, None)?;
+        let mut sandbox = self.sandbox(RunDb::own(store.clone()), Arc::default(), 0, None)?;
         let call = async {
             let instance = pre.instantiate_async(&mut sandbox).await?;
             instance.call_describe(&mut sandbox).await
@@ -475,12 +477,12 @@ impl Runtime {
 
     fn sandbox(
         &self,
-        store: &Store,
+        db: RunDb,
         grants: Arc<Grants>,
         now: Millis,
         run: Option<&wit::Invocation>,
     ) -> Result<wasmtime::Store<RunState>, PluginError> {
-        let state = RunState::new(store.clone(), grants, self.outbound.clone(), self.limits, now, run);
+        let state = RunState::new(db, grants, self.outbound.clone(), self.limits, now, run);
         let mut sandbox = wasmtime::Store::new(&self.engine, state);
         sandbox.limiter(|s| &mut s.memory);
         let engine_error = |e: wasmtime::Error| PluginError::Engine(format!("{e:#}"));
@@ -504,13 +506,46 @@ impl Runtime {
         invocation: &wit::Invocation,
         now: Millis,
     ) -> Result<RunOutcome, PluginError> {
+        self.run_on(
+            RunDb::own(store.clone()),
+            plugin,
+            invocation,
+            now,
+            self.limits.wall_time,
+        )
+        .await
+    }
+
+    /// Whether a plugin's runs may reach outside the host: a Bitrix24 app's handler, or a Wasm
+    /// plugin granted outbound HTTP (any installed version). What they send cannot be taken
+    /// back, so they never run inside a chain slice, whose commit is still to come.
+    pub fn reaches_outside(&self, plugin_id: &str) -> bool {
+        let plugins = self.plugins.read().expect("plugin registry lock");
+        plugins.get(plugin_id).is_some_and(|versions| {
+            versions
+                .values()
+                .any(|plugin| plugin.app().is_some() || plugin.grants.reaches_outside())
+        })
+    }
+
+    /// Runs a plugin once, like [`Self::run`], its host calls reaching the database through
+    /// `db`, and cut off after `wall_time` (at most the run bound).
+    pub async fn run_on(
+        &self,
+        db: RunDb,
+        plugin: &Plugin,
+        invocation: &wit::Invocation,
+        now: Millis,
+        wall_time: std::time::Duration,
+    ) -> Result<RunOutcome, PluginError> {
+        let wall_time = wall_time.min(self.limits.wall_time);
         let pre = match &plugin.body {
             PluginBody::Wasm(pre) => pre,
             PluginBody::App(registration) => {
                 let endpoint = self.endpoint.get().cloned().unwrap_or_default();
                 let called = handler::call(
                     &self.outbound,
-                    store,
+                    db.store(),
                     registration,
                     &endpoint,
                     invocation,
@@ -520,15 +555,15 @@ impl Runtime {
                 return Ok(called.await);
             }
         };
-        let mut sandbox = self.sandbox(store, plugin.grants.clone(), now, Some(invocation))?;
+        let mut sandbox = self.sandbox(db, plugin.grants.clone(), now, Some(invocation))?;
         let started = Instant::now();
         let call = async {
             let instance = pre.instantiate_async(&mut sandbox).await?;
             instance.call_run(&mut sandbox, invocation).await
         };
-        let result = match tokio::time::timeout(self.limits.wall_time, call).await {
+        let result = match tokio::time::timeout(wall_time, call).await {
             Err(_) => RunResult::Failed {
-                error: format!("exceeded its wall-clock limit of {:?}", self.limits.wall_time),
+                error: format!("exceeded its wall-clock limit of {wall_time:?}"),
                 transient: true,
             },
             Ok(Err(trap)) => RunResult::Failed {

@@ -15,11 +15,11 @@ use super::Limits;
 use super::bindings::stagewright::action::types as wit;
 use super::grants::{Denial, Grants};
 use super::outbound::{Outbound, RunHttp};
+use super::run_db::RunDb;
 use super::run_log::{LogLine, RunLog, SharedLog};
 use crate::changeset::StagedChange;
 use crate::clock::Millis;
 use crate::model::{Item, ItemRef};
-use crate::store::Store;
 
 /// The store data of one sandboxed run.
 pub struct RunState {
@@ -29,8 +29,8 @@ pub struct RunState {
     table: ResourceTable,
     /// The memory cap, which also tells whether the run hit it.
     pub(super) memory: MemoryLimit,
-    /// The database reads are answered from.
-    pub(super) store: Store,
+    /// Where reads are answered from and checks are made: the pool, or the run's chain slice.
+    pub(super) db: RunDb,
     /// What the plugin may touch.
     pub(super) grants: Arc<Grants>,
     /// The run's bounds.
@@ -76,7 +76,7 @@ pub struct Wait {
 impl RunState {
     /// A sandbox with no files, no environment, no sockets and a memory cap.
     pub fn new(
-        store: Store,
+        db: RunDb,
         grants: Arc<Grants>,
         outbound: Arc<Outbound>,
         limits: Limits,
@@ -94,10 +94,16 @@ impl RunState {
                 .allow_ip_name_lookup(false)
                 .build(),
             http_ctx: WasiHttpCtx::new(),
-            http: RunHttp::new(outbound, store.clone(), grants.clone(), log.clone(), run_id.clone()),
+            http: RunHttp::new(
+                outbound,
+                db.store().clone(),
+                grants.clone(),
+                log.clone(),
+                run_id.clone(),
+            ),
             table: ResourceTable::new(),
             memory: MemoryLimit::new(limits.memory_bytes),
-            store,
+            db,
             grants,
             limits,
             now,

@@ -45,10 +45,12 @@ impl wit_booking::Host for RunState {
         let id = self.next_id(booking::SEQUENCE).await?;
         // Checked after the run's earlier changes, in a transaction rolled back: a clash is the
         // plugin's to hear about as `taken`.
-        let mut tx = self.store.write().await?;
-        changeset::apply(&mut tx, &Engine, &self.staged, self.now).await?;
-        let checked = booking::book(&mut tx, Some(id), &new, self.now).await;
-        tx.rollback().await?;
+        let mut tx = self.db.check().await?;
+        let checked = match changeset::apply(&mut tx, &Engine, &self.staged, self.now).await {
+            Ok(()) => booking::book(&mut tx, Some(id), &new, self.now).await,
+            Err(e) => Err(BookingError::Crm(e)),
+        };
+        tx.undo().await?;
         match checked {
             Ok(_) => {}
             Err(taken @ BookingError::Taken { .. }) => {
@@ -63,7 +65,7 @@ impl wit_booking::Host for RunState {
     async fn cancel(&mut self, id: u64) -> Result<bool, BookingCallError> {
         self.allow(|g| g.check(Access::Write, BOOKING))?;
         let id = i64::try_from(id).map_err(|_| CallError::invalid(format!("booking {id} does not exist")))?;
-        let mut conn = self.store.pool().acquire_quick().await?;
+        let mut conn = self.db.read().await?;
         let found = booking::get(&mut conn, id).await?;
         drop(conn);
         let staged = self

@@ -39,7 +39,7 @@ impl RunState {
             Some(Some(item)) => Ok(item.clone()),
             Some(None) => Err(WitCrmError::NotFound(to_wit_ref(item_ref)).into()),
             None => {
-                let mut conn = self.store.pool().acquire_quick().await?;
+                let mut conn = self.db.read().await?;
                 ops::get(&mut conn, item_ref).await.map_err(|e| read_error(e, item_ref))
             }
         }
@@ -58,13 +58,13 @@ impl RunState {
         write: Write,
     ) -> Result<FieldChanges, CrmCallError> {
         let input = parse_object("fields", fields)?;
-        let mut conn = self.store.pool().acquire_quick().await?;
+        let mut conn = self.db.read().await?;
         let custom = ops::userfields::userfields(&mut conn, entity_type).await?;
         check_fields(entity_type, &custom, &input, write).map_err(|e| CallError::invalid(e.to_string()))
     }
 
     pub(super) async fn next_id<E: Refusal>(&mut self, sequence: &str) -> Result<i64, CallError<E>> {
-        Ok(self.store.reserve_id(sequence).await?)
+        Ok(self.db.reserve_id(sequence).await?)
     }
 
     /// Stages an update: a new stage must be in the item's pipeline, or in the new one when
@@ -75,12 +75,12 @@ impl RunState {
         let new_pipeline = changes.category_id.is_some() && category != item.category_id;
         let stage = match &changes.stage_id {
             Some(stage_id) => {
-                let mut conn = self.store.pool().acquire_quick().await?;
+                let mut conn = self.db.read().await?;
                 let stage = ops::stage(&mut conn, entity_type, stage_id).await;
                 Some(stage.map_err(|e| read_error(e, item.item_ref))?)
             }
             None if new_pipeline => {
-                let mut conn = self.store.pool().acquire_quick().await?;
+                let mut conn = self.db.read().await?;
                 let stages = ops::stages(&mut conn, entity_type, category.unwrap_or_default()).await;
                 stages
                     .map_err(|e| CallError::invalid(e.to_string()))?
@@ -143,12 +143,12 @@ impl RunState {
     /// that is rolled back, so the plugin hears about a dismissed responsible or a missing
     /// binding at its call (and may bind to an item it created itself).
     pub(super) async fn dry_run<E: Refusal>(&mut self, change: &StagedChange) -> Result<(), CallError<E>> {
-        let mut tx = self.store.write().await?;
+        let mut tx = self.db.check().await?;
         let mut checked = changeset::apply(&mut tx, &Engine, &self.staged, self.now).await;
         if checked.is_ok() {
             checked = change.apply(&mut tx, &Engine, self.now).await;
         }
-        tx.rollback().await?;
+        tx.undo().await?;
         Ok(checked?)
     }
 }
@@ -186,7 +186,7 @@ impl wit_crm::Host for RunState {
                 count: false,
             },
         };
-        let mut conn = self.store.pool().acquire_quick().await?;
+        let mut conn = self.db.read().await?;
         let (items, _) = ops::list(&mut conn, et, &query).await?;
         Ok(items
             .into_iter()
@@ -202,7 +202,7 @@ impl wit_crm::Host for RunState {
         let et = self.entity(Access::Write, &entity_type)?;
         let mut changes = self.check_fields(et, &fields, Write::Create).await?;
         if et.has_stages() && changes.category_id.is_none() {
-            let mut conn = self.store.pool().acquire_quick().await?;
+            let mut conn = self.db.read().await?;
             changes.category_id = Some(ops::default_category(&mut conn, et).await?);
         }
         let id = self.next_id(&et.to_string()).await?;
@@ -306,10 +306,13 @@ impl wit_crm::Host for RunState {
         self.allow(|g| g.check(Access::Write, TASKS))?;
         let item = self.item_ref(Access::Read, &r)?;
         self.read(item).await?;
-        let mut tx = self.store.write().await?;
-        changeset::apply(&mut tx, &Engine, &self.staged, self.now).await?;
-        let open = tasks::open_of(&mut tx, item, robot_id.as_deref()).await?;
-        tx.rollback().await?;
+        let mut tx = self.db.check().await?;
+        let open = match changeset::apply(&mut tx, &Engine, &self.staged, self.now).await {
+            Ok(()) => tasks::open_of(&mut tx, item, robot_id.as_deref()).await,
+            Err(e) => Err(e),
+        };
+        tx.undo().await?;
+        let open = open?;
         if !open.is_empty() {
             self.staged.push(StagedChange::CompleteTasks { item, robot_id });
         }
@@ -320,7 +323,7 @@ impl wit_crm::Host for RunState {
         self.allow(|g| g.check(Access::Write, EXCEPTIONS))?;
         let item_ref = self.item_ref(Access::Read, &r)?;
         let mut values = self.client_values(item_ref).await?;
-        let mut conn = self.store.pool().acquire_quick().await?;
+        let mut conn = self.db.read().await?;
         let listed = repeat::listed(&mut conn, &values).await?;
         drop(conn);
         let staged: Vec<&Comparable> = self

@@ -10,7 +10,7 @@ impl wit_directory::Host for RunState {
     async fn absent(&mut self, users: Vec<u64>) -> Result<Vec<u64>, CrmCallError> {
         self.allow(|g| g.check(Access::Read, USERS))?;
         let users = user_ids(users);
-        let mut conn = self.store.pool().acquire_quick().await?;
+        let mut conn = self.db.read().await?;
         let absent = directory::absent_at(&mut conn, &users, self.now).await?;
         Ok(absent.into_iter().map(|u| u as u64).collect())
     }
@@ -22,9 +22,12 @@ impl wit_directory::Host for RunState {
         };
         let users = user_ids(users);
         let skipping = user_ids(skipping);
-        let mut tx = self.store.write_unsynced().await?;
-        let next = directory::take_turn(&mut tx, &robot_id, &users, &skipping).await?;
-        tx.commit().await?;
-        Ok(next.map(|u| u as u64))
+        let mut tx = self.db.write().await?;
+        let next = directory::take_turn(&mut tx, &robot_id, &users, &skipping).await;
+        match next {
+            Ok(_) => tx.keep().await?,
+            Err(_) => tx.undo().await?,
+        }
+        Ok(next?.map(|u| u as u64))
     }
 }

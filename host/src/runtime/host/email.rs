@@ -20,7 +20,7 @@ impl wit_email::Host for RunState {
         if message.subject.trim().is_empty() {
             return Err(CallError::invalid("the subject is empty"));
         }
-        let mut conn = self.store.pool().acquire_quick().await?;
+        let mut conn = self.db.read().await?;
         let mut to = Vec::with_capacity(message.to.len());
         for recipient in message.to {
             let address = match recipient {

@@ -14,7 +14,7 @@ impl wit_notify::Host for RunState {
 
     async fn send(&mut self, to: Recipient, message: String) -> Result<(u64, u64), NotifyCallError> {
         self.allow(|g| g.notify())?;
-        let mut conn = self.store.pool().acquire_quick().await?;
+        let mut conn = self.db.read().await?;
         let user_id = match to {
             Recipient::User(id) => user_id(id)?,
             Recipient::SupervisorOf(id) => directory::supervisor_of(&mut conn, user_id(id)?).await?.id,
@@ -27,7 +27,7 @@ impl wit_notify::Host for RunState {
                 self.limits.messages
             )));
         }
-        let id = self.store.reserve_id(notifications::SEQUENCE).await?;
+        let id = self.db.reserve_id(notifications::SEQUENCE).await?;
         self.staged.push(StagedChange::Notification(NewNotification {
             id: Some(id),
             user_id,

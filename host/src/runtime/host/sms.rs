@@ -18,7 +18,7 @@ impl wit_sms::Host for RunState {
         let number = match to {
             Recipient::Phone(number) => number,
             Recipient::User(id) => {
-                let mut conn = self.store.pool().acquire_quick().await?;
+                let mut conn = self.db.read().await?;
                 let user = directory::active_user(&mut conn, user_id(id)?).await?;
                 user.personal_mobile
                     .ok_or_else(|| CallError::invalid(format!("user {id} has no mobile number (PERSONAL_MOBILE)")))?

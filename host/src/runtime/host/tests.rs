@@ -73,7 +73,7 @@ fn run_state(fixture: &Fixture, capabilities: Vec<Capability>) -> RunState {
         now_ms: NOW as u64,
     };
     RunState::new(
-        fixture.store.clone(),
+        super::super::RunDb::own(fixture.store.clone()),
         grants,
         outbound,
         Limits::default(),
