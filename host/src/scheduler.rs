@@ -116,8 +116,12 @@ impl OpenTx {
     }
 }
 
-/// How long a run put back for its plugin's share waits before it is claimed again.
+/// How long a run put back for its plugin's share waits before it is claimed again, when the
+/// plugin's runs are slow.
 const DEFER_MS: Millis = 1_000;
+
+/// A share of the workers held this long says the plugin's runs are slow, not merely many.
+const SLOW_SHARE: Duration = Duration::from_millis(50);
 
 /// A run this worker holds the lease of.
 struct Claimed {
@@ -434,17 +438,18 @@ impl Scheduler {
         let mut too_slow: Vec<String> = Vec::new();
         for claimed in batch {
             let plugin = claimed.record.plugin_id.clone();
-            let share = (!too_slow.contains(&plugin))
-                .then(|| self.in_hand.take(&plugin))
-                .flatten();
+            let share = match too_slow.contains(&plugin) {
+                true => Err(Busy::Slow),
+                false => self.in_hand.take(&plugin),
+            };
             let finish = match (share, slice) {
-                (Some(_share), None) => {
+                (Ok(_share), None) => {
                     let db = RunDb::own(self.store.clone());
                     self.attempt(&claimed, reads, &db, self.runtime.limits().wall_time)
                         .await
                 }
-                (Some(_share), Some(slice)) => self.attempt_in(slice, &claimed, reads).await?,
-                (None, _) => self.deferred(&claimed),
+                (Ok(_share), Some(slice)) => self.attempt_in(slice, &claimed, reads).await?,
+                (Err(busy), _) => self.deferred(&claimed, busy),
             };
             if finish.hit_wall_time(self.runtime.limits().wall_time) {
                 too_slow.push(plugin);
@@ -504,12 +509,18 @@ impl Scheduler {
         }
     }
 
-    /// A run put back, unrun, for its plugin's share: due again in a moment, its attempt not
-    /// counted.
-    fn deferred(&self, claimed: &Claimed) -> Finish {
+    /// A run put back, unrun, for its plugin's share, its attempt not counted: due again in a
+    /// second if the plugin's runs are slow, at once if they are merely many (the share is
+    /// free again by the next claim).
+    fn deferred(&self, claimed: &Claimed, busy: Busy) -> Finish {
+        let wait = match busy {
+            Busy::Slow => DEFER_MS,
+            Busy::Since(held) if held.elapsed() >= SLOW_SHARE => DEFER_MS,
+            Busy::Since(_) => 0,
+        };
         Finish {
             status: RunStatus::Pending,
-            due_at: self.clock.now() + DEFER_MS,
+            due_at: self.clock.now() + wait,
             plugin_version: None,
             changes: Vec::new(),
             outcome: None,
@@ -834,16 +845,25 @@ impl Scheduler {
 }
 
 /// How many runs of each plugin the workers hold, each taken as a [`Share`] that is given back
-/// when dropped.
+/// when dropped, with when each was taken.
 struct PluginShares {
     limit: usize,
-    held: std::sync::Mutex<HashMap<String, usize>>,
+    held: std::sync::Mutex<HashMap<String, Vec<Instant>>>,
 }
 
 /// One worker's hold on a plugin's share, for one run.
 struct Share<'a> {
     shares: &'a PluginShares,
     plugin: String,
+    since: Instant,
+}
+
+/// Why a run's plugin has no share free for it.
+enum Busy {
+    /// A run of the plugin ran into the wall-time bound in this batch.
+    Slow,
+    /// Its runs hold every share; the oldest was taken at this moment.
+    Since(Instant),
 }
 
 impl PluginShares {
@@ -855,16 +875,18 @@ impl PluginShares {
     }
 
     /// A hold on `plugin`'s share, unless its runs already hold `limit` workers.
-    fn take(&self, plugin: &str) -> Option<Share<'_>> {
+    fn take(&self, plugin: &str) -> Result<Share<'_>, Busy> {
         let mut held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let count = held.entry(plugin.to_string()).or_default();
-        if *count >= self.limit {
-            return None;
+        let holds = held.entry(plugin.to_string()).or_default();
+        if holds.len() >= self.limit {
+            return Err(Busy::Since(holds.iter().min().copied().unwrap_or_else(Instant::now)));
         }
-        *count += 1;
-        Some(Share {
+        let since = Instant::now();
+        holds.push(since);
+        Ok(Share {
             shares: self,
             plugin: plugin.to_string(),
+            since,
         })
     }
 }
@@ -876,8 +898,10 @@ impl Drop for Share<'_> {
             .held
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(count) = held.get_mut(&self.plugin) {
-            *count = count.saturating_sub(1);
+        if let Some(holds) = held.get_mut(&self.plugin)
+            && let Some(at) = holds.iter().position(|since| *since == self.since)
+        {
+            holds.swap_remove(at);
         }
     }
 }

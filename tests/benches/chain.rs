@@ -49,8 +49,15 @@ async fn main() {
             }
             let samples = host.metrics().await;
             let sample = |name: &str| samples.get(name).copied().unwrap_or_default();
+            let deferred: f64 = samples
+                .iter()
+                .filter(|(name, _)| {
+                    name.starts_with("stagewright_run_ends_total") && name.contains(r#"status="deferred""#)
+                })
+                .map(|(_, value)| value)
+                .sum();
             println!(
-                "  {:.2} runs ended per commit",
+                "  {:.2} runs ended per commit; {deferred} runs put back for their plugin's share of the workers",
                 sample("stagewright_scheduler_commit_runs_sum") / sample("stagewright_scheduler_commit_runs_count")
             );
         }
