@@ -57,8 +57,9 @@ async fn main() {
                 .map(|(_, value)| value)
                 .sum();
             println!(
-                "  {:.2} runs ended per commit; {deferred} runs put back for their plugin's share of the workers",
-                sample("stagewright_scheduler_commit_runs_sum") / sample("stagewright_scheduler_commit_runs_count")
+                "  {:.2} runs ended per commit; {} runs put back for their plugin's share of the workers",
+                sample("stagewright_scheduler_commit_runs_sum") / sample("stagewright_scheduler_commit_runs_count"),
+                deferred as u64
             );
         }
     }
@@ -126,7 +127,7 @@ async fn add_deal(host: &TestHost, n: usize) -> i64 {
 async fn chain_runs(host: &TestHost) -> (usize, i64) {
     let mut conn = host.database().await;
     let row: (i64, i64) = sqlx::query_as(
-        "SELECT COUNT(*), COALESCE(SUM(duration_us), 0) FROM runs WHERE stage_id = 'EXECUTING' AND status = 'succeeded'",
+        "SELECT COUNT(*), COALESCE(CAST(SUM(duration_us) AS BIGINT), 0) FROM runs WHERE stage_id = 'EXECUTING' AND status = 'succeeded'",
     )
     .fetch_one(&mut conn)
     .await
@@ -178,7 +179,7 @@ async fn latency(host: &TestHost) {
 async fn sandbox_time_by_plugin(host: &TestHost) -> Vec<(String, f64)> {
     let mut conn = host.database().await;
     sqlx::query_as(
-        "SELECT plugin_id, AVG(duration_us) FROM runs WHERE stage_id = 'EXECUTING' AND status = 'succeeded'
+        "SELECT plugin_id, CAST(AVG(duration_us) AS DOUBLE PRECISION) FROM runs WHERE stage_id = 'EXECUTING' AND status = 'succeeded'
          GROUP BY plugin_id ORDER BY MIN(seq)",
     )
     .fetch_all(&mut conn)
