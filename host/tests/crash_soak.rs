@@ -4,10 +4,11 @@
 //! once, and no run may be left behind, however the kills fell.
 //!
 //! Without `STAGEWRIGHT_TEST_POSTGRES` one host runs on a SQLite file; with it, three hosts share
-//! a fresh PostgreSQL database. About a minute either way, bounded to a few. The second test
-//! stops a host the polite way, with SIGTERM, and checks the same.
+//! a fresh PostgreSQL database. About a minute either way, bounded to a few.
 //!
-//! The second test stops a host the polite way, with SIGTERM, and checks the same.
+//! The second test stops a host the polite way, with SIGTERM, and checks the same. The third
+//! kills a host while it commits chain slices (several robots' ends in one transaction) and
+//! checks that each slice counted whole or not at all.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -32,6 +33,8 @@ const DRAIN: Duration = Duration::from_secs(180);
 struct Slot {
     data_dir: PathBuf,
     database_url: Option<String>,
+    /// More `serve` options.
+    args: Vec<&'static str>,
 }
 
 /// A running host process.
@@ -63,6 +66,7 @@ impl Slot {
         if let Some(url) = &self.database_url {
             command.args(["--database-url", url]);
         }
+        command.args(&self.args);
         let mut child = command.spawn().expect("start stagewright serve");
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let (mut base_url, mut admin_token, mut webhook_url) = (String::new(), String::new(), String::new());
@@ -132,6 +136,38 @@ async fn add_robot(http: &reqwest::Client, host: &Host, robot: Value) {
     );
 }
 
+/// Moves a host's manual clock forward.
+async fn advance_clock(http: &reqwest::Client, host: &Host, ms: i64) {
+    let response = http
+        .post(format!("{}/api/v1/clock/advance", host.base_url))
+        .bearer_auth(&host.admin_token)
+        .json(&json!({"ms": ms}))
+        .send()
+        .await
+        .expect("advance the clock");
+    assert!(response.status().is_success(), "{}", response.status());
+}
+
+/// Commits of a host's workers that ended more runs than one claimed batch of `batch` holds:
+/// chain slices, read from its `/metrics`.
+async fn slice_commits(http: &reqwest::Client, host: &Host, batch: usize) -> f64 {
+    let text = http
+        .get(format!("{}/metrics", host.base_url))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("metrics text");
+    let sample = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    };
+    sample("stagewright_scheduler_commit_runs_count")
+        - sample(&format!("stagewright_scheduler_commit_runs_bucket{{le=\"{batch}\"}}"))
+}
+
 /// A fresh PostgreSQL database on the server `STAGEWRIGHT_TEST_POSTGRES` names, if it is set.
 async fn postgres_database() -> Option<(String, String)> {
     let server = std::env::var("STAGEWRIGHT_TEST_POSTGRES").ok()?;
@@ -157,6 +193,15 @@ async fn drop_postgres_database(postgres: Option<(String, String)>) {
     }
 }
 
+/// Runs not over yet.
+async fn open_runs(db: &mut AnyConnection) -> i64 {
+    count(
+        db,
+        "SELECT COUNT(*) FROM runs WHERE status IN ('waiting', 'pending', 'running')",
+    )
+    .await
+}
+
 async fn count(db: &mut AnyConnection, sql: &str) -> i64 {
     sqlx::query(sql)
         .fetch_one(&mut *db)
@@ -178,6 +223,7 @@ async fn killed_hosts_lose_and_double_no_robot_run() {
             Slot {
                 data_dir,
                 database_url: postgres.as_ref().map(|(_, url)| url.clone()),
+                args: Vec::new(),
             }
         })
         .collect();
@@ -234,11 +280,7 @@ async fn killed_hosts_lose_and_double_no_robot_run() {
         .expect("open the soak database");
     let drained_by = Instant::now() + DRAIN;
     loop {
-        let open = count(
-            &mut db,
-            "SELECT COUNT(*) FROM runs WHERE status IN ('waiting', 'pending', 'running')",
-        )
-        .await;
+        let open = open_runs(&mut db).await;
         if open == 0 {
             break;
         }
@@ -290,6 +332,7 @@ async fn a_host_stopped_by_sigterm_finishes_its_runs_and_loses_none() {
     let slot = Slot {
         data_dir: root.path().to_path_buf(),
         database_url: postgres.as_ref().map(|(_, url)| url.clone()),
+        args: Vec::new(),
     };
     let http = reqwest::Client::new();
     let mut host = slot.start().await;
@@ -341,13 +384,7 @@ async fn a_host_stopped_by_sigterm_finishes_its_runs_and_loses_none() {
 
     host = slot.start().await;
     let drained_by = Instant::now() + DRAIN;
-    while count(
-        &mut db,
-        "SELECT COUNT(*) FROM runs WHERE status IN ('waiting', 'pending', 'running')",
-    )
-    .await
-        > 0
-    {
+    while open_runs(&mut db).await > 0 {
         assert!(Instant::now() < drained_by, "runs still open after the restart");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -362,6 +399,125 @@ async fn a_host_stopped_by_sigterm_finishes_its_runs_and_loses_none() {
         taken_over, 0,
         "no run waited out a lease: the stop ended what it had claimed"
     );
+
+    drop(host);
+    db.close().await.ok();
+    drop_postgres_database(postgres).await;
+}
+
+/// A host killed with SIGKILL at a random moment while it commits chain slices (with
+/// `--claim-batch 4`, a slice is several batches in one transaction), then started again: each
+/// slice was committed whole or not at all, so every robot of every deal's five-robot chain has
+/// its effect exactly once, none lost and none doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_killed_mid_slice_keeps_each_slice_whole_or_not_at_all() {
+    const DEALS: usize = 150;
+    const BATCH: usize = 4;
+    const STEPS: [&str; 4] = ["step 1", "step 2", "step 3", "step 4"];
+    let robots = STEPS.len() as i64 + 1;
+    sqlx::any::install_default_drivers();
+    let root = tempfile::tempdir().expect("temp dir");
+    let postgres = postgres_database().await;
+    let slot = Slot {
+        data_dir: root.path().to_path_buf(),
+        database_url: postgres.as_ref().map(|(_, url)| url.clone()),
+        // Small batches, so a slice holds several; a slice long enough that a slow machine never
+        // cuts it short; and a clock the test moves.
+        args: vec!["--claim-batch", "4", "--slice-ms", "1000", "--manual-clock"],
+    };
+    let http = reqwest::Client::new();
+    let mut host = slot.start().await;
+    for (n, text) in STEPS.iter().enumerate() {
+        let mut robot =
+            json!({"entity_type": "deal", "stage_id": "NEW", "plugin_id": "add-comment", "config": {"text": text}});
+        match n {
+            // The deals' chains wait for the clock, so they pile up and start together.
+            0 => robot["timing"] = json!({"kind": "delay", "value": 1, "unit": "minutes"}),
+            _ => robot["after_previous"] = json!(true),
+        }
+        add_robot(&http, &host, robot).await;
+    }
+    let last = json!({"entity_type": "deal", "stage_id": "NEW", "plugin_id": "change-stage",
+                      "config": {"stage_id": "PREPARATION"}, "after_previous": true});
+    add_robot(&http, &host, last).await;
+    for chunk in (0..DEALS).collect::<Vec<_>>().chunks(50) {
+        let commands: serde_json::Map<String, Value> = chunk
+            .iter()
+            .map(|n| {
+                (
+                    format!("d{n}"),
+                    json!(format!("crm.deal.add?fields[TITLE]=slice%20{n}")),
+                )
+            })
+            .collect();
+        rest(
+            &http,
+            std::slice::from_ref(&host),
+            "batch",
+            &json!({"halt": 1, "cmd": commands}),
+        )
+        .await;
+    }
+
+    let database_url = postgres
+        .as_ref()
+        .map(|(_, url)| url.clone())
+        .unwrap_or_else(|| format!("sqlite://{}", slot.data_dir.join("stagewright.db").display()));
+    let mut db = AnyConnection::connect(&database_url).await.expect("open the database");
+    advance_clock(&http, &host, 60_000).await;
+    let kill_after = rand::rng().random_range(1..DEALS as i64 * robots - 50);
+    let started = Instant::now();
+    for polled in 0.. {
+        if count(&mut db, "SELECT COUNT(*) FROM runs WHERE status = 'succeeded'").await >= kill_after {
+            break;
+        }
+        assert!(Instant::now() < started + DRAIN, "the chains did not run");
+        if polled % 100 == 99 {
+            // Runs put back for a busy plugin's share of the workers wait for the clock.
+            advance_clock(&http, &host, 1_000).await;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let slices = slice_commits(&http, &host, BATCH).await;
+    host.child.start_kill().expect("SIGKILL");
+    host.child.wait().await.expect("reap");
+    let unfinished = open_runs(&mut db).await;
+    assert!(unfinished > 0, "the kill left chains to finish");
+    assert!(slices > 0.0, "the host was committing chain slices when it was killed");
+
+    host = slot.start().await;
+    // The restarted host's clock starts where the first one's stood; runs the dead host had
+    // claimed are taken over once their lease has run out.
+    advance_clock(&http, &host, 180_000).await;
+    let drained_by = Instant::now() + DRAIN;
+    while open_runs(&mut db).await > 0 {
+        assert!(Instant::now() < drained_by, "runs still open after the restart");
+        advance_clock(&http, &host, 1_000).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let deals = count(&mut db, "SELECT COUNT(*) FROM items WHERE entity_type = 'deal'").await;
+    assert_eq!(deals, DEALS as i64, "every deal added is there");
+    let moved = count(
+        &mut db,
+        "SELECT COUNT(*) FROM items WHERE entity_type = 'deal' AND stage_id = 'PREPARATION'",
+    )
+    .await;
+    assert_eq!(moved, deals, "every deal went through its chain");
+    let succeeded = count(&mut db, "SELECT COUNT(*) FROM runs WHERE status = 'succeeded'").await;
+    let runs = count(&mut db, "SELECT COUNT(*) FROM runs").await;
+    assert_eq!(
+        (succeeded, runs),
+        (robots * deals, robots * deals),
+        "every run succeeded once"
+    );
+    let comments = count(&mut db, "SELECT COUNT(*) FROM timeline_comments").await;
+    assert_eq!(comments, STEPS.len() as i64 * deals, "each comment committed once");
+    let doubled = count(
+        &mut db,
+        "SELECT COUNT(*) FROM (SELECT item_id, text FROM timeline_comments GROUP BY item_id, text HAVING COUNT(*) <> 1) d",
+    )
+    .await;
+    assert_eq!(doubled, 0, "no deal has a robot's comment twice");
 
     drop(host);
     db.close().await.ok();

@@ -51,16 +51,15 @@ pub struct TestHost {
 pub const POSTGRES_VARIABLE: &str = "STAGEWRIGHT_TEST_POSTGRES";
 
 /// A database of its own on the server named by [`POSTGRES_VARIABLE`], dropped with the host.
-pub struct PostgresDatabase {
+struct PostgresDatabase {
     server: String,
     name: String,
-    /// Its URL.
-    pub url: String,
+    url: String,
 }
 
 impl PostgresDatabase {
     /// Creates an empty database, if the suite runs on PostgreSQL.
-    pub async fn create() -> Option<Self> {
+    async fn create() -> Option<Self> {
         let server = std::env::var(POSTGRES_VARIABLE).ok()?;
         let name = format!("stagewright_test_{:016x}", rand::random::<u64>());
         let mut admin = sqlx::PgConnection::connect(&server)
@@ -106,7 +105,7 @@ pub fn http_client() -> reqwest::ClientBuilder {
 }
 
 /// Compiled plugin code is shared by every test host of a run, so each test does not recompile.
-pub fn shared_cache() -> PathBuf {
+fn shared_cache() -> PathBuf {
     std::env::temp_dir().join("stagewright-test-compile-cache")
 }
 
