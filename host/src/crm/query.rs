@@ -308,6 +308,10 @@ impl Schema<'_> {
     }
 }
 
+/// The amount, which the database keeps as the `opportunity` column (migration 0037), so a
+/// stage's deals above an amount are counted from an index alone.
+const AMOUNT_FIELD: &str = "OPPORTUNITY";
+
 fn standard_column(backend: Backend, entity_type: EntityType, field: &str) -> Result<Column, CrmError> {
     let system = |sql: &str, kind| Ok(Column { sql: sql.into(), kind });
     match field {
@@ -326,6 +330,9 @@ fn standard_column(backend: Backend, entity_type: EntityType, field: &str) -> Re
         }),
         f if f == entity_type.stage_field() && entity_type.has_stages() => {
             system("stage_id", ColumnKind::Field(FieldKind::String))
+        }
+        AMOUNT_FIELD if entity_type.fields().iter().any(|spec| spec.name == AMOUNT_FIELD) => {
+            system("opportunity", ColumnKind::Field(FieldKind::Double))
         }
         f => entity_type
             .fields()
