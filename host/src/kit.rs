@@ -43,6 +43,20 @@ pub enum KitError {
     Host(#[from] anyhow::Error),
 }
 
+/// Where the kit keeps the code it compiled, between runs: `$XDG_CACHE_HOME/stagewright/compiled`,
+/// else `~/.cache/stagewright/compiled`, else under the temporary directory. Compiling a large
+/// component takes seconds (a Python one is ~19 MB), and an author tests the same build again
+/// and again; entries are keyed by the component's hash and the engine's configuration, as on a
+/// server.
+pub fn compiled_code_cache() -> std::path::PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|dir| !dir.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("stagewright").join("compiled")
+}
+
 impl KitError {
     fn io(path: &std::path::Path, error: std::io::Error) -> Self {
         Self::Io {

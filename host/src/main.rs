@@ -430,7 +430,8 @@ async fn plugin(command: PluginCommand) -> Result<i32, KitError> {
                 (None, None) => Cases::read(&cases.unwrap_or_else(|| dir.join(CASES_FILE)))?,
                 (config, item) => one_case(config.as_deref(), item.as_deref())?,
             };
-            let failed = kit::test::run_cases(&bytes, &cases, &mut std::io::stdout()).await?;
+            let failed =
+                kit::test::run_cases(&bytes, &cases, &kit::compiled_code_cache(), &mut std::io::stdout()).await?;
             Ok(i32::from(failed > 0))
         }
         PluginCommand::Install { wasm, url, token, yes } => {

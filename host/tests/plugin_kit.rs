@@ -21,7 +21,8 @@ fn workspace() -> PathBuf {
 }
 
 /// `stagewright ARGS` in `dir`. The plugin builds into the folder where the workspace builds its
-/// own plugins, with the workspace's lockfile, so the SDK's dependencies are not compiled again.
+/// own plugins, with the workspace's lockfile, so the SDK's dependencies are not compiled again;
+/// the kit keeps its compiled code under the tests' own temporary folder, not the user's cache.
 fn stagewright(dir: &Path, args: &[&str]) -> Output {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -31,6 +32,10 @@ fn stagewright(dir: &Path, args: &[&str]) -> Output {
         .current_dir(dir)
         .env("RUSTUP_TOOLCHAIN", pinned_toolchain())
         .env("CARGO_TARGET_DIR", target.join("debug").join("wasm-components"))
+        .env(
+            "XDG_CACHE_HOME",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("kit-cache"),
+        )
         .output()
         .unwrap()
 }

@@ -94,7 +94,10 @@ struct Runs {
 
 /// `SAMPLES` runs for as many new deals, each in a fresh instance.
 async fn runs(wasm: &[u8]) -> Runs {
-    let host = ScratchHost::start(wasm).await.expect("scratch host");
+    let compiled_code = tempfile::tempdir().expect("temp dir");
+    let host = ScratchHost::start(wasm, compiled_code.path())
+        .await
+        .expect("scratch host");
     let config = json!({"text": "Following up"});
     let mut durations = Vec::with_capacity(SAMPLES);
     let (mut fuel, mut memory_bytes) = (0, 0);

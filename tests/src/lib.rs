@@ -104,7 +104,8 @@ pub fn http_client() -> reqwest::ClientBuilder {
     reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(10))
 }
 
-/// Compiled plugin code is shared by every test host of a run, so each test does not recompile.
+/// Compiled plugin code is shared by every test host of a run and the plugin kit's scratch
+/// hosts, so each test does not recompile what another compiled.
 fn shared_cache() -> PathBuf {
     std::env::temp_dir().join("stagewright-test-compile-cache")
 }
@@ -461,7 +462,7 @@ pub async fn kit_built(folder: &str, files: &[&str]) -> Vec<u8> {
     let cases = stagewright::kit::cases::Cases::read(&dir.path().join(stagewright::kit::cases::CASES_FILE)).unwrap();
     let bytes = std::fs::read(wasm).unwrap();
     let mut report = Vec::new();
-    let failed = stagewright::kit::test::run_cases(&bytes, &cases, &mut report)
+    let failed = stagewright::kit::test::run_cases(&bytes, &cases, &shared_cache(), &mut report)
         .await
         .unwrap();
     assert_eq!(failed, 0, "{}", String::from_utf8_lossy(&report));

@@ -8,7 +8,7 @@ use super::scratch::ScratchHost;
 
 /// Reviews `wasm` and, once confirmed (or `yes`), uploads it to the server at `url`.
 pub async fn install(wasm: &[u8], url: &str, token: &str, yes: bool) -> Result<String, KitError> {
-    let host = ScratchHost::start(wasm).await?;
+    let host = ScratchHost::start(wasm, &super::compiled_code_cache()).await?;
     let m = host.manifest();
     let mut out = std::io::stdout();
     let mut review = format!("{} {} ({}): {}\nIt asks to:\n", m.id, m.version, m.name, m.description);

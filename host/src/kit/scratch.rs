@@ -3,6 +3,7 @@
 //! server: the config's templates resolved against the item, the plugin run in a fresh sandbox,
 //! and, if it succeeded, its writes applied in a transaction as the scheduler applies them.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,16 +68,17 @@ pub struct RunReport {
 }
 
 impl ScratchHost {
-    /// Starts a scratch host with `wasm` installed, checked as an upload is. Compiling a large
-    /// component (a Python one is ~19 MB) takes seconds, so it says so on stderr first.
-    pub async fn start(wasm: &[u8]) -> anyhow::Result<Self> {
+    /// Starts a scratch host with `wasm` installed, checked as an upload is, its compiled code
+    /// kept in (and, if there already, read from) `compiled_code`. Compiling a large component
+    /// (a Python one is ~19 MB) takes seconds, so it says so on stderr first.
+    pub async fn start(wasm: &[u8], compiled_code: &Path) -> anyhow::Result<Self> {
         if wasm.len() > 4 << 20 {
             eprintln!("compiling the {:.1} MB component…", wasm.len() as f64 / 1e6);
         }
         let dir = tempfile::tempdir().context("a temporary directory")?;
         let store = Store::open_sqlite(dir.path()).await.context("a scratch database")?;
-        std::fs::create_dir_all(dir.path().join("cache"))?;
-        let cache = Dir::open_ambient_dir(dir.path().join("cache"), ambient_authority())?;
+        std::fs::create_dir_all(compiled_code).with_context(|| format!("{}", compiled_code.display()))?;
+        let cache = Dir::open_ambient_dir(compiled_code, ambient_authority())?;
         let runtime = Runtime::new(cache, Limits::default(), HttpPolicy::default())?;
         let now = Clock::System.now();
         let plugin = runtime.install(&store, wasm, false, now).await?;

@@ -7,10 +7,15 @@ use super::KitError;
 use super::cases::{Case, Cases};
 use super::scratch::{RunReport, ScratchHost};
 
-/// Runs every case against the component `wasm`, writing a report to `out`; returns how many
-/// failed.
-pub async fn run_cases(wasm: &[u8], cases: &Cases, out: &mut impl std::io::Write) -> Result<usize, KitError> {
-    let host = ScratchHost::start(wasm).await?;
+/// Runs every case against the component `wasm` (its compiled code kept in `compiled_code`),
+/// writing a report to `out`; returns how many failed.
+pub async fn run_cases(
+    wasm: &[u8],
+    cases: &Cases,
+    compiled_code: &std::path::Path,
+    out: &mut impl std::io::Write,
+) -> Result<usize, KitError> {
+    let host = ScratchHost::start(wasm, compiled_code).await?;
     let m = host.manifest();
     line(out, format!("{} {} ({})", m.id, m.version, m.name))?;
     for capability in &m.capabilities {
