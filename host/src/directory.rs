@@ -82,15 +82,33 @@ pub struct DepartmentChanges {
     pub head_id: Option<i64>,
 }
 
-async fn user_from_row(conn: &mut Conn, row: &store::Row) -> Result<User, CrmError> {
-    let id: i64 = row.try_get("id")?;
-    let departments =
-        store::query_scalar("SELECT department_id FROM user_departments WHERE user_id = $1 ORDER BY department_id")
-            .bind(id)
-            .fetch_all(&mut *conn)
-            .await?;
+/// The columns [`user_from_row`] reads: the user's, and its departments' ids joined by commas,
+/// so a user is one statement however many departments it is in.
+fn user_columns(backend: Backend) -> String {
+    let joined = match backend {
+        Backend::Sqlite => "group_concat(department_id)",
+        Backend::Postgres => "string_agg(department_id::text, ',')",
+    };
+    format!(
+        "users.*, (SELECT {joined} FROM user_departments WHERE user_departments.user_id = users.id) AS department_ids"
+    )
+}
+
+fn user_from_row(row: &store::Row) -> Result<User, CrmError> {
+    let joined: Option<String> = row.try_get("department_ids")?;
+    let mut departments = joined
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .filter(|id| !id.is_empty())
+        .map(|id| {
+            id.parse::<i64>()
+                .map_err(|e| CrmError::Invalid(format!("department id {id}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    departments.sort_unstable();
     Ok(User {
-        id,
+        id: row.try_get("id")?,
         name: row.try_get("name")?,
         last_name: row.try_get("last_name")?,
         email: row.try_get("email")?,
@@ -104,13 +122,17 @@ async fn user_from_row(conn: &mut Conn, row: &store::Row) -> Result<User, CrmErr
 
 /// One user.
 pub async fn user(conn: &mut Conn, id: i64) -> Result<User, CrmError> {
-    let row = store::query("SELECT * FROM users WHERE id = $1 AND id <> $2")
+    let sql = format!(
+        "SELECT {} FROM users WHERE id = $1 AND id <> $2",
+        user_columns(conn.backend())
+    );
+    let row = store::query(&sql)
         .bind(id)
         .bind(AUTOMATION_USER)
         .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| CrmError::NotFound(format!("user {id}")))?;
-    user_from_row(conn, &row).await
+    user_from_row(&row)
 }
 
 /// A user work can be given to: one that exists and is active.
@@ -145,15 +167,12 @@ pub async fn supervisor_of(conn: &mut Conn, user_id: i64) -> Result<User, CrmErr
 
 /// Every user but the automation, in id order.
 pub async fn users(conn: &mut Conn) -> Result<Vec<User>, CrmError> {
-    let rows = store::query("SELECT * FROM users WHERE id <> $1 ORDER BY id")
-        .bind(AUTOMATION_USER)
-        .fetch_all(&mut *conn)
-        .await?;
-    let mut users = Vec::with_capacity(rows.len());
-    for row in &rows {
-        users.push(user_from_row(conn, row).await?);
-    }
-    Ok(users)
+    let sql = format!(
+        "SELECT {} FROM users WHERE id <> $1 ORDER BY id",
+        user_columns(conn.backend())
+    );
+    let rows = store::query(&sql).bind(AUTOMATION_USER).fetch_all(&mut *conn).await?;
+    rows.iter().map(user_from_row).collect()
 }
 
 /// Every user's full name by id, in one query: what a board shows on its cards and in its filter
@@ -411,8 +430,8 @@ pub fn all_scopes() -> Vec<String> {
 /// Who a token acts as and what it may call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenHolder {
-    /// The user the token acts as.
-    pub user_id: i64,
+    /// The user the token acts as, read with the token.
+    pub user: User,
     /// The scopes of [`SCOPES`] it carries.
     pub scopes: Vec<String>,
 }
@@ -467,18 +486,20 @@ pub async fn first_token(tx: &mut Tx, user_id: i64, kind: TokenKind) -> Result<O
 
 /// Who holds a token of `kind`, if the token exists and its user is active.
 pub async fn token_holder(conn: &mut Conn, token: &str, kind: TokenKind) -> Result<Option<TokenHolder>, CrmError> {
-    let row = store::query(
-        "SELECT tokens.user_id, tokens.scopes FROM tokens JOIN users ON users.id = tokens.user_id
+    let sql = format!(
+        "SELECT {}, tokens.scopes FROM tokens JOIN users ON users.id = tokens.user_id
          WHERE tokens.token = $1 AND tokens.kind = $2 AND users.active = 1",
-    )
-    .bind(token)
-    .bind(kind.as_str())
-    .fetch_optional(&mut *conn)
-    .await?;
+        user_columns(conn.backend())
+    );
+    let row = store::query(&sql)
+        .bind(token)
+        .bind(kind.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
     let Some(row) = row else { return Ok(None) };
     let scopes: String = row.try_get("scopes")?;
     Ok(Some(TokenHolder {
-        user_id: row.try_get("user_id")?,
+        user: user_from_row(&row)?,
         scopes: scopes.split(',').map(str::to_string).collect(),
     }))
 }

@@ -100,7 +100,7 @@ pub async fn check_password(conn: &mut Conn, email: &str, password: &str) -> Res
 pub async fn check_admin_token(conn: &mut Conn, token: &str) -> Result<i64, SignInError> {
     directory::token_holder(conn, token.trim(), TokenKind::Admin)
         .await?
-        .map(|holder| holder.user_id)
+        .map(|holder| holder.user.id)
         .ok_or(SignInError::WrongCredentials)
 }
 

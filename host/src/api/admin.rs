@@ -69,7 +69,7 @@ pub async fn authenticate(State(app): State<AppState>, mut request: Request, nex
             let mut conn = app.store.pool().acquire().await?;
             let holder = directory::token_holder(&mut conn, token.trim(), TokenKind::Admin).await?;
             let holder = holder.ok_or_else(ApiError::unauthorized)?;
-            Access::everything(holder.user_id)
+            Access::everything(holder.user.id)
         }
         None => {
             let signed_in = session::signed_in(&app, request.headers())

@@ -125,8 +125,9 @@ pub async fn call_in_session(
             .await?
             .ok_or_else(ApiError::unauthorized)?;
         session::check_csrf(&axum::http::Method::POST, &headers, &signed_in)?;
+        let mut conn = app.store.pool().acquire().await?;
         Ok(TokenHolder {
-            user_id: signed_in.user_id,
+            user: crate::directory::user(&mut conn, signed_in.user_id).await?,
             scopes: all_scopes(),
         })
     }
@@ -164,7 +165,7 @@ async fn answer(
         let caller = caller?;
         let access = {
             let mut conn = app.store.pool().acquire().await?;
-            Access::of(&mut conn, caller.user_id, false).await?
+            Access::of_user(&mut conn, &caller.user, false).await?
         };
         let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
         let params = params::parse(query.as_deref(), content_type, &body?)?;
@@ -193,7 +194,7 @@ async fn answer(
 async fn authenticate(app: &AppState, user: i64, token: &str) -> Result<TokenHolder, ApiError> {
     let mut conn = app.store.pool().acquire().await?;
     match crate::directory::token_holder(&mut conn, token, TokenKind::Webhook).await? {
-        Some(holder) if holder.user_id == user => Ok(holder),
+        Some(holder) if holder.user.id == user => Ok(holder),
         _ => Err(ApiError::unauthorized()),
     }
 }
@@ -231,7 +232,7 @@ async fn dispatch(
             format!("The request requires higher privileges than provided by the webhook token (scope {scope})"),
         ));
     }
-    let user = caller.user_id;
+    let user = caller.user.id;
     let item_call = method.strip_prefix("crm.").and_then(|m| m.split_once('.'));
     let standard = |name: &str| EntityType::STANDARD.into_iter().find(|t| t.to_string() == name);
     if let Some((entity_type, action)) = item_call.and_then(|(e, a)| standard(e).map(|t| (t, a))) {
