@@ -26,6 +26,7 @@ pub mod config;
 pub mod crm;
 pub mod directory;
 pub mod feed;
+pub mod json_schema;
 pub mod kit;
 pub mod mailer;
 pub mod metrics;

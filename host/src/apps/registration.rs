@@ -491,7 +491,7 @@ mod tests {
             "a default fills a required property"
         );
         assert_eq!(props[TIMEOUT_KEY]["default"], DEFAULT_TIMEOUT_SECONDS);
-        jsonschema::validator_for(&m.config_schema).unwrap();
+        crate::json_schema::JsonSchema::compile(&m.config_schema).unwrap();
 
         let config = json!({"copies": 2, "who": [3, 4], "saveDoc": false});
         let form = r.form_properties(config.as_object().unwrap());

@@ -6,6 +6,7 @@ use serde_json::Value;
 use super::PluginError;
 use super::bindings::stagewright::action::types as wit;
 use super::grants::Target;
+use crate::json_schema::JsonSchema;
 
 /// What a plugin is and needs, as returned by its `describe` export.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
@@ -97,7 +98,7 @@ impl Manifest {
             if !value.is_object() {
                 return Err(bad(format!("{name} must be a JSON Schema object")));
             }
-            jsonschema::validator_for(&value).map_err(|e| bad(format!("{name} is not a valid JSON Schema: {e}")))?;
+            JsonSchema::compile(&value).map_err(|e| bad(format!("{name} is not a valid JSON Schema: {e}")))?;
             Ok(value)
         };
         let capabilities = m
@@ -126,21 +127,15 @@ impl Manifest {
     /// (`{=Document:OPPORTUNITY}`) is only known when the robot runs, so a schema error at a
     /// string with a template is let through; the plugin sees the resolved value.
     pub fn check_config(&self, config: &Value) -> Result<(), String> {
-        let validator = jsonschema::validator_for(&self.config_schema).map_err(|e| e.to_string())?;
-        let errors: Vec<String> = validator
-            .iter_errors(config)
-            .filter(|e| {
-                let at = config.pointer(e.instance_path().as_str());
+        let schema = JsonSchema::compile(&self.config_schema).map_err(|e| e.to_string())?;
+        let errors: Vec<String> = schema
+            .violations(config)
+            .iter()
+            .filter(|v| {
+                let at = config.pointer(&v.path);
                 !at.and_then(Value::as_str).is_some_and(|s| s.contains("{="))
             })
-            .map(|e| {
-                let path = e.instance_path().as_str().to_string();
-                if path.is_empty() {
-                    e.to_string()
-                } else {
-                    format!("{path}: {e}")
-                }
-            })
+            .map(ToString::to_string)
             .collect();
         if errors.is_empty() {
             Ok(())
