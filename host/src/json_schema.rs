@@ -95,28 +95,64 @@ fn describe_compile_error(error: &dyn Error) -> String {
     text
 }
 
+/// Adds the reasons `error` holds. A failed `oneOf` or `anyOf` is one reason listing its
+/// alternatives' own, since no single alternative's failure is the whole story.
 fn collect_leaves(error: &ValidationError, value: &Value, found: &mut Vec<Violation>) {
-    if !error.causes.is_empty() {
-        for cause in &error.causes {
-            collect_leaves(cause, value, found);
-        }
-        return;
-    }
     let path = error.instance_location.to_string();
-    let message = match &error.kind {
+    match &error.kind {
+        ErrorKind::OneOf(None) | ErrorKind::AnyOf => {
+            let keyword = if matches!(error.kind, ErrorKind::AnyOf) {
+                "anyOf"
+            } else {
+                "oneOf"
+            };
+            let mut alternatives = Vec::new();
+            for cause in &error.causes {
+                collect_leaves(cause, value, &mut alternatives);
+            }
+            let reasons: Vec<String> = alternatives.iter().map(ToString::to_string).collect();
+            let message = format!("fits none of the {keyword} alternatives ({})", reasons.join("; "));
+            found.push(Violation { path, message });
+        }
+        _ if !error.causes.is_empty() => {
+            for cause in &error.causes {
+                collect_leaves(cause, value, found);
+            }
+        }
+        kind => {
+            let shown = value.pointer(&path).map(Value::to_string).unwrap_or_default();
+            let message = describe(kind, &shown);
+            found.push(Violation { path, message });
+        }
+    }
+}
+
+/// One reason in words, with the offending value `shown` where the library's text lacks it
+/// and the keyword an author can look up.
+fn describe(kind: &ErrorKind, shown: &str) -> String {
+    match kind {
         ErrorKind::Required { want } => want
             .iter()
             .map(|name| format!("\"{name}\" is a required property"))
             .collect::<Vec<_>>()
             .join("; "),
         ErrorKind::Type { want, .. } => {
-            let shown = value.pointer(&path).map(Value::to_string).unwrap_or_default();
             let want: Vec<String> = want.iter().map(|t| format!("\"{t}\"")).collect();
             format!("{shown} is not of type {}", want.join(" or "))
         }
-        kind => kind.to_string(),
-    };
-    found.push(Violation { path, message });
+        ErrorKind::Enum { want } => {
+            let want: Vec<String> = want.iter().map(Value::to_string).collect();
+            format!("{shown} is not one of {}", want.join(", "))
+        }
+        ErrorKind::Const { want } => format!("{shown} is not {want}"),
+        ErrorKind::OneOf(Some((first, second))) => {
+            format!("fits oneOf alternatives {first} and {second}, but must fit exactly one")
+        }
+        kind => match kind.keyword_path() {
+            Some(keyword) => format!("{kind} ({})", keyword.keyword),
+            None => kind.to_string(),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -152,7 +188,32 @@ mod tests {
             found.contains(&"/text: 5 is not of type \"string\"".to_string()),
             "{found:?}"
         );
-        assert!(found.iter().any(|f| f.starts_with("/n: ")), "{found:?}");
+        assert!(
+            found.contains(&"/n: must be >=1, but got 0 (minimum)".to_string()),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn an_enum_names_the_value_it_refuses() {
+        let schema = JsonSchema::compile(&json!({"properties": {"to": {"enum": ["user", "team"]}}})).unwrap();
+        let found = schema.violations(&json!({"to": "everyone"}));
+        assert_eq!(found[0].to_string(), r#"/to: "everyone" is not one of "user", "team""#);
+    }
+
+    #[test]
+    fn one_of_says_whether_none_or_several_alternatives_fit() {
+        let schema = JsonSchema::compile(&json!({"oneOf": [{"required": ["a"]}, {"required": ["b"]}]})).unwrap();
+        let none = schema.violations(&json!({}));
+        assert_eq!(
+            none[0].to_string(),
+            r#"fits none of the oneOf alternatives ("a" is a required property; "b" is a required property)"#
+        );
+        let both = schema.violations(&json!({"a": 1, "b": 2}));
+        assert_eq!(
+            both[0].to_string(),
+            "fits oneOf alternatives 0 and 1, but must fit exactly one"
+        );
     }
 
     #[test]

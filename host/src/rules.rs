@@ -365,14 +365,9 @@ pub async fn get_many(conn: &mut Conn, ids: &[&str]) -> Result<Vec<Robot>, CrmEr
 
 /// The robots of an entity type, optionally of one stage, in run order.
 pub async fn list(conn: &mut Conn, entity_type: Option<&str>, stage_id: Option<&str>) -> Result<Vec<Robot>, CrmError> {
-    let rows = store::query(
-        "SELECT * FROM robots WHERE ($1 IS NULL OR entity_type = $1) AND ($2 IS NULL OR stage_id = $2)
-         ORDER BY entity_type, stage_id, sort",
-    )
-    .bind(entity_type)
-    .bind(stage_id)
-    .fetch_all(&mut *conn)
-    .await?;
+    let (filter, args) = store::equal_filters(&[("entity_type", entity_type), ("stage_id", stage_id)]);
+    let sql = format!("SELECT * FROM robots{filter} ORDER BY entity_type, stage_id, sort");
+    let rows = store::Query::with_args(&sql, args).fetch_all(&mut *conn).await?;
     rows.iter().map(robot_from_row).collect()
 }
 

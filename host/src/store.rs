@@ -680,6 +680,24 @@ impl<'q, T: Decode> QueryScalar<'q, T> {
     }
 }
 
+/// A ` WHERE column = $n AND …` clause for the filters that are given (empty when none is), and
+/// their values in bind order. Leaving an absent filter out of the text, instead of writing
+/// `($1 IS NULL OR column = $1)`, lets PostgreSQL keep one plan per shape: it replanned the
+/// `IS NULL OR` form on every call, because its generic plan never looks cheaper.
+pub fn equal_filters(filters: &[(&str, Option<&str>)]) -> (String, Vec<Arg>) {
+    let given: Vec<(&str, &str)> = filters.iter().filter_map(|(c, v)| v.map(|v| (*c, v))).collect();
+    if given.is_empty() {
+        return (String::new(), Vec::new());
+    }
+    let conditions: Vec<String> = given
+        .iter()
+        .enumerate()
+        .map(|(i, (column, _))| format!("{column} = ${}", i + 1))
+        .collect();
+    let args = given.into_iter().map(|(_, v)| v.into_arg()).collect();
+    (format!(" WHERE {}", conditions.join(" AND ")), args)
+}
+
 /// `count` numbered placeholders from `$first` on (`$2, $3, $4`), for a statement that binds a
 /// list: its text then depends only on the list's length, so the prepared statement is reused.
 pub fn placeholders(first: usize, count: usize) -> String {
@@ -687,4 +705,19 @@ pub fn placeholders(first: usize, count: usize) -> String {
         .map(|n| format!("${n}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_filters_name_only_the_given_columns() {
+        let (none, args) = equal_filters(&[("a", None), ("b", None)]);
+        assert_eq!((none.as_str(), args.len()), ("", 0));
+        let (one, args) = equal_filters(&[("a", None), ("b", Some("x"))]);
+        assert_eq!((one.as_str(), args.len()), (" WHERE b = $1", 1));
+        let (two, args) = equal_filters(&[("a", Some("x")), ("b", Some("y"))]);
+        assert_eq!((two.as_str(), args.len()), (" WHERE a = $1 AND b = $2", 2));
+    }
 }

@@ -334,14 +334,9 @@ pub async fn list(
     entity_type: Option<&str>,
     stage_id: Option<&str>,
 ) -> Result<Vec<Trigger>, CrmError> {
-    let rows = store::query(
-        "SELECT * FROM triggers WHERE ($1 IS NULL OR entity_type = $1) AND ($2 IS NULL OR stage_id = $2)
-         ORDER BY entity_type, category_id, stage_id, sort",
-    )
-    .bind(entity_type)
-    .bind(stage_id)
-    .fetch_all(&mut *conn)
-    .await?;
+    let (filter, args) = store::equal_filters(&[("entity_type", entity_type), ("stage_id", stage_id)]);
+    let sql = format!("SELECT * FROM triggers{filter} ORDER BY entity_type, category_id, stage_id, sort");
+    let rows = store::Query::with_args(&sql, args).fetch_all(&mut *conn).await?;
     rows.iter().map(trigger_from_row).collect()
 }
 
